@@ -1,0 +1,56 @@
+# Every target bootstraps .venv by itself, so `make run` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUF := npx --yes @bufbuild/buf@1.75.0
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help venv run train test check lint format typecheck protos protos-check buf-lint clean
+
+help:
+	@echo "make run    train the classifier if needed, start the model server and the gateway"
+	@echo "make test   lint, type-check, check generated code, run unit and integration tests"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: venv
+	$(PY) -m services.suite
+
+train: venv
+	$(PY) -m training classifier --profile full
+
+test: check
+	$(PY) -m pytest
+
+check: lint typecheck protos-check
+
+lint: venv buf-lint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+typecheck: venv
+	$(VENV)/bin/mypy services
+
+buf-lint:
+	$(BUF) lint
+
+protos: venv
+	$(PY) scripts/generate_protos.py
+
+protos-check: venv
+	$(PY) scripts/generate_protos.py --check
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
