@@ -1,0 +1,46 @@
+"""`python -m services.gateway [--port=50051] [--model_server=localhost:8500] ...`"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Imported here so that TensorFlow's log level applies to the protos it brings along.
+    from services.gateway.settings import GatewaySettings
+
+    settings = GatewaySettings.from_args(argv)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    asyncio.run(_serve(settings))
+
+
+async def _serve(settings: object) -> None:
+    from services.gateway.server import start_gateway
+    from services.gateway.settings import GatewaySettings
+
+    assert isinstance(settings, GatewaySettings)
+    handle = await start_gateway(settings)
+    # A parent process (the suite launcher, tests) reads the bound port from this line.
+    print(f"Gateway listening on port {handle.port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    logging.getLogger(__name__).info(
+        "shutting down, draining for %.1f s", settings.shutdown_grace_s
+    )
+    await handle.stop(settings.shutdown_grace_s)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,188 @@
+"""The gateway's client of the model server (TensorFlow Serving's gRPC API).
+
+Every call carries a deadline. Transient UNAVAILABLE answers are retried by gRPC itself, through
+the channel's service config, so there is no retry loop here. Backend status codes become domain
+errors in one place, `_translate`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import grpc
+import numpy.typing as npt
+from tensorflow.core.protobuf import meta_graph_pb2
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from services.gateway import errors
+from services.gateway.tensors import TensorConversionError, from_tensor_proto, to_tensor_proto
+
+_RETRY_SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [
+                    {"service": "tensorflow.serving.PredictionService"},
+                    {"service": "tensorflow.serving.ModelService"},
+                ],
+                "retryPolicy": {
+                    "maxAttempts": 3,
+                    "initialBackoff": "0.05s",
+                    "maxBackoff": "0.5s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """An absolute point in time by which a request must be answered."""
+
+    expires_at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        """Seconds left; raises DeadlineExceeded once none are."""
+        left = self.expires_at - time.monotonic()
+        if left <= 0:
+            raise errors.DeadlineExceeded("deadline exceeded before the model server answered")
+        return left
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    """One model version as the model server reports it."""
+
+    version: int
+    state: str  # TensorFlow Serving's state name: START, LOADING, AVAILABLE, UNLOADING, END
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Output tensors of one Predict call and the version that computed them."""
+
+    outputs: dict[str, npt.NDArray[Any]]
+    version: int
+
+
+class ModelServerClient:
+    """Async client of one model server target (`host:port`, or `dns:///name:port`)."""
+
+    def __init__(self, target: str, *, max_message_bytes: int) -> None:
+        self._channel = grpc.aio.insecure_channel(
+            target,
+            options=[
+                ("grpc.service_config", _RETRY_SERVICE_CONFIG),
+                ("grpc.enable_retries", 1),
+                ("grpc.lb_policy_name", "round_robin"),
+                ("grpc.max_send_message_length", max_message_bytes),
+                ("grpc.max_receive_message_length", max_message_bytes),
+                # Notice a restarted model server within a second rather than the default 120 s.
+                ("grpc.initial_reconnect_backoff_ms", 200),
+                ("grpc.max_reconnect_backoff_ms", 1000),
+            ],
+        )
+        self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
+
+    async def close(self) -> None:
+        await self._channel.close(grace=None)
+
+    async def predict(
+        self,
+        model: str,
+        version: int,
+        signature: str,
+        inputs: Mapping[str, npt.NDArray[Any]],
+        deadline: Deadline,
+    ) -> Prediction:
+        """Runs one signature of a pinned model version."""
+        request = predict_pb2.PredictRequest(model_spec=_spec(model, version, signature))
+        for name, array in inputs.items():
+            request.inputs[name].CopyFrom(to_tensor_proto(array))
+        try:
+            response = await self._predictions.Predict(request, timeout=deadline.remaining())
+        except grpc.aio.AioRpcError as exc:
+            _translate(exc, model, version)
+        try:
+            outputs = {name: from_tensor_proto(t) for name, t in response.outputs.items()}
+        except TensorConversionError as exc:
+            raise errors.ModelContractError(
+                f"model {model} version {version} returned an unreadable tensor: {exc}"
+            ) from exc
+        return Prediction(outputs=outputs, version=response.model_spec.version.value)
+
+    async def signature_defs(
+        self, model: str, version: int, deadline: Deadline
+    ) -> dict[str, meta_graph_pb2.SignatureDef]:
+        """The SignatureDefs of a pinned model version, from GetModelMetadata."""
+        request = get_model_metadata_pb2.GetModelMetadataRequest(
+            model_spec=_spec(model, version), metadata_field=["signature_def"]
+        )
+        try:
+            response = await self._predictions.GetModelMetadata(
+                request, timeout=deadline.remaining()
+            )
+        except grpc.aio.AioRpcError as exc:
+            _translate(exc, model, version)
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        if not response.metadata["signature_def"].Unpack(signature_map):
+            raise errors.ModelContractError(f"model {model} sent metadata without signature_def")
+        return dict(signature_map.signature_def)
+
+    async def version_statuses(self, model: str, deadline: Deadline) -> list[VersionStatus]:
+        """All versions of a model the model server knows, in any state."""
+        request = get_model_status_pb2.GetModelStatusRequest(
+            model_spec=model_pb2.ModelSpec(name=model)
+        )
+        try:
+            response = await self._models.GetModelStatus(request, timeout=deadline.remaining())
+        except grpc.aio.AioRpcError as exc:
+            _translate(exc, model, None)
+        state_name = get_model_status_pb2.ModelVersionStatus.State.Name
+        return [
+            VersionStatus(version=status.version, state=state_name(status.state))
+            for status in response.model_version_status
+        ]
+
+
+def _spec(model: str, version: int, signature: str = "") -> model_pb2.ModelSpec:
+    spec = model_pb2.ModelSpec(name=model, signature_name=signature)
+    spec.version.value = version
+    return spec
+
+
+def _translate(exc: grpc.aio.AioRpcError, model: str, version: int | None) -> NoReturn:
+    """Turns a model server status into the domain error that explains it to the client."""
+    code, details = exc.code(), exc.details() or ""
+    subject = f"model {model}" if version is None else f"model {model} version {version}"
+    if code == grpc.StatusCode.UNAVAILABLE:
+        raise errors.BackendUnavailable("model server is unavailable") from exc
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        raise errors.DeadlineExceeded(
+            "deadline exceeded while waiting for the model server"
+        ) from exc
+    if code == grpc.StatusCode.NOT_FOUND:
+        raise errors.ModelNotFound(f"{subject} is not loaded in the model server") from exc
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        # The gateway validates first, so this means the model's contract changed under it.
+        raise errors.InvalidInput("inputs", f"rejected by {subject}: {details}") from exc
+    raise errors.BackendError(f"model server failed ({code.name}) for {subject}") from exc

@@ -1,0 +1,136 @@
+"""Which version of each model the gateway routes to, and what each version needs on the side.
+
+The model server's GetModelStatus is polled in the background; the newest AVAILABLE version is
+the serving version. Before the catalog switches to a new version it prepares it (for example,
+reads its feature names), so requests never wait for that and never see a half-known version.
+Requests are pinned to the serving version, so every answer is computed, pre- and post-processed
+with the parameters of one and the same version, also while a new version rolls out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from services.gateway import errors
+from services.gateway.backend import Deadline, ModelServerClient, VersionStatus
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+VersionLoader = Callable[[int, Deadline], Awaitable[T]]
+
+
+class VersionedCache(Generic[T]):
+    """Per-version values loaded once (concurrent first requests share one load)."""
+
+    def __init__(self, load: VersionLoader[T], keep: int = 4) -> None:
+        self._load = load
+        self._keep = keep
+        self._tasks: dict[int, asyncio.Task[T]] = {}
+
+    async def get(self, version: int, deadline: Deadline) -> T:
+        task = self._tasks.get(version)
+        if task is None or (task.done() and task.exception() is not None):
+            task = asyncio.ensure_future(self._load(version, deadline))
+            self._tasks[version] = task
+            self._evict()
+        return await asyncio.shield(task)
+
+    def _evict(self) -> None:
+        for version in sorted(self._tasks)[: -self._keep]:
+            del self._tasks[version]
+
+
+@dataclass(frozen=True)
+class ModelEndpoint:
+    """A model behind the gateway and the public RPC that serves it."""
+
+    name: str
+    rpc: str
+    # Prepares a version before it becomes the serving one, e.g. warms its schema cache.
+    prepare: VersionLoader[object] | None = None
+
+
+@dataclass
+class ModelState:
+    """What the gateway knows about one model right now."""
+
+    endpoint: ModelEndpoint
+    serving_version: int | None = None
+    versions: list[VersionStatus] = field(default_factory=list)
+
+
+class ModelCatalog:
+    """Tracks the serving version of every model behind the gateway."""
+
+    def __init__(self, backend: ModelServerClient, timeout_s: float) -> None:
+        self._backend = backend
+        self._timeout_s = timeout_s
+        self._states: dict[str, ModelState] = {}
+        self._refresh_locks: dict[str, asyncio.Lock] = {}
+
+    def add(self, endpoint: ModelEndpoint) -> None:
+        """Puts a model behind the gateway."""
+        self._states[endpoint.name] = ModelState(endpoint)
+        self._refresh_locks[endpoint.name] = asyncio.Lock()
+
+    @property
+    def ready(self) -> bool:
+        """True when every model has a serving version."""
+        return all(state.serving_version is not None for state in self._states.values())
+
+    async def serving_version(self, model: str, deadline: Deadline) -> int:
+        """The version unpinned requests go to; asks the model server if none is known yet."""
+        state = self._states[model]
+        if state.serving_version is None:
+            await self.refresh_model(model, deadline)
+        if state.serving_version is None:
+            raise errors.ModelNotReady(f"model {model} has no available version yet")
+        return state.serving_version
+
+    async def refresh_model(self, model: str, deadline: Deadline | None = None) -> None:
+        """Reads the model's versions from the model server and switches to the newest."""
+        deadline = deadline or Deadline.after(self._timeout_s)
+        state = self._states[model]
+        async with self._refresh_locks[model]:
+            versions = await self._backend.version_statuses(model, deadline)
+            available = [v.version for v in versions if v.state == "AVAILABLE"]
+            newest = max(available, default=None)
+            if newest is not None and newest != state.serving_version:
+                await self._prepare(state, newest, deadline)
+                log.info(
+                    "model %s: serving version %s (was %s)", model, newest, state.serving_version
+                )
+            state.versions = sorted(versions, key=lambda v: v.version, reverse=True)
+            state.serving_version = newest
+
+    async def refresh_all(self) -> None:
+        """Refreshes every model; a model server that is down leaves models without a version."""
+        for model, state in self._states.items():
+            try:
+                await self.refresh_model(model)
+            except errors.GatewayError as exc:
+                if state.serving_version is not None:
+                    log.warning("model %s: %s", model, exc.message)
+                state.serving_version = None
+                state.versions = []
+
+    async def states(self, deadline: Deadline) -> list[ModelState]:
+        """Fresh state of every model, sorted by name."""
+        for model in self._states:
+            await self.refresh_model(model, deadline)
+        return [self._states[name] for name in sorted(self._states)]
+
+    async def _prepare(self, state: ModelState, version: int, deadline: Deadline) -> None:
+        if state.endpoint.prepare is None:
+            return
+        try:
+            await state.endpoint.prepare(version, deadline)
+        except errors.ModelContractError as exc:
+            # Switch anyway: requests then fail with a clear message instead of hitting an old
+            # version the model server may already have unloaded.
+            log.error("model %s version %s: %s", state.endpoint.name, version, exc.message)

@@ -1,0 +1,205 @@
+"""Wine classification: validate raw measurements, call the classifier, name the classes.
+
+The `classifier` model contract (see training/classifier.py):
+- signature `serving_default`: `features` float32 [-1, n] raw measurements -> `probabilities`
+  float32 [-1, k] and `class_ids` int64 [-1]; feature scaling happens inside the graph;
+- signature `metadata`, no inputs: `feature_names` string [n], `class_names` string [k].
+Feature and class names are read per version, so they always match the version that answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from tensorflow.core.framework import types_pb2
+
+from services.gateway import errors
+from services.gateway.backend import Deadline, ModelServerClient
+from services.gateway.catalog import ModelCatalog, VersionedCache
+
+SERVING_SIGNATURE = "serving_default"
+METADATA_SIGNATURE = "metadata"
+FEATURES_INPUT = "features"
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+@dataclass(frozen=True)
+class WineSample:
+    """One wine's measurements: by feature name, or in the model's feature order."""
+
+    named: Mapping[str, float] | None = None
+    ordered: Sequence[float] | None = None
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """The model version that computed an answer."""
+
+    name: str
+    version: int
+
+
+@dataclass(frozen=True)
+class ClassifyResult:
+    """Classifications of a batch: row i of each array belongs to sample i."""
+
+    class_ids: npt.NDArray[np.int64]
+    probabilities: npt.NDArray[np.float32]
+    class_names: tuple[str, ...]
+    model: ModelVersion
+
+
+@dataclass(frozen=True)
+class ClassifierSchema:
+    """What one classifier version expects and answers."""
+
+    feature_names: tuple[str, ...]
+    class_names: tuple[str, ...]
+
+    def to_matrix(self, samples: Sequence[WineSample]) -> npt.NDArray[np.float32]:
+        """Validates the samples and stacks them into the model's float32 input."""
+        rows = [self._row(index, sample) for index, sample in enumerate(samples)]
+        matrix = np.asarray(rows, dtype=np.float64)
+        bad = ~np.isfinite(matrix) | (np.abs(matrix) > _FLOAT32_MAX)
+        if bad.any():
+            row, column = (int(i) for i in np.argwhere(bad)[0])
+            raise errors.InvalidInput(
+                self._value_field(row, column, samples[row]),
+                f"must be a finite number within float32 range, got {matrix[row, column]!r}",
+            )
+        return matrix.astype(np.float32)
+
+    def _row(self, index: int, sample: WineSample) -> Sequence[float]:
+        if sample.ordered is not None:
+            if len(sample.ordered) != len(self.feature_names):
+                raise errors.InvalidInput(
+                    f"samples[{index}].ordered.values",
+                    f"expected {len(self.feature_names)} values in the order "
+                    f"{', '.join(self.feature_names)}; got {len(sample.ordered)}",
+                )
+            return sample.ordered
+        if sample.named is not None:
+            unknown = sorted(set(sample.named) - set(self.feature_names))
+            if unknown:
+                raise errors.InvalidInput(
+                    f'samples[{index}].named.values["{unknown[0]}"]',
+                    f"unknown feature; expected names are {', '.join(self.feature_names)}",
+                )
+            missing = [name for name in self.feature_names if name not in sample.named]
+            if missing:
+                raise errors.InvalidInput(
+                    f"samples[{index}].named.values", f"missing features: {', '.join(missing)}"
+                )
+            return [sample.named[name] for name in self.feature_names]
+        raise errors.InvalidInput(f"samples[{index}]", "set either named or ordered features")
+
+    def _value_field(self, row: int, column: int, sample: WineSample) -> str:
+        if sample.ordered is not None:
+            return f"samples[{row}].ordered.values[{column}]"
+        return f'samples[{row}].named.values["{self.feature_names[column]}"]'
+
+
+class WineClassifier:
+    """The domain core behind the Classify RPC."""
+
+    def __init__(
+        self,
+        backend: ModelServerClient,
+        catalog: ModelCatalog,
+        model: str,
+        max_batch_size: int,
+    ) -> None:
+        self._backend = backend
+        self._catalog = catalog
+        self._model = model
+        self._max_batch_size = max_batch_size
+        self.schemas = VersionedCache(self._load_schema)
+
+    async def classify(
+        self, samples: Sequence[WineSample], version: int | None, deadline: Deadline
+    ) -> ClassifyResult:
+        """Classifies a batch with a pinned version, or with the serving version if None."""
+        if not samples:
+            raise errors.InvalidInput("samples", "at least one sample is required")
+        if len(samples) > self._max_batch_size:
+            raise errors.InvalidInput(
+                "samples", f"at most {self._max_batch_size} samples per request; got {len(samples)}"
+            )
+        if version is not None:
+            return await self._classify_with(version, samples, deadline)
+        serving = await self._catalog.serving_version(self._model, deadline)
+        try:
+            return await self._classify_with(serving, samples, deadline)
+        except errors.ModelNotFound:
+            # The model server unloaded that version between our refreshes: a rollout.
+            await self._catalog.refresh_model(self._model, deadline)
+            newer = await self._catalog.serving_version(self._model, deadline)
+            if newer == serving:
+                raise
+            return await self._classify_with(newer, samples, deadline)
+
+    async def _classify_with(
+        self, version: int, samples: Sequence[WineSample], deadline: Deadline
+    ) -> ClassifyResult:
+        schema = await self.schemas.get(version, deadline)
+        features = schema.to_matrix(samples)
+        prediction = await self._backend.predict(
+            self._model, version, SERVING_SIGNATURE, {FEATURES_INPUT: features}, deadline
+        )
+        probabilities = _output(prediction.outputs, "probabilities", self._model)
+        class_ids = _output(prediction.outputs, "class_ids", self._model)
+        expected = (len(samples), len(schema.class_names))
+        if probabilities.shape != expected or class_ids.shape != expected[:1]:
+            raise errors.ModelContractError(
+                f"model {self._model} version {version} answered probabilities of shape "
+                f"{probabilities.shape} and class_ids of shape {class_ids.shape}; "
+                f"expected {expected}"
+            )
+        if ((class_ids < 0) | (class_ids >= len(schema.class_names))).any():
+            raise errors.ModelContractError(
+                f"model {self._model} version {version} answered a class id outside "
+                f"0..{len(schema.class_names) - 1}"
+            )
+        return ClassifyResult(
+            class_ids=class_ids.astype(np.int64),
+            probabilities=probabilities.astype(np.float32),
+            class_names=schema.class_names,
+            model=ModelVersion(self._model, prediction.version),
+        )
+
+    async def _load_schema(self, version: int, deadline: Deadline) -> ClassifierSchema:
+        signatures = await self._backend.signature_defs(self._model, version, deadline)
+        where = f"model {self._model} version {version}"
+        serving = signatures.get(SERVING_SIGNATURE)
+        if serving is None or FEATURES_INPUT not in serving.inputs:
+            raise errors.ModelContractError(f"{where} has no {SERVING_SIGNATURE}/{FEATURES_INPUT}")
+        features = serving.inputs[FEATURES_INPUT]
+        dims = [dim.size for dim in features.tensor_shape.dim]
+        if features.dtype != types_pb2.DT_FLOAT or len(dims) != 2:
+            raise errors.ModelContractError(f"{where}: {FEATURES_INPUT} must be float32 [-1, n]")
+        if METADATA_SIGNATURE not in signatures:
+            raise errors.ModelContractError(f"{where} has no {METADATA_SIGNATURE} signature")
+        metadata = await self._backend.predict(
+            self._model, version, METADATA_SIGNATURE, {}, deadline
+        )
+        feature_names = _strings(_output(metadata.outputs, "feature_names", self._model))
+        class_names = _strings(_output(metadata.outputs, "class_names", self._model))
+        if dims[1] not in (-1, len(feature_names)):
+            raise errors.ModelContractError(
+                f"{where} takes {dims[1]} features but names {len(feature_names)}"
+            )
+        return ClassifierSchema(feature_names=feature_names, class_names=class_names)
+
+
+def _output(outputs: Mapping[str, npt.NDArray[Any]], name: str, model: str) -> npt.NDArray[Any]:
+    if name not in outputs:
+        raise errors.ModelContractError(f"model {model} answered without output {name!r}")
+    return outputs[name]
+
+
+def _strings(array: npt.NDArray[Any]) -> tuple[str, ...]:
+    return tuple(item.decode() if isinstance(item, bytes) else str(item) for item in array.ravel())

@@ -1,0 +1,44 @@
+"""Domain errors of the gateway. They carry no transport codes: transport/status.py maps them."""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base class: `message` is safe to show to the client."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(GatewayError):
+    """The request is malformed: names the offending field and the reason."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class ModelNotFound(GatewayError):
+    """The model, or the pinned version of it, is not loaded in the model server."""
+
+
+class ModelNotReady(GatewayError):
+    """The model server is up but has no available version of the model yet."""
+
+
+class BackendUnavailable(GatewayError):
+    """The model server cannot be reached."""
+
+
+class DeadlineExceeded(GatewayError):
+    """The request's time budget ran out before an answer was computed."""
+
+
+class ModelContractError(GatewayError):
+    """The served model does not follow the contract the gateway expects of it."""
+
+
+class BackendError(GatewayError):
+    """The model server failed for a reason the gateway cannot attribute to the request."""

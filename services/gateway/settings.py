@@ -1,0 +1,44 @@
+"""Gateway settings: flags (`--port=50051`) override `GATEWAY_*` environment variables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    """Everything the gateway can be told at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_",
+        cli_prog_name="python -m services.gateway",
+        cli_implicit_flags=False,
+        frozen=True,
+    )
+
+    host: str = Field("[::]", description="address to listen on")
+    port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    model_server: str = Field(
+        "localhost:8500",
+        description="model server target, host:port or dns:///service:port for round robin",
+    )
+    backend_timeout_s: float = Field(
+        5.0, gt=0, description="deadline of a model server call when the client sets none"
+    )
+    model_refresh_s: float = Field(
+        1.0, gt=0, description="how often the model server is asked for new model versions"
+    )
+    max_batch_size: int = Field(1024, ge=1, description="most samples accepted in one request")
+    max_message_bytes: int = Field(
+        64 * 1024 * 1024, ge=4 * 1024 * 1024, description="largest gRPC message, both directions"
+    )
+    classifier_model: str = Field("classifier", description="model name of the wine classifier")
+    shutdown_grace_s: float = Field(5.0, ge=0, description="time in-flight calls get to finish")
+    log_level: str = Field("INFO", description="Python logging level")
+
+    @classmethod
+    def from_args(cls, argv: Sequence[str] | None) -> GatewaySettings:
+        """Settings from flags (argv without the program name; None: sys.argv) and environment."""
+        return CliApp.run(cls, cli_args=None if argv is None else list(argv))

@@ -1,0 +1,1 @@
+"""gRPC adapters over the domain core: servicer, protobuf converters, status mapping."""

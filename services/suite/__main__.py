@@ -1,0 +1,130 @@
+"""`make run`: train the classifier if no version exists, then run model server and gateway.
+
+Both services run as child processes on the documented ports (8500 and 50051 unless told
+otherwise); Ctrl-C or SIGTERM stops both cleanly, the gateway first so that it drains.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from pydantic import Field
+from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict
+
+from services.suite.children import Child, ChildFailed
+from training.publish import latest_version
+
+CLASSIFIER = "classifier"
+_WINE_ROW_0 = "14.23,1.71,2.43,15.6,127,2.8,3.06,0.28,2.29,5.64,1.04,3.92,1065"
+_GRPCURL_SAMPLE = '{"samples":[{"ordered":{"values":[' + _WINE_ROW_0 + ']}}]}'
+
+
+class SuiteSettings(BaseSettings):
+    """Where the local suite keeps its models and which ports it uses."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SUITE_", cli_prog_name="python -m services.suite", cli_implicit_flags=False
+    )
+
+    models_dir: Path = Field(Path("models"), description="model repository: <name>/<version>/")
+    modelserver_port: int = Field(8500, ge=0, description="model server gRPC port; 0: any free")
+    gateway_port: int = Field(50051, ge=0, description="gateway gRPC port; 0: any free")
+    poll_s: float = Field(1.0, gt=0, description="how often the model server looks for versions")
+    train_profile: str = Field("full", description="training profile when no version exists")
+    start_timeout_s: float = Field(180.0, gt=0, description="time each service gets to start")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = CliApp.run(SuiteSettings, cli_args=None if argv is None else list(argv))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    models_dir = settings.models_dir.resolve()
+    if latest_version(models_dir / CLASSIFIER) is None:
+        print(f"No {CLASSIFIER} version in {models_dir}: training one ({settings.train_profile})")
+        subprocess.run(
+            [sys.executable, "-m", "training", CLASSIFIER, "--profile", settings.train_profile,
+             "--models-dir", str(models_dir)],
+            check=True,
+        )  # fmt: skip
+
+    stop_requested = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda _sig, _frame: stop_requested.set())
+    children: list[Child] = []
+    try:
+        modelserver = Child(
+            "modelserver",
+            "services.modelserver",
+            [
+                f"--port={settings.modelserver_port}",
+                f"--model_name={CLASSIFIER}",
+                f"--model_base_path={models_dir / CLASSIFIER}",
+                f"--file_system_poll_wait_seconds={settings.poll_s}",
+            ],
+        )
+        children.append(modelserver)
+        modelserver_port = modelserver.wait_for_port(settings.start_timeout_s)
+        gateway = Child(
+            "gateway",
+            "services.gateway",
+            [f"--port={settings.gateway_port}", f"--model_server=localhost:{modelserver_port}"],
+        )
+        children.append(gateway)
+        gateway_port = gateway.wait_for_port(settings.start_timeout_s)
+        _wait_until_serving(f"localhost:{gateway_port}", settings.start_timeout_s)
+        print(_banner(modelserver_port, gateway_port, models_dir), flush=True)
+        while not stop_requested.wait(0.5):
+            for child in children:
+                if child.exit_code() is not None:
+                    print(f"{child.name} exited with code {child.exit_code()}; stopping")
+                    return 1
+        return 0
+    except (ChildFailed, grpc.RpcError) as exc:
+        print(f"suite failed to start: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for child in reversed(children):
+            child.stop(timeout_s=15)
+        print("suite stopped")
+
+
+def _wait_until_serving(target: str, timeout_s: float) -> None:
+    """Blocks until the gateway's health service reports SERVING (it follows the model server)."""
+    with grpc.insecure_channel(target) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(
+            health_pb2.HealthCheckRequest(service=""), timeout=timeout_s, wait_for_ready=True
+        )
+        for response in watch:
+            if response.status == health_pb2.HealthCheckResponse.SERVING:
+                watch.cancel()
+                return
+
+
+def _banner(modelserver_port: int, gateway_port: int, models_dir: Path) -> str:
+    return f"""
+The suite is up.
+  gateway (gateway.v1.GatewayService)       localhost:{gateway_port}
+  model server (tensorflow.serving.*)       localhost:{modelserver_port}
+  model repository                          {models_dir}
+
+Try it:
+  .venv/bin/python -m services.client --target localhost:{gateway_port} classify --wine-row 0
+  .venv/bin/python -m services.client --target localhost:{gateway_port} list-models
+  grpcurl -plaintext localhost:{gateway_port} list
+  grpcurl -plaintext -d '{_GRPCURL_SAMPLE}' \\
+    localhost:{gateway_port} gateway.v1.GatewayService/Classify
+
+Publish a new version with `make train` while this runs: it is served within seconds.
+Press Ctrl-C to stop.
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
