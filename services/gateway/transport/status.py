@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -25,6 +25,10 @@ STATUS_BY_ERROR: dict[type[errors.GatewayError], grpc.StatusCode] = {
     errors.ModelContractError: grpc.StatusCode.FAILED_PRECONDITION,
     errors.BackendError: grpc.StatusCode.INTERNAL,
 }
+if TYPE_CHECKING:  # grpc's interceptor class is generic only in its type stubs
+    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
+else:
+    _ServerInterceptor = grpc.aio.ServerInterceptor
 INTERNAL_MESSAGE = "internal error; the gateway logged the details"
 
 
@@ -42,7 +46,7 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) ->
     await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
 
 
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor[Any, Any]):
+class ErrorMappingInterceptor(_ServerInterceptor):
     """Maps exceptions escaping unary-unary and unary-stream handlers to status codes."""
 
     async def intercept_service(

@@ -1,0 +1,31 @@
+"""Domain errors map to status codes in one table."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from services.gateway import errors
+from services.gateway.transport.status import status_for
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (errors.InvalidInput("samples", "empty"), grpc.StatusCode.INVALID_ARGUMENT),
+        (errors.ModelNotFound("gone"), grpc.StatusCode.NOT_FOUND),
+        (errors.ModelNotReady("loading"), grpc.StatusCode.UNAVAILABLE),
+        (errors.BackendUnavailable("down"), grpc.StatusCode.UNAVAILABLE),
+        (errors.DeadlineExceeded("late"), grpc.StatusCode.DEADLINE_EXCEEDED),
+        (errors.ModelContractError("odd"), grpc.StatusCode.FAILED_PRECONDITION),
+        (errors.BackendError("broken"), grpc.StatusCode.INTERNAL),
+    ],
+)
+def test_each_domain_error_has_its_status(
+    error: errors.GatewayError, code: grpc.StatusCode
+) -> None:
+    assert status_for(error) == code
+
+
+def test_invalid_input_message_names_field_and_reason() -> None:
+    assert errors.InvalidInput("samples[2]", "empty").message == "samples[2]: empty"
