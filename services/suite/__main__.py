@@ -24,7 +24,7 @@ from training.publish import latest_version
 
 CLASSIFIER = "classifier"
 _WINE_ROW_0 = "14.23,1.71,2.43,15.6,127,2.8,3.06,0.28,2.29,5.64,1.04,3.92,1065"
-_GRPCURL_SAMPLE = '{"samples":[{"ordered":{"values":[' + _WINE_ROW_0 + ']}}]}'
+_GRPCURL_SAMPLE = '{"samples":[{"ordered":{"values":[' + _WINE_ROW_0 + "]}}]}"
 
 
 class SuiteSettings(BaseSettings):

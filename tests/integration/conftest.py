@@ -1,0 +1,32 @@
+"""Fixtures: trained-classifier repositories and running stacks."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from servers import Stack, start_stack
+
+
+@pytest.fixture
+def classifier_repository(classifier_models_dir: Path, tmp_path: Path) -> Path:
+    """A private model repository holding a copy of the trained classifier's version 1."""
+    shutil.copytree(classifier_models_dir / "classifier", tmp_path / "classifier")
+    return tmp_path
+
+
+@pytest.fixture(scope="module", loop_scope="session")
+async def shared_stack(classifier_models_dir: Path) -> AsyncIterator[Stack]:
+    """One stack for tests that only read; tests that change things start their own."""
+    stack = await start_stack(classifier_models_dir)
+    yield stack
+    await stack.close()
+
+
+@pytest.fixture(loop_scope="session")
+async def private_stack(classifier_repository: Path) -> AsyncIterator[Stack]:
+    stack = await start_stack(classifier_repository)
+    yield stack
+    await stack.close()
