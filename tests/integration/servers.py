@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from services.gateway.settings import GatewaySettings
 from services.generated.gateway.v1 import gateway_pb2_grpc
 from services.modelserver.server import ModelServerHandle, start_model_server
 from services.modelserver.settings import ModelServerSettings
+from training.publish import publish_version
 
 POLL_S = 0.2
 
@@ -57,3 +59,11 @@ async def start_stack(repository: Path) -> Stack:
     return Stack(
         repository, model_server, gateway, channel, gateway_pb2_grpc.GatewayServiceStub(channel)
     )
+
+
+def republish(model_root: Path, version: int) -> int:
+    """Publishes a copy of an existing version as the next version; returns its number."""
+    return publish_version(
+        model_root,
+        lambda target, _new: shutil.copytree(model_root / str(version), target, dirs_exist_ok=True),
+    ).version

@@ -1,0 +1,89 @@
+"""`make run` end to end: the suite launcher starts both services as processes, the bundled
+client classifies a wine, a newly published version is served, and SIGTERM stops everything."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from servers import republish
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+START_TIMEOUT_S = 120.0
+GATEWAY_LINE = re.compile(r"gateway \(gateway\.v1\.GatewayService\)\s+localhost:(\d+)")
+
+
+async def _client(port: int, *args: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.client",
+        f"--target=localhost:{port}",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    return process.returncode or 0, output.decode()
+
+
+async def test_suite_runs_serves_rollouts_and_stops(classifier_repository: Path) -> None:
+    suite = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.suite",
+        f"--models_dir={classifier_repository}",
+        "--modelserver_port=0",
+        "--gateway_port=0",
+        "--poll_s=0.2",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    lines: list[str] = []
+    ports: asyncio.Queue[int] = asyncio.Queue()
+    reader = asyncio.create_task(_read_output(suite, lines, ports))
+    try:
+        port = await asyncio.wait_for(ports.get(), START_TIMEOUT_S)
+        code, output = await _client(port, "classify", "--wine-row", "0", "--wine-row", "130")
+        assert code == 0, output
+        answer = json.loads(output[output.index("{") :])
+        assert [c["class_name"] for c in answer["classifications"]] == ["class_0", "class_2"]
+        assert answer["model"] == {"name": "classifier", "version": "1"}
+
+        assert republish(classifier_repository / "classifier", 1) == 2
+        for _ in range(100):
+            code, output = await _client(port, "list-models")
+            if code == 0 and json.loads(output)["models"][0].get("serving_version") == "2":
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError(f"version 2 was not served: {output}")
+
+        code, output = await _client(port, "classify", "--values", "1,2,3")
+        assert code == 1
+        assert "INVALID_ARGUMENT: samples[0].ordered.values: expected 13 values" in output
+    finally:
+        if suite.returncode is None:
+            suite.send_signal(signal.SIGTERM)
+        exit_code = await asyncio.wait_for(suite.wait(), 60)
+    await reader
+    assert exit_code == 0, "".join(lines)
+    assert "suite stopped" in "".join(lines)
+
+
+async def _read_output(
+    process: asyncio.subprocess.Process, lines: list[str], ports: asyncio.Queue[int]
+) -> None:
+    """Keeps the suite's output (for failure messages) and reports the gateway port it prints."""
+    assert process.stdout is not None
+    async for raw in process.stdout:
+        lines.append(raw.decode())
+        match = GATEWAY_LINE.search(lines[-1])
+        if match:
+            ports.put_nowait(int(match.group(1)))
