@@ -44,7 +44,9 @@ def generate(out_dir: Path) -> None:
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
     top_packages = {Path(p).parts[0] for p in protos}
-    import_pattern = re.compile(rf"^(from|import) ({'|'.join(map(re.escape, top_packages))})\b", re.M)
+    import_pattern = re.compile(
+        rf"^(from|import) ({'|'.join(map(re.escape, top_packages))})\b", re.M
+    )
     for path in out_dir.rglob("*.py*"):
         text = import_pattern.sub(rf"\1 {PACKAGE}.\2", path.read_text())
         path.write_text(text)

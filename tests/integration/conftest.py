@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from servers import Stack, start_stack
 
 
@@ -17,7 +18,7 @@ def classifier_repository(classifier_models_dir: Path, tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture(scope="module", loop_scope="session")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def shared_stack(classifier_models_dir: Path) -> AsyncIterator[Stack]:
     """One stack for tests that only read; tests that change things start their own."""
     stack = await start_stack(classifier_models_dir)
@@ -25,8 +26,9 @@ async def shared_stack(classifier_models_dir: Path) -> AsyncIterator[Stack]:
     await stack.close()
 
 
-@pytest.fixture(loop_scope="session")
+@pytest_asyncio.fixture(loop_scope="session")
 async def private_stack(classifier_repository: Path) -> AsyncIterator[Stack]:
+    """A stack of its own, for tests that publish versions or stop servers."""
     stack = await start_stack(classifier_repository)
     yield stack
     await stack.close()

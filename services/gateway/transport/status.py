@@ -6,6 +6,7 @@ anything unexpected aborts with INTERNAL and a fixed message while the trace goe
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -66,8 +67,12 @@ class ErrorMappingInterceptor(_ServerInterceptor):
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
+            # A streaming handler either yields its responses or writes them with
+            # context.write (as the health service's Watch does); each keeps its own form.
+            stream = handler.unary_stream
+            guard = _guard_stream if inspect.isasyncgenfunction(stream) else _guard_unary
             return grpc.unary_stream_rpc_method_handler(
-                _guard_stream(handler.unary_stream),
+                guard(stream),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )

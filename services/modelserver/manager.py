@@ -1,0 +1,283 @@
+"""Keeps each configured model's wanted versions loaded, following its base path on disk.
+
+It mirrors TensorFlow Serving's AspiredVersionsManager with the AvailabilityPreservingPolicy:
+a new version is loaded beside the serving ones and swapped in once it is AVAILABLE; only then
+are versions the policy no longer wants unloaded, so a model never drops to zero versions
+during a rollout, and a version that fails to load leaves the serving one in place.
+
+All state changes happen on the event loop; loading runs in worker threads. The map of serving
+versions is replaced, never mutated, so a request that picked a version keeps it even when that
+version is unloaded a moment later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tensorflow as tf
+
+from services.modelserver.config import ModelDefinition
+from services.modelserver.errors import InvalidArgumentError, NotFoundError
+from services.modelserver.repository import (
+    BasePathNotFoundError,
+    list_version_dirs,
+    select_versions,
+)
+from services.modelserver.servable import Servable, ServableLoadError, load_servable
+
+logger = logging.getLogger(__name__)
+
+Loader = Callable[[str, int, Path], Servable]
+AvailabilityListener = Callable[[str, bool], Awaitable[None]]
+
+
+class VersionState(enum.IntEnum):
+    """A version's life cycle; the numbers are those of ModelVersionStatus.State."""
+
+    START = 10
+    LOADING = 20
+    AVAILABLE = 30
+    UNLOADING = 40
+    END = 50
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    """Where a version is in its life cycle; a failed load ends in END with an error."""
+
+    state: VersionState
+    error_code: int = 0  # tensorflow.error.Code; 0 is OK
+    error_message: str = ""
+
+
+@dataclass(frozen=True)
+class ServableRequest:
+    """Which version a request wants: a specific one, or the latest available."""
+
+    name: str
+    version: int | None = None
+
+    def describe(self) -> str:
+        # TensorFlow Serving's ServableRequest::DebugString, which its NOT_FOUND errors quote.
+        if self.version is None:
+            return f"Latest({self.name})"
+        return f"Specific({self.name}, {self.version})"
+
+
+@dataclass
+class _ModelSlot:
+    definition: ModelDefinition
+    serving: Mapping[int, Servable] = field(default_factory=dict)
+    statuses: dict[int, VersionStatus] = field(default_factory=dict)
+    # Wanted versions whose loading failed for good; retried once they leave the disk and return.
+    failed: set[int] = field(default_factory=set)
+    problem: str | None = None  # what is wrong with the base path, as last logged
+    available: bool | None = None  # as last reported to the listener
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+
+class ModelManager:
+    """Loads, serves and unloads the versions of the configured models."""
+
+    def __init__(
+        self,
+        definitions: Sequence[ModelDefinition],
+        *,
+        poll_wait_seconds: float,
+        max_num_load_retries: int = 5,
+        load_retry_interval_seconds: float = 60.0,
+        loader: Loader = load_servable,
+        on_availability_change: AvailabilityListener | None = None,
+    ) -> None:
+        self._slots = {definition.name: _ModelSlot(definition) for definition in definitions}
+        self._poll_wait_seconds = poll_wait_seconds
+        self._max_num_load_retries = max_num_load_retries
+        self._load_retry_interval_seconds = load_retry_interval_seconds
+        self._loader = loader
+        self._on_availability_change = on_availability_change
+        self._pollers: list[asyncio.Task[None]] = []
+
+    @property
+    def model_names(self) -> list[str]:
+        return list(self._slots)
+
+    async def start(self) -> None:
+        """Loads what is on disk now, then keeps polling every poll_wait_seconds (if > 0)."""
+        if self._poll_wait_seconds < 0:
+            logger.warning("File system polling is disabled: no model versions will be loaded")
+            return
+        await self.sync_once()
+        if self._poll_wait_seconds > 0:
+            self._pollers = [
+                asyncio.create_task(self._poll_forever(slot), name=f"poll {name}")
+                for name, slot in self._slots.items()
+            ]
+
+    async def stop(self) -> None:
+        """Stops polling (and any load in progress); serving versions stay until released."""
+        for poller in self._pollers:
+            poller.cancel()
+        for poller in self._pollers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+        self._pollers = []
+
+    async def sync_once(self) -> None:
+        """One poll of every model's base path, with the loads and unloads it calls for."""
+        await asyncio.gather(*(self._sync_model(slot) for slot in self._slots.values()))
+
+    def resolve(
+        self, name: str, version: int | None = None, version_label: str | None = None
+    ) -> ServableRequest:
+        """Turns a model spec into a ServableRequest; a label must be in the model's config."""
+        if version_label is not None:
+            slot = self._slots.get(name)
+            labels = slot.definition.version_labels if slot is not None else {}
+            if version_label not in labels:
+                raise InvalidArgumentError(f"Unrecognized servable version label: {version_label}")
+            version = labels[version_label]
+        return ServableRequest(name, version)
+
+    def servable(self, request: ServableRequest) -> Servable:
+        """The serving version a request asks for, or NotFoundError as TensorFlow Serving says."""
+        slot = self._slots.get(request.name)
+        serving = slot.serving if slot is not None else {}
+        if request.version is None and serving:
+            return serving[max(serving)]
+        if request.version is not None and request.version in serving:
+            return serving[request.version]
+        raise NotFoundError(f"Servable not found for request: {request.describe()}")
+
+    def version_statuses(self, name: str) -> dict[int, VersionStatus]:
+        """Every version of the model the server has seen, newest first (empty if none)."""
+        slot = self._slots.get(name)
+        if slot is None:
+            return {}
+        return dict(sorted(slot.statuses.items(), reverse=True))
+
+    def is_available(self, name: str) -> bool:
+        """Whether the model has at least one version serving."""
+        slot = self._slots.get(name)
+        return slot is not None and bool(slot.serving)
+
+    async def _poll_forever(self, slot: _ModelSlot) -> None:
+        while True:
+            await asyncio.sleep(self._poll_wait_seconds)
+            await self._sync_model(slot)
+
+    async def _sync_model(self, slot: _ModelSlot) -> None:
+        try:
+            await self._reconcile(slot)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Whatever happened, the versions that serve keep serving; the next poll retries.
+            logger.exception("Polling model %s failed", slot.name)
+        await self._report_availability(slot)
+
+    async def _reconcile(self, slot: _ModelSlot) -> None:
+        definition = slot.definition
+        try:
+            on_disk = await asyncio.to_thread(list_version_dirs, definition.base_path)
+        except BasePathNotFoundError:
+            # As in TensorFlow Serving, whatever serves keeps serving until the path is back.
+            self._note_problem(
+                slot, f"Could not find base path {definition.base_path} for servable {slot.name}"
+            )
+            return
+        self._note_problem(
+            slot,
+            None
+            if on_disk
+            else f"No versions of servable {slot.name} found under base path "
+            f"{definition.base_path}. Did you forget to name your leaf directory as a number "
+            "(eg. '/1/')?",
+        )
+
+        wanted = select_versions(on_disk, definition.version_policy)
+        slot.failed &= wanted
+
+        # Newest first, as TensorFlow Serving's policy loads them.
+        for version in sorted(wanted - slot.serving.keys() - slot.failed, reverse=True):
+            await self._load(slot, version, on_disk[version])
+
+        # Availability preserving: drop unwanted versions once a wanted one serves (or nothing
+        # is wanted any more); until then keep the newest unwanted one.
+        unwanted = sorted(version for version in slot.serving if version not in wanted)
+        if wanted and not any(version in slot.serving for version in wanted):
+            unwanted = unwanted[:-1]
+        for version in unwanted:
+            self._unload(slot, version)
+
+    async def _load(self, slot: _ModelSlot, version: int, path: Path) -> None:
+        name = slot.name
+        slot.statuses[version] = VersionStatus(VersionState.LOADING)
+        attempts = self._max_num_load_retries + 1
+        for attempt in range(1, attempts + 1):
+            logger.info("Loading servable: {name: %s version: %d} from %s", name, version, path)
+            try:
+                servable = await asyncio.to_thread(self._loader, name, version, path)
+            except ServableLoadError as exc:
+                error = exc
+            except Exception as exc:
+                logger.exception("Unexpected failure loading %s version %d", name, version)
+                error = ServableLoadError(tf.errors.UNKNOWN, f"{type(exc).__name__}: {exc}")
+            else:
+                slot.serving = {**slot.serving, version: servable}
+                slot.statuses[version] = VersionStatus(VersionState.AVAILABLE)
+                logger.info("Successfully loaded servable: {name: %s version: %d}", name, version)
+                return
+            logger.error(
+                "Loading servable: {name: %s version: %d} failed (attempt %d of %d): %s",
+                name,
+                version,
+                attempt,
+                attempts,
+                error.message,
+            )
+            if attempt < attempts:
+                await asyncio.sleep(self._load_retry_interval_seconds)
+                if not await self._still_wanted(slot, version):
+                    # Like TensorFlow Serving: a version superseded meanwhile is not retried.
+                    logger.info("Not retrying %s version %d: no longer wanted", name, version)
+                    break
+        slot.failed.add(version)
+        slot.statuses[version] = VersionStatus(VersionState.END, error.tf_error_code, error.message)
+
+    async def _still_wanted(self, slot: _ModelSlot, version: int) -> bool:
+        try:
+            on_disk = await asyncio.to_thread(list_version_dirs, slot.definition.base_path)
+        except BasePathNotFoundError:
+            return True  # nothing new is known; keep the versions wanted so far
+        return version in select_versions(on_disk, slot.definition.version_policy)
+
+    def _unload(self, slot: _ModelSlot, version: int) -> None:
+        # Requests that already hold this version finish with it; new ones no longer see it.
+        slot.statuses[version] = VersionStatus(VersionState.UNLOADING)
+        slot.serving = {v: servable for v, servable in slot.serving.items() if v != version}
+        slot.statuses[version] = VersionStatus(VersionState.END)
+        logger.info("Unloaded servable: {name: %s version: %d}", slot.name, version)
+
+    @staticmethod
+    def _note_problem(slot: _ModelSlot, problem: str | None) -> None:
+        # Logged when it appears, not at every poll.
+        if problem is not None and problem != slot.problem:
+            logger.warning(problem)
+        slot.problem = problem
+
+    async def _report_availability(self, slot: _ModelSlot) -> None:
+        available = bool(slot.serving)
+        if available == slot.available:
+            return
+        slot.available = available
+        if self._on_availability_change is not None:
+            await self._on_availability_change(slot.name, available)

@@ -1,0 +1,111 @@
+"""Request TensorProtos to tensors and result arrays to TensorProtos, by TensorFlow Serving's rules.
+
+Requests are parsed by TensorFlow's own `Tensor::FromProto` (through `tf.io.parse_tensor`), so the
+same protos are accepted and rejected as by TensorFlow Serving: a typed field shorter than the
+shape repeats its last value, `tensor_content` must match the shape exactly. Responses use the
+typed repeated fields (`float_val`, ...), TensorFlow Serving's default for Predict.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+
+# The largest tensor a request may describe, like the largest message (2 GiB).
+MAX_TENSOR_BYTES = 2**31 - 1
+# tf.string reports size 0; each element is a TensorFlow tstring of 24 bytes at least.
+_TSTRING_BYTES = 24
+
+# DataTypeString() names that differ from tf.DType.name; TensorFlow's messages use the former.
+_TF_TYPE_NAMES = {"float32": "float", "float64": "double", "float16": "half"}
+
+# The repeated field TensorFlow's Tensor::AsProtoField fills for each dtype.
+_INT_VAL_TYPES = frozenset(
+    {
+        types_pb2.DT_INT32,
+        types_pb2.DT_INT16,
+        types_pb2.DT_INT8,
+        types_pb2.DT_UINT8,
+        types_pb2.DT_UINT16,
+    }
+)
+_HALF_VAL_TYPES = frozenset({types_pb2.DT_HALF, types_pb2.DT_BFLOAT16})
+
+
+class TensorParseError(Exception):
+    """The TensorProto does not describe a valid tensor."""
+
+
+def dtype_name(dtype: tf.DType) -> str:
+    """The name TensorFlow's C++ messages use for a dtype ("float", "string", "int64")."""
+    name: str = dtype.name
+    return _TF_TYPE_NAMES.get(name, name)
+
+
+def tensor_from_proto(proto: tensor_pb2.TensorProto) -> tf.Tensor:
+    """Parses a request tensor; raises TensorParseError if TensorFlow would reject it."""
+    try:
+        dtype = tf.dtypes.as_dtype(proto.dtype)
+    except TypeError as exc:
+        raise TensorParseError(f"unknown dtype {proto.dtype}") from exc
+    if dtype == tf.dtypes.resource or dtype == tf.dtypes.variant or dtype._is_ref_dtype:
+        raise TensorParseError(f"dtype {dtype.name} cannot be sent in a request")
+    # A few values may stand for a huge tensor (the last value repeats to fill the shape);
+    # refuse to allocate more than the largest message the server accepts.
+    sizes = [dim.size for dim in proto.tensor_shape.dim]
+    element_bytes = dtype.size or _TSTRING_BYTES
+    if any(size < 0 for size in sizes) or math.prod(sizes) * element_bytes > MAX_TENSOR_BYTES:
+        raise TensorParseError("invalid or oversized tensor shape")
+    try:
+        return tf.io.parse_tensor(proto.SerializeToString(), out_type=dtype)
+    except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
+        raise TensorParseError("invalid TensorProto") from exc
+
+
+def tensor_to_proto(value: Any) -> tensor_pb2.TensorProto:
+    """Serializes a result (a numpy value from the session) into its dtype's typed field."""
+    array = np.asarray(value)
+    # Sessions return string tensors as object arrays of bytes.
+    dtype = tf.string if array.dtype == object else tf.dtypes.as_dtype(array.dtype)
+    proto = tensor_pb2.TensorProto(
+        dtype=dtype.as_datatype_enum, tensor_shape=_shape_proto(array.shape)
+    )
+    flat = array.reshape(-1)
+    enum = proto.dtype
+    if enum == types_pb2.DT_FLOAT:
+        proto.float_val.extend(flat.tolist())
+    elif enum == types_pb2.DT_DOUBLE:
+        proto.double_val.extend(flat.tolist())
+    elif enum in _INT_VAL_TYPES:
+        proto.int_val.extend(flat.astype(np.int64).tolist())
+    elif enum == types_pb2.DT_INT64:
+        proto.int64_val.extend(flat.tolist())
+    elif enum == types_pb2.DT_UINT32:
+        proto.uint32_val.extend(flat.tolist())
+    elif enum == types_pb2.DT_UINT64:
+        proto.uint64_val.extend(flat.tolist())
+    elif enum == types_pb2.DT_BOOL:
+        proto.bool_val.extend(flat.tolist())
+    elif enum == types_pb2.DT_STRING:
+        proto.string_val.extend(flat.tolist())
+    elif enum in _HALF_VAL_TYPES:
+        # Both travel as their 16-bit patterns.
+        proto.half_val.extend(flat.view(np.uint16).tolist())
+    elif enum == types_pb2.DT_COMPLEX64:
+        proto.scomplex_val.extend(flat.view(np.float32).tolist())
+    elif enum == types_pb2.DT_COMPLEX128:
+        proto.dcomplex_val.extend(flat.view(np.float64).tolist())
+    else:
+        # Rare types (quantized, float8, ...): TensorFlow's own encoding.
+        return tf.make_tensor_proto(array, dtype=dtype)
+    return proto
+
+
+def _shape_proto(shape: tuple[int, ...]) -> tensor_shape_pb2.TensorShapeProto:
+    return tensor_shape_pb2.TensorShapeProto(
+        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in shape]
+    )

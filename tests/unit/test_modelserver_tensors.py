@@ -1,0 +1,95 @@
+"""TensorProto conversion: TensorFlow's parsing rules for requests, typed fields for responses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+
+from services.modelserver.tensors import (
+    TensorParseError,
+    dtype_name,
+    tensor_from_proto,
+    tensor_to_proto,
+)
+
+
+def _proto(dtype: int, dims: list[int], **values: object) -> tensor_pb2.TensorProto:
+    shape = tensor_shape_pb2.TensorShapeProto(
+        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in dims]
+    )
+    return tensor_pb2.TensorProto(dtype=dtype, tensor_shape=shape, **values)
+
+
+@pytest.mark.parametrize(
+    ("array", "field"),
+    [
+        (np.array([[1.5], [-2.0]], np.float32), "float_val"),
+        (np.array([1.25, 2.5], np.float64), "double_val"),
+        (np.array([1, -2, 3], np.int32), "int_val"),
+        (np.array([-128, 127], np.int8), "int_val"),
+        (np.array([0, 255], np.uint8), "int_val"),
+        (np.array([2**40, -1], np.int64), "int64_val"),
+        (np.array([2**32 - 1], np.uint32), "uint32_val"),
+        (np.array([2**64 - 1], np.uint64), "uint64_val"),
+        (np.array([True, False]), "bool_val"),
+        (np.array([b"cat", b"dog"], object), "string_val"),
+        (np.array([1.0, 0.5], np.float16), "half_val"),
+        (np.array([1 + 2j], np.complex64), "scomplex_val"),
+        (np.array([1 - 2j], np.complex128), "dcomplex_val"),
+        (np.float32(3.5), "float_val"),
+    ],
+)
+def test_results_use_the_typed_field_and_round_trip(array: np.ndarray, field: str) -> None:
+    proto = tensor_to_proto(array)
+    assert not proto.tensor_content
+    assert len(getattr(proto, field)) > 0
+    decoded = tf.make_ndarray(proto)
+    assert decoded.shape == np.shape(array)
+    np.testing.assert_array_equal(decoded, array)
+
+
+def test_bfloat16_results_travel_as_bit_patterns() -> None:
+    value = tf.constant([1.0, -2.0], tf.bfloat16).numpy()
+    proto = tensor_to_proto(value)
+    assert proto.dtype == types_pb2.DT_BFLOAT16
+    np.testing.assert_array_equal(tf.make_ndarray(proto).astype(np.float32), [1.0, -2.0])
+
+
+def test_request_tensor_from_tensor_content() -> None:
+    array = np.arange(6, dtype=np.float32).reshape(2, 3)
+    tensor = tensor_from_proto(tf.make_tensor_proto(array))
+    np.testing.assert_array_equal(tensor.numpy(), array)
+
+
+def test_fewer_values_than_the_shape_repeat_the_last_like_tensorflow() -> None:
+    tensor = tensor_from_proto(_proto(types_pb2.DT_FLOAT, [3], float_val=[1.0, 2.0]))
+    assert tensor.numpy().tolist() == [1.0, 2.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    "proto",
+    [
+        _proto(types_pb2.DT_FLOAT, [3], tensor_content=b"\0" * 11),  # not 3 floats
+        _proto(types_pb2.DT_FLOAT, [-1], float_val=[1.0]),
+        _proto(types_pb2.DT_FLOAT, [2**20, 2**20], float_val=[1.0]),  # 4 TiB
+        _proto(types_pb2.DT_STRING, [2**30], string_val=[b"x"]),  # 24 GiB
+        _proto(types_pb2.DT_INVALID, [1], float_val=[1.0]),
+        _proto(999, [1]),
+        _proto(types_pb2.DT_RESOURCE, [1]),
+        _proto(types_pb2.DT_FLOAT_REF, [1], float_val=[1.0]),
+    ],
+)
+def test_invalid_request_tensors_are_refused(proto: tensor_pb2.TensorProto) -> None:
+    with pytest.raises(TensorParseError):
+        tensor_from_proto(proto)
+
+
+def test_dtype_names_are_tensorflows() -> None:
+    assert [dtype_name(d) for d in (tf.float32, tf.float64, tf.string, tf.int64)] == [
+        "float",
+        "double",
+        "string",
+        "int64",
+    ]

@@ -1,0 +1,107 @@
+"""Atomic versioned publishing: numbering, hidden temp dirs, cleanup, and lost races."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from training.publish import existing_versions, latest_version, publish_version
+
+
+def write_marker(directory: Path, version: int) -> None:
+    (directory / "marker.txt").write_text(f"version {version}\n")
+
+
+def entries(model_root: Path) -> list[str]:
+    return sorted(entry.name for entry in model_root.iterdir())
+
+
+def test_versions_start_at_one_and_increment(tmp_path: Path) -> None:
+    model_root = tmp_path / "classifier"
+    assert latest_version(model_root) is None
+
+    first = publish_version(model_root, write_marker)
+    second = publish_version(model_root, write_marker)
+
+    assert (first.version, second.version) == (1, 2)
+    assert first.path == model_root / "1"
+    assert (second.path / "marker.txt").read_text() == "version 2\n"
+    assert latest_version(model_root) == 2
+    assert entries(model_root) == ["1", "2"]
+
+
+def test_non_integer_and_hidden_directories_are_ignored(tmp_path: Path) -> None:
+    model_root = tmp_path / "classifier"
+    for name in ("3", "10", "latest", ".7", "v12", "-4"):
+        (model_root / name).mkdir(parents=True)
+    (model_root / "99").write_text("a file, not a version directory")
+
+    assert existing_versions(model_root) == [3, 10]
+    assert publish_version(model_root, write_marker).version == 11
+
+
+def test_temp_dir_is_hidden_while_writing(tmp_path: Path) -> None:
+    model_root = tmp_path / "classifier"
+    seen: list[Path] = []
+
+    def write(directory: Path, version: int) -> None:
+        seen.append(directory)
+        assert directory.parent == model_root
+        assert directory.name.startswith(".")
+        # What a polling model server would see right now: no version yet.
+        assert latest_version(model_root) is None
+
+    published = publish_version(model_root, write)
+
+    assert not seen[0].exists()
+    assert entries(model_root) == [str(published.version)]
+
+
+def test_temp_dir_is_removed_when_write_fails(tmp_path: Path) -> None:
+    model_root = tmp_path / "classifier"
+    publish_version(model_root, write_marker)
+
+    def failing_write(directory: Path, version: int) -> None:
+        (directory / "half_written.pb").write_bytes(b"\x00")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        publish_version(model_root, failing_write)
+
+    assert entries(model_root) == ["1"]
+
+
+def test_version_published_meanwhile_is_not_overwritten(tmp_path: Path) -> None:
+    model_root = tmp_path / "classifier"
+    publish_version(model_root, write_marker)
+    calls: list[int] = []
+
+    def racing_write(directory: Path, version: int) -> None:
+        calls.append(version)
+        if len(calls) == 1:
+            # Another job publishes this very number while we are still writing.
+            other = model_root / str(version)
+            other.mkdir()
+            (other / "marker.txt").write_text("the other job\n")
+        write_marker(directory, version)
+
+    published = publish_version(model_root, racing_write)
+
+    assert calls == [2, 3]
+    assert published.version == 3
+    assert (model_root / "2" / "marker.txt").read_text() == "the other job\n"
+    assert (published.path / "marker.txt").read_text() == "version 3\n"
+    assert entries(model_root) == ["1", "2", "3"]
+
+
+def test_empty_directory_published_meanwhile_is_not_replaced(tmp_path: Path) -> None:
+    model_root = tmp_path / "classifier"
+
+    def racing_write(directory: Path, version: int) -> None:
+        # rename(2) would silently replace an empty directory; publish must still move on.
+        (model_root / "1").mkdir(exist_ok=True)
+        write_marker(directory, version)
+
+    assert publish_version(model_root, racing_write).version == 2
+    assert list((model_root / "1").iterdir()) == []
