@@ -40,7 +40,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except grpc.RpcError as exc:
             print(f"{exc.code().name}: {exc.details()}", file=sys.stderr)
             return 1
-    print(json_format.MessageToJson(response, preserving_proto_field_name=True))
+    # Zero values too: class_id 0 is an answer, not an absent field.
+    print(
+        json_format.MessageToJson(
+            response, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        )
+    )
     return 0
 
 
