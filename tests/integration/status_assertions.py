@@ -18,3 +18,10 @@ async def expect_status(call: Awaitable[Any], code: grpc.StatusCode, *details: s
     for fragment in details:
         assert fragment in message, f"{fragment!r} not in {message!r}"
     return message
+
+
+async def expect_exact_status(call: Awaitable[Any], code: grpc.StatusCode, details: str) -> None:
+    """Awaits a call that must fail with `code` and exactly these details (TF Serving's wording)."""
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await call
+    assert (raised.value.code(), raised.value.details()) == (code, details)

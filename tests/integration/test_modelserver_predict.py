@@ -7,8 +7,7 @@ zero-input signature; a real grpc.aio channel talks to it.
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import tensorflow as tf
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from status_assertions import expect_exact_status
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import (
@@ -31,7 +31,7 @@ from tensorflow_serving.apis import (
     predict_pb2,
     prediction_service_pb2_grpc,
 )
-from tf_serving_testdata import TESTDATA, needs_testdata
+from tf_serving_testdata import TESTDATA, copy_model, needs_testdata
 
 from services.modelserver.server import ModelServerHandle, start_model_server
 from services.modelserver.settings import ModelServerSettings
@@ -41,14 +41,6 @@ pytestmark = needs_testdata
 X = np.array([[1.0], [2.0], [5.0]], dtype=np.float32)
 HALF_PLUS_TWO_OF_X = [[2.5], [3.0], [4.5]]
 MESSAGE_LIMIT = 64 * 1024 * 1024
-
-
-def copy_model(testdata_name: str, destination: Path) -> Path:
-    """A writable copy of a shared test model (the shared folder is read-only)."""
-    shutil.copytree(TESTDATA / testdata_name, destination, copy_function=shutil.copyfile)
-    for path in [destination, *destination.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    return destination
 
 
 def save_constants_model(version_dir: Path) -> None:
@@ -113,13 +105,6 @@ def predict_request(
         proto = value if isinstance(value, tensor_pb2.TensorProto) else tf.make_tensor_proto(value)
         request.inputs[alias].CopyFrom(proto)
     return request
-
-
-async def expect_error(call: Awaitable[Any], code: grpc.StatusCode, details: str) -> None:
-    """The call fails with exactly this status code and these details."""
-    with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await call
-    assert (raised.value.code(), raised.value.details()) == (code, details)
 
 
 @pytest.mark.parametrize("model", ["default", "half_plus_two_tf2"])
@@ -372,7 +357,7 @@ async def test_predict_errors_like_tensorflow_serving(
     predictions: prediction_service_pb2_grpc.PredictionServiceStub, case: str
 ) -> None:
     request, code, details = PREDICT_ERRORS[case]
-    await expect_error(predictions.Predict(request), code, details)
+    await expect_exact_status(predictions.Predict(request), code, details)
     # The server is unharmed and answers the next call.
     response = await predictions.Predict(predict_request())
     assert tf.make_ndarray(response.outputs["y"]).tolist() == HALF_PLUS_TWO_OF_X
@@ -393,7 +378,7 @@ async def test_metadata_errors(
     request = get_model_metadata_pb2.GetModelMetadataRequest(
         model_spec=model_pb2.ModelSpec(name="default"), metadata_field=fields
     )
-    await expect_error(
+    await expect_exact_status(
         predictions.GetModelMetadata(request), grpc.StatusCode.INVALID_ARGUMENT, details
     )
 
@@ -404,7 +389,7 @@ async def test_metadata_of_unknown_model(
     request = get_model_metadata_pb2.GetModelMetadataRequest(
         model_spec=model_pb2.ModelSpec(name="nope"), metadata_field=["signature_def"]
     )
-    await expect_error(
+    await expect_exact_status(
         predictions.GetModelMetadata(request),
         grpc.StatusCode.NOT_FOUND,
         "Servable not found for request: Latest(nope)",
@@ -422,7 +407,7 @@ async def test_model_status_errors(
     models: model_service_pb2_grpc.ModelServiceStub, spec: dict[str, Any], details: str
 ) -> None:
     request = get_model_status_pb2.GetModelStatusRequest(model_spec=model_pb2.ModelSpec(**spec))
-    await expect_error(models.GetModelStatus(request), grpc.StatusCode.NOT_FOUND, details)
+    await expect_exact_status(models.GetModelStatus(request), grpc.StatusCode.NOT_FOUND, details)
 
 
 async def test_classify_is_not_implemented_yet(

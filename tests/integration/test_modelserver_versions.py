@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest_asyncio
 import tensorflow as tf
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from status_assertions import expect_exact_status
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -23,7 +23,7 @@ from tensorflow_serving.apis import (
     predict_pb2,
     prediction_service_pb2_grpc,
 )
-from tf_serving_testdata import TESTDATA, needs_testdata
+from tf_serving_testdata import TESTDATA, copy_model, needs_testdata
 
 from services.modelserver.errors import StartupError
 from services.modelserver.server import ModelServerHandle, start_model_server
@@ -51,20 +51,6 @@ model_config_list {
   }
 }
 """
-
-
-def copy_model(testdata_name: str, destination: Path) -> Path:
-    """A writable copy of a shared test model (the shared folder is read-only)."""
-    shutil.copytree(TESTDATA / testdata_name, destination, copy_function=shutil.copyfile)
-    for path in [destination, *destination.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    return destination
-
-
-async def expect_error(call: Awaitable[Any], code: grpc.StatusCode, details: str) -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await call
-    assert (raised.value.code(), raised.value.details()) == (code, details)
 
 
 def predict_request(name: str, **spec: Any) -> predict_pb2.PredictRequest:
@@ -126,7 +112,7 @@ async def test_default_policy_serves_only_the_latest_version(
 ) -> None:
     assert await served_version(predictions, "latest") == 124
     assert await served_version(predictions, "latest", version={"value": 124}) == 124
-    await expect_error(
+    await expect_exact_status(
         predictions.Predict(predict_request("latest", version={"value": 123})),
         grpc.StatusCode.NOT_FOUND,
         "Servable not found for request: Specific(latest, 123)",
@@ -153,18 +139,18 @@ async def test_version_labels(
 ) -> None:
     assert await served_version(predictions, "all", version_label="stable") == 123
     assert await served_version(predictions, "all", version_label="canary") == 124
-    await expect_error(
+    await expect_exact_status(
         predictions.Predict(predict_request("all", version_label="beta")),
         grpc.StatusCode.INVALID_ARGUMENT,
         "Unrecognized servable version label: beta",
     )
-    await expect_error(
+    await expect_exact_status(
         predictions.Predict(predict_request("latest", version_label="stable")),
         grpc.StatusCode.INVALID_ARGUMENT,
         "Unrecognized servable version label: stable",
     )
     # A label naming a version the policy does not serve resolves, then finds nothing.
-    await expect_error(
+    await expect_exact_status(
         predictions.Predict(predict_request("latest", version_label="previous")),
         grpc.StatusCode.NOT_FOUND,
         "Servable not found for request: Specific(latest, 123)",
