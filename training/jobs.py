@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -10,11 +11,26 @@ from training.publish import PublishedVersion
 
 PROFILES = ("quick", "full")
 
-# Model name -> module exposing `run(profile, models_dir, seed) -> JobResult`.
-# cnn, forecaster, word2vec and autoencoder join here as their modules land.
+# Model name -> module exposing `run(options: RunOptions) -> JobResult`, in the order
+# `make train` and `make run` train them.
 JOBS: dict[str, str] = {
     "classifier": "training.classifier",
+    "cnn": "training.cnn",
+    "forecaster": "training.forecaster",
+    "word2vec": "training.word2vec",
+    "autoencoder": "training.autoencoder",
 }
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a job, apart from what its profile fixes."""
+
+    profile: str = "quick"
+    models_dir: Path = Path("models")
+    reports_dir: Path = Path("reports")
+    seed: int | None = None  # None: the profile's own seed
+    verbose: int = 2  # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
 
 
 class JobResult(Protocol):
@@ -25,7 +41,7 @@ class JobResult(Protocol):
 
 
 class TrainingJob(Protocol):
-    def run(self, profile: str, models_dir: Path, seed: int | None = None) -> JobResult: ...
+    def run(self, options: RunOptions) -> JobResult: ...
 
 
 def load_job(name: str) -> TrainingJob:

@@ -1,0 +1,68 @@
+"""Exporting a trained model as a TF Serving version: signatures, warm-up requests, metrics.
+
+Exports go through Keras's ExportArchive, which tracks only what the endpoints need (not the
+optimizer), so every export also loads as a session over the bundle, the way TensorFlow Serving
+and ``services/modelserver`` load it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from training.publish import PublishedVersion, publish_version
+from training.warmup import WarmupRequest, write_warmup_requests
+
+METRICS_FILE = "metrics.json"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One serving signature: its name, the function, and the TensorSpecs of its inputs."""
+
+    name: str
+    function: Callable[..., dict[str, tf.Tensor]]
+    input_signature: Sequence[tf.TensorSpec]
+
+
+def export_endpoints(
+    path: Path, tracked: Sequence[keras.Layer | tf.Module], endpoints: Sequence[Endpoint]
+) -> None:
+    """Writes a SavedModel at ``path`` with exactly these signatures.
+
+    ``tracked`` holds what the functions use: Keras models and layers, or TF resources such as
+    lookup tables. The first endpoint also answers as ``serving_default`` unless one is named so.
+    """
+    archive = keras.export.ExportArchive()
+    for item in tracked:
+        archive.track(item)
+    for endpoint in endpoints:
+        archive.add_endpoint(
+            endpoint.name, endpoint.function, input_signature=list(endpoint.input_signature)
+        )
+    archive.write_out(str(path), verbose=False)
+
+
+def publish_model(
+    models_dir: Path,
+    model_name: str,
+    export: Callable[[Path], None],
+    metrics: Callable[[int], dict[str, Any]],
+    warmup: Sequence[WarmupRequest],
+) -> PublishedVersion:
+    """Publishes the next version of ``model_name`` atomically: the SavedModel, its warm-up
+    requests and ``metrics.json`` (``metrics`` gets the version number being written)."""
+
+    def write(directory: Path, version: int) -> None:
+        export(directory)
+        write_warmup_requests(directory, model_name, warmup)
+        text = json.dumps(metrics(version), indent=2) + "\n"
+        (directory / METRICS_FILE).write_text(text)
+
+    return publish_version(models_dir / model_name, write)
