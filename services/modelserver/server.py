@@ -24,6 +24,7 @@ from services.modelserver.errors import StartupError
 from services.modelserver.manager import ModelManager
 from services.modelserver.servicers import ModelServicer, PredictionServicer
 from services.modelserver.settings import ModelServerSettings
+from services.modelserver.warmup import load_and_warm_up
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ async def start_model_server(settings: ModelServerSettings) -> ModelServerHandle
         poll_wait_seconds=settings.file_system_poll_wait_seconds,
         max_num_load_retries=settings.max_num_load_retries,
         load_retry_interval_seconds=settings.load_retry_interval_micros / 1e6,
+        loader=load_and_warm_up,
         on_availability_change=health_reporter.report,
     )
     executor = ThreadPoolExecutor(thread_name_prefix="modelserver-predict")

@@ -13,6 +13,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from services.modelserver.servable import load_servable
 from training.classifier import TrainResult
+from training.warmup import read_warmup_requests
 
 N_FEATURES = 13
 N_CLASSES = 3
@@ -118,3 +119,25 @@ def test_export_loads_as_a_session_bundle_like_tensorflow_serving(
 
     expected = classifier_training.model.predict(x_test, verbose=0)
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+
+
+def test_warmup_requests_run_on_the_export(classifier_training: TrainResult) -> None:
+    version_dir = classifier_training.published.path
+    requests = read_warmup_requests(version_dir)
+    assert {request.model_spec.signature_name for request in requests} == {
+        "serving_default",
+        "metadata",
+    }
+    loaded = tf.saved_model.load(str(version_dir))
+    for request in requests:
+        inputs = {alias: tf.make_ndarray(proto) for alias, proto in request.inputs.items()}
+        outputs = loaded.signatures[request.model_spec.signature_name](**inputs)
+        assert outputs
+
+
+def test_reports_hold_tensorboard_logs_and_training_curves(
+    classifier_training: TrainResult,
+) -> None:
+    directory = classifier_training.reports.directory
+    assert (directory / "training_curves.png").read_bytes().startswith(b"\x89PNG")
+    assert list((directory / "tensorboard").rglob("events.out.tfevents.*"))
