@@ -14,6 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 help:
 	@echo "make run    train the classifier if needed, start the model server and the gateway"
 	@echo "make test   lint, type-check, check generated code, run unit and integration tests"
+	@echo "make train  train all five models with the full profile and publish new versions"
 
 venv: $(VENV)/.installed
 
@@ -28,7 +29,7 @@ run: venv
 	$(PY) -m services.suite
 
 train: venv
-	$(PY) -m training classifier --profile full
+	$(PY) -m training all --profile full
 
 test: check
 	$(PY) -m pytest

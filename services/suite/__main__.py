@@ -1,4 +1,4 @@
-"""`make run`: train the classifier if no version exists, then run model server and gateway.
+"""`make run`: train each model that has no version yet, then run model server and gateway.
 
 Both services run as child processes on the documented ports (8500 and 50051 unless told
 otherwise); Ctrl-C or SIGTERM stops both cleanly, the gateway first so that it drains.
@@ -20,9 +20,10 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict
 
 from services.suite.children import Child, ChildFailed
+from services.suite.model_config import write_model_config
+from training.jobs import JOBS
 from training.publish import latest_version
 
-CLASSIFIER = "classifier"
 _WINE_ROW_0 = "14.23,1.71,2.43,15.6,127,2.8,3.06,0.28,2.29,5.64,1.04,3.92,1065"
 _GRPCURL_SAMPLE = '{"samples":[{"ordered":{"values":[' + _WINE_ROW_0 + "]}}]}"
 
@@ -38,7 +39,7 @@ class SuiteSettings(BaseSettings):
     modelserver_port: int = Field(8500, ge=0, description="model server gRPC port; 0: any free")
     gateway_port: int = Field(50051, ge=0, description="gateway gRPC port; 0: any free")
     poll_s: float = Field(1.0, gt=0, description="how often the model server looks for versions")
-    train_profile: str = Field("full", description="training profile when no version exists")
+    train_profile: str = Field("quick", description="training profile when no version exists")
     start_timeout_s: float = Field(180.0, gt=0, description="time each service gets to start")
 
 
@@ -46,13 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = CliApp.run(SuiteSettings, cli_args=None if argv is None else list(argv))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     models_dir = settings.models_dir.resolve()
-    if latest_version(models_dir / CLASSIFIER) is None:
-        print(f"No {CLASSIFIER} version in {models_dir}: training one ({settings.train_profile})")
-        subprocess.run(
-            [sys.executable, "-m", "training", CLASSIFIER, "--profile", settings.train_profile,
-             "--models-dir", str(models_dir)],
-            check=True,
-        )  # fmt: skip
+    _train_missing(models_dir, settings.train_profile)
+    model_config = write_model_config(models_dir, list(JOBS))
 
     stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -64,8 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "services.modelserver",
             [
                 f"--port={settings.modelserver_port}",
-                f"--model_name={CLASSIFIER}",
-                f"--model_base_path={models_dir / CLASSIFIER}",
+                f"--model_config_file={model_config}",
                 f"--file_system_poll_wait_seconds={settings.poll_s}",
             ],
         )
@@ -93,6 +88,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         for child in reversed(children):
             child.stop(timeout_s=15)
         print("suite stopped")
+
+
+def _train_missing(models_dir: Path, profile: str) -> None:
+    """Trains, one after another and with their progress shown, the models without a version."""
+    for name in JOBS:
+        if latest_version(models_dir / name) is None:
+            print(f"No {name} version in {models_dir}: training one ({profile} profile)")
+            subprocess.run(
+                [sys.executable, "-m", "training", name, "--profile", profile,
+                 "--models-dir", str(models_dir)],
+                check=True,
+            )  # fmt: skip
 
 
 def _wait_until_serving(target: str, timeout_s: float) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -32,3 +33,30 @@ async def private_stack(classifier_repository: Path) -> AsyncIterator[Stack]:
     stack = await start_stack(classifier_repository)
     yield stack
     await stack.close()
+
+
+@pytest.fixture(scope="session")
+def all_models(
+    classifier_training: Any,
+    cnn_training: Any,
+    forecaster_training: Any,
+    word2vec_training: Any,
+    autoencoder_training: Any,
+) -> dict[str, Path]:
+    """Each model's published quick version, by name."""
+    trainings = [
+        classifier_training,
+        cnn_training,
+        forecaster_training,
+        word2vec_training,
+        autoencoder_training,
+    ]
+    return {training.published.path.parent.name: training.published.path for training in trainings}
+
+
+@pytest.fixture
+def full_repository(all_models: dict[str, Path], tmp_path: Path) -> Path:
+    """A private model repository holding a copy of the quick version of all five models."""
+    for name, version_dir in all_models.items():
+        shutil.copytree(version_dir.parent, tmp_path / name)
+    return tmp_path

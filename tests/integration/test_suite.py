@@ -33,12 +33,12 @@ async def _client(port: int, *args: str) -> tuple[int, str]:
     return process.returncode or 0, output.decode()
 
 
-async def test_suite_runs_serves_rollouts_and_stops(classifier_repository: Path) -> None:
+async def test_suite_runs_serves_rollouts_and_stops(full_repository: Path) -> None:
     suite = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "services.suite",
-        f"--models_dir={classifier_repository}",
+        f"--models_dir={full_repository}",
         "--modelserver_port=0",
         "--gateway_port=0",
         "--poll_s=0.2",
@@ -56,7 +56,7 @@ async def test_suite_runs_serves_rollouts_and_stops(classifier_repository: Path)
         assert [c["class_name"] for c in answer["classifications"]] == ["class_0", "class_2"]
         assert answer["model"] == {"name": "classifier", "version": "1"}
 
-        assert republish(classifier_repository / "classifier", 1) == 2
+        assert republish(full_repository / "classifier", 1) == 2
         for _ in range(100):
             code, output = await _client(port, "list-models")
             if code == 0 and json.loads(output)["models"][0].get("serving_version") == "2":
