@@ -92,6 +92,30 @@ class ModelCatalog:
             raise errors.ModelNotReady(f"model {model} has no available version yet")
         return state.serving_version
 
+    async def on_version(
+        self,
+        model: str,
+        pinned: int | None,
+        deadline: Deadline,
+        call: Callable[[int], Awaitable[T]],
+    ) -> T:
+        """Runs ``call`` with the pinned version, or with the serving one when none is pinned.
+
+        If the serving version was unloaded since the last refresh (a rollout), the call is
+        retried once on the version that replaced it.
+        """
+        if pinned is not None:
+            return await call(pinned)
+        serving = await self.serving_version(model, deadline)
+        try:
+            return await call(serving)
+        except errors.ModelNotFound:
+            await self.refresh_model(model, deadline)
+            newer = await self.serving_version(model, deadline)
+            if newer == serving:
+                raise
+            return await call(newer)
+
     async def refresh_model(self, model: str, deadline: Deadline | None = None) -> None:
         """Reads the model's versions from the model server and switches to the newest."""
         deadline = deadline or Deadline.after(self._timeout_s)

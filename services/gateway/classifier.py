@@ -129,18 +129,12 @@ class WineClassifier:
             raise errors.InvalidInput(
                 "samples", f"at most {self._max_batch_size} samples per request; got {len(samples)}"
             )
-        if version is not None:
-            return await self._classify_with(version, samples, deadline)
-        serving = await self._catalog.serving_version(self._model, deadline)
-        try:
-            return await self._classify_with(serving, samples, deadline)
-        except errors.ModelNotFound:
-            # The model server unloaded that version between our refreshes: a rollout.
-            await self._catalog.refresh_model(self._model, deadline)
-            newer = await self._catalog.serving_version(self._model, deadline)
-            if newer == serving:
-                raise
-            return await self._classify_with(newer, samples, deadline)
+        return await self._catalog.on_version(
+            self._model,
+            version,
+            deadline,
+            lambda chosen: self._classify_with(chosen, samples, deadline),
+        )
 
     async def _classify_with(
         self, version: int, samples: Sequence[WineSample], deadline: Deadline
