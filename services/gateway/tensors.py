@@ -38,16 +38,41 @@ class TensorConversionError(ValueError):
 
 
 def to_tensor_proto(array: npt.NDArray[Any]) -> tensor_pb2.TensorProto:
-    """Encodes a numeric ndarray as a TensorProto with `tensor_content`."""
+    """Encodes a numeric ndarray as a TensorProto with `tensor_content`; text (str, bytes or
+    object arrays of them) as DT_STRING, UTF-8 encoded."""
+    if array.dtype.kind in "USO":
+        return _string_tensor_proto(array)
     dtype = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
     enum = _DTYPE_BY_NUMPY.get(dtype)
     if enum is None:
         raise TensorConversionError(f"unsupported array dtype {array.dtype}")
-    shape = tensor_shape_pb2.TensorShapeProto(
-        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in array.shape]
-    )
     content = np.ascontiguousarray(array, dtype=dtype).tobytes()
-    return tensor_pb2.TensorProto(dtype=enum, tensor_shape=shape, tensor_content=content)
+    return tensor_pb2.TensorProto(
+        dtype=enum, tensor_shape=_shape_proto(array.shape), tensor_content=content
+    )
+
+
+def _string_tensor_proto(array: npt.NDArray[Any]) -> tensor_pb2.TensorProto:
+    values = [item if isinstance(item, bytes) else str(item).encode() for item in array.flat]
+    return tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_STRING, tensor_shape=_shape_proto(array.shape), string_val=values
+    )
+
+
+def _shape_proto(shape: tuple[int, ...]) -> tensor_shape_pb2.TensorShapeProto:
+    return tensor_shape_pb2.TensorShapeProto(
+        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in shape]
+    )
+
+
+def dtype_name(enum: int) -> str:
+    """TensorFlow's short name of a DataType enum value: float32, int64, string, ..."""
+    if enum == types_pb2.DT_STRING:
+        return "string"
+    dtype = _NUMPY_BY_DTYPE.get(enum)
+    if dtype is None:
+        return types_pb2.DataType.Name(enum).removeprefix("DT_").lower()
+    return "bool" if dtype.kind == "b" else dtype.name
 
 
 def from_tensor_proto(proto: tensor_pb2.TensorProto) -> npt.NDArray[Any]:

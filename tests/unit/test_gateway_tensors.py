@@ -10,7 +10,12 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
-from services.gateway.tensors import TensorConversionError, from_tensor_proto, to_tensor_proto
+from services.gateway.tensors import (
+    TensorConversionError,
+    dtype_name,
+    from_tensor_proto,
+    to_tensor_proto,
+)
 
 NUMERIC_DTYPES = st.sampled_from([np.float32, np.float64, np.int32, np.int64, np.uint8, np.bool_])
 
@@ -51,6 +56,37 @@ def test_short_value_list_repeats_its_last_value_like_tensorflow() -> None:
 def test_strings_become_bytes() -> None:
     decoded = from_tensor_proto(tf.make_tensor_proto([b"class_0", b"class_1"]))
     assert decoded.tolist() == [b"class_0", b"class_1"]
+
+
+@given(
+    st.lists(st.text(), max_size=6).map(lambda words: np.array(words, dtype=object))
+    | st.lists(st.binary(), max_size=6).map(lambda words: np.array(words, dtype=object))
+)
+def test_text_goes_as_utf8_strings_that_tensorflow_reads(words: np.ndarray) -> None:
+    decoded = tf.make_ndarray(to_tensor_proto(words))
+    expected = [word if isinstance(word, bytes) else word.encode() for word in words]
+    assert decoded.tolist() == expected
+
+
+def test_unicode_array_keeps_its_shape() -> None:
+    proto = to_tensor_proto(np.array([["König", "queen"]]))
+    assert tf.make_ndarray(proto).tolist() == [["König".encode(), b"queen"]]
+
+
+@pytest.mark.parametrize(
+    ("enum", "name"),
+    [
+        (types_pb2.DT_FLOAT, "float32"),
+        (types_pb2.DT_INT64, "int64"),
+        (types_pb2.DT_STRING, "string"),
+        (types_pb2.DT_BOOL, "bool"),
+        (types_pb2.DT_HALF, "half"),
+    ],
+)
+def test_dtype_names_are_tensorflows(enum: int, name: str) -> None:
+    assert dtype_name(enum) == name
+    if enum != types_pb2.DT_HALF:
+        assert tf.dtypes.as_dtype(enum).name == name
 
 
 def test_truncated_tensor_content_is_rejected() -> None:
