@@ -71,7 +71,7 @@ def dtype_name(enum: int) -> str:
         return "string"
     dtype = _NUMPY_BY_DTYPE.get(enum)
     if dtype is None:
-        return types_pb2.DataType.Name(enum).removeprefix("DT_").lower()
+        return str(types_pb2.DataType.Name(enum)).removeprefix("DT_").lower()
     return "bool" if dtype.kind == "b" else dtype.name
 
 
