@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -113,9 +113,12 @@ class ModelServerClient:
         signature: str,
         inputs: Mapping[str, npt.NDArray[Any]],
         deadline: Deadline,
+        outputs: Sequence[str] = (),
     ) -> Prediction:
-        """Runs one signature of a pinned model version."""
-        request = predict_pb2.PredictRequest(model_spec=_spec(model, version, signature))
+        """Runs one signature of a pinned model version; ``outputs`` limits what comes back."""
+        request = predict_pb2.PredictRequest(
+            model_spec=_spec(model, version, signature), output_filter=outputs
+        )
         for name, array in inputs.items():
             request.inputs[name].CopyFrom(to_tensor_proto(array))
         try:
@@ -123,12 +126,12 @@ class ModelServerClient:
         except grpc.aio.AioRpcError as exc:
             _translate(exc, model, version)
         try:
-            outputs = {name: from_tensor_proto(t) for name, t in response.outputs.items()}
+            arrays = {name: from_tensor_proto(t) for name, t in response.outputs.items()}
         except TensorConversionError as exc:
             raise errors.ModelContractError(
                 f"model {model} version {version} returned an unreadable tensor: {exc}"
             ) from exc
-        return Prediction(outputs=outputs, version=response.model_spec.version.value)
+        return Prediction(outputs=arrays, version=response.model_spec.version.value)
 
     async def signature_defs(
         self, model: str, version: int, deadline: Deadline

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +19,7 @@ from tensorflow.core.framework import types_pb2
 from services.gateway import errors
 from services.gateway.backend import Deadline, ModelServerClient
 from services.gateway.catalog import ModelCatalog, VersionedCache
+from services.gateway.outputs import output, strings
 
 SERVING_SIGNATURE = "serving_default"
 METADATA_SIGNATURE = "metadata"
@@ -144,8 +144,8 @@ class WineClassifier:
         prediction = await self._backend.predict(
             self._model, version, SERVING_SIGNATURE, {FEATURES_INPUT: features}, deadline
         )
-        probabilities = _output(prediction.outputs, "probabilities", self._model)
-        class_ids = _output(prediction.outputs, "class_ids", self._model)
+        probabilities = output(prediction.outputs, "probabilities", self._model)
+        class_ids = output(prediction.outputs, "class_ids", self._model)
         expected = (len(samples), len(schema.class_names))
         if probabilities.shape != expected or class_ids.shape != expected[:1]:
             raise errors.ModelContractError(
@@ -180,20 +180,10 @@ class WineClassifier:
         metadata = await self._backend.predict(
             self._model, version, METADATA_SIGNATURE, {}, deadline
         )
-        feature_names = _strings(_output(metadata.outputs, "feature_names", self._model))
-        class_names = _strings(_output(metadata.outputs, "class_names", self._model))
+        feature_names = strings(output(metadata.outputs, "feature_names", self._model))
+        class_names = strings(output(metadata.outputs, "class_names", self._model))
         if dims[1] not in (-1, len(feature_names)):
             raise errors.ModelContractError(
                 f"{where} takes {dims[1]} features but names {len(feature_names)}"
             )
         return ClassifierSchema(feature_names=feature_names, class_names=class_names)
-
-
-def _output(outputs: Mapping[str, npt.NDArray[Any]], name: str, model: str) -> npt.NDArray[Any]:
-    if name not in outputs:
-        raise errors.ModelContractError(f"model {model} answered without output {name!r}")
-    return outputs[name]
-
-
-def _strings(array: npt.NDArray[Any]) -> tuple[str, ...]:
-    return tuple(item.decode() if isinstance(item, bytes) else str(item) for item in array.ravel())

@@ -24,6 +24,15 @@ class ModelNotFound(GatewayError):
     """The model, or the pinned version of it, is not loaded in the model server."""
 
 
+class UnknownWord(GatewayError):
+    """A word the model's vocabulary does not hold."""
+
+    def __init__(self, field: str, word: str) -> None:
+        super().__init__(f"{field}: unknown word {word!r}; it is not in the model's vocabulary")
+        self.field = field
+        self.word = word
+
+
 class ModelNotReady(GatewayError):
     """The model server is up but has no available version of the model yet."""
 

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 STATUS_BY_ERROR: dict[type[errors.GatewayError], grpc.StatusCode] = {
     errors.InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
     errors.ModelNotFound: grpc.StatusCode.NOT_FOUND,
+    errors.UnknownWord: grpc.StatusCode.NOT_FOUND,
     errors.ModelNotReady: grpc.StatusCode.UNAVAILABLE,
     errors.BackendUnavailable: grpc.StatusCode.UNAVAILABLE,
     errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
