@@ -1,10 +1,15 @@
-"""Call the gateway from the command line.
+"""Call the gateway from the command line; every RPC has a command.
 
-    python -m services.client classify --wine-row 0
-    python -m services.client classify \
-        --values 13.2,1.78,2.14,11.2,100,2.65,2.76,0.26,1.28,4.38,1.05,3.4,1050
-    python -m services.client classify --feature alcohol=13.2 --feature malic_acid=1.78 ...
-    python -m services.client list-models
+python -m services.client classify --wine-row 0
+python -m services.client classify --feature alcohol=13.2 --feature malic_acid=1.78 ...
+python -m services.client recognize digit.png [more.jpg ...]
+python -m services.client forecast --airpassengers --horizon 12
+python -m services.client forecast --history 112,118,132,129,121,135 --horizon 3 --stream
+python -m services.client similar --word king --k 5
+python -m services.client similar --positive king --positive woman --negative man
+python -m services.client encode digit.png --errors
+python -m services.client list-models
+python -m services.client get-model forecaster
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 import grpc
 from google.protobuf import json_format
@@ -20,33 +26,129 @@ from google.protobuf.message import Message
 
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
+Stub = gateway_pb2_grpc.GatewayServiceStub
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     options = parser.parse_args(argv)
-    if options.command == "classify":
-        try:
-            request = _classify_request(options)
-        except ValueError as exc:
-            parser.error(f"classify: {exc}")
+    try:
+        call = _COMMANDS[options.command](options)
+    except (OSError, ValueError) as exc:
+        parser.error(f"{options.command}: {exc}")
     with grpc.insecure_channel(options.target) as channel:
-        stub = gateway_pb2_grpc.GatewayServiceStub(channel)
-        response: Message
         try:
-            if options.command == "classify":
-                response = stub.Classify(request, timeout=options.timeout)
-            else:
-                response = stub.ListModels(gateway_pb2.ListModelsRequest(), timeout=options.timeout)
+            for response in call(Stub(channel), options.timeout):
+                # Zero values too: class_id 0 is an answer, not an absent field.
+                print(
+                    json_format.MessageToJson(
+                        response,
+                        preserving_proto_field_name=True,
+                        always_print_fields_with_no_presence=True,
+                    ),
+                    flush=True,
+                )
         except grpc.RpcError as exc:
             print(f"{exc.code().name}: {exc.details()}", file=sys.stderr)
             return 1
-    # Zero values too: class_id 0 is an answer, not an absent field.
-    print(
-        json_format.MessageToJson(
-            response, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-        )
-    )
     return 0
+
+
+Call = Callable[[Stub, float], Iterable[Message]]
+
+
+def _classify(options: argparse.Namespace) -> Call:
+    request = gateway_pb2.ClassifyRequest(model_version=options.model_version)
+    for values in options.values:
+        request.samples.add().ordered.values.extend(float(v) for v in values.split(","))
+    if options.feature:
+        named = request.samples.add().named
+        for pair in options.feature:
+            name, _, value = pair.partition("=")
+            named.values[name] = float(value)
+    if options.wine_row:
+        from sklearn.datasets import load_wine
+
+        wine = load_wine()
+        for row in options.wine_row:
+            request.samples.add().ordered.values.extend(wine.data[row].tolist())
+            print(f"wine row {row}: true class {wine.target_names[wine.target[row]]}")
+    return lambda stub, timeout: [stub.Classify(request, timeout=timeout)]
+
+
+def _images(paths: Sequence[Path]) -> list[gateway_pb2.Image]:
+    return [gateway_pb2.Image(encoded=path.read_bytes()) for path in paths]
+
+
+def _recognize(options: argparse.Namespace) -> Call:
+    request = gateway_pb2.RecognizeDigitsRequest(
+        images=_images(options.images), model_version=options.model_version
+    )
+    return lambda stub, timeout: [stub.RecognizeDigits(request, timeout=timeout)]
+
+
+def _forecast(options: argparse.Namespace) -> Call:
+    if options.airpassengers:
+        from training.series import load_airpassengers_split
+
+        history = load_airpassengers_split().train.tolist()
+    else:
+        history = [float(value) for value in options.history.split(",") if value]
+    method = (
+        gateway_pb2.GENERATION_METHOD_WINDOW
+        if options.method == "window"
+        else gateway_pb2.GENERATION_METHOD_STATEFUL
+    )
+    fields = {
+        "history": history,
+        "horizon": options.horizon,
+        "method": method,
+        "model_version": options.model_version,
+    }
+    if options.stream:
+        stream_request = gateway_pb2.StreamForecastRequest(**fields)
+        return lambda stub, timeout: stub.StreamForecast(stream_request, timeout=timeout)
+    request = gateway_pb2.ForecastRequest(**fields)
+    return lambda stub, timeout: [stub.Forecast(request, timeout=timeout)]
+
+
+def _similar(options: argparse.Namespace) -> Call:
+    request = gateway_pb2.SimilarWordsRequest(k=options.k, model_version=options.model_version)
+    if options.word is not None:
+        request.word = options.word
+    else:
+        request.analogy.positive.extend(options.positive)
+        request.analogy.negative.extend(options.negative)
+    return lambda stub, timeout: [stub.SimilarWords(request, timeout=timeout)]
+
+
+def _encode(options: argparse.Namespace) -> Call:
+    request = gateway_pb2.EncodeRequest(
+        images=_images(options.images),
+        include_reconstruction_error=options.errors,
+        model_version=options.model_version,
+    )
+    return lambda stub, timeout: [stub.Encode(request, timeout=timeout)]
+
+
+def _list_models(options: argparse.Namespace) -> Call:
+    return lambda stub, timeout: [stub.ListModels(gateway_pb2.ListModelsRequest(), timeout=timeout)]
+
+
+def _get_model(options: argparse.Namespace) -> Call:
+    request = gateway_pb2.GetModelRequest(name=options.name)
+    return lambda stub, timeout: [stub.GetModel(request, timeout=timeout)]
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], Call]] = {
+    "classify": _classify,
+    "recognize": _recognize,
+    "forecast": _forecast,
+    "similar": _similar,
+    "encode": _encode,
+    "list-models": _list_models,
+    "get-model": _get_model,
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,9 +159,10 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("GATEWAY_TARGET", "localhost:50051"),
         help="gateway address (default: $GATEWAY_TARGET or localhost:50051)",
     )
-    parser.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds")
+    parser.add_argument("--timeout", type=float, default=30.0, help="deadline in seconds")
     commands = parser.add_subparsers(dest="command", required=True)
-    classify = commands.add_parser("classify", help="classify wine samples")
+
+    classify = _command(commands, "classify", "classify wine samples")
     classify.add_argument(
         "--values",
         action="append",
@@ -82,28 +185,45 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="a row of scikit-learn's wine data set (repeatable)",
     )
-    classify.add_argument("--model-version", type=int, default=0, help="pin a model version")
+
+    recognize = _command(commands, "recognize", "read handwritten digits from image files")
+    recognize.add_argument("images", nargs="+", type=Path, help="PNG or JPEG files")
+
+    forecast = _command(commands, "forecast", "continue a monthly series")
+    history = forecast.add_mutually_exclusive_group(required=True)
+    history.add_argument("--history", metavar="V1,V2,...", help="past values, oldest first")
+    history.add_argument(
+        "--airpassengers", action="store_true", help="the 132 training months of AirPassengers"
+    )
+    forecast.add_argument("--horizon", type=int, default=12, help="values to generate")
+    forecast.add_argument("--method", choices=["stateful", "window"], default="stateful")
+    forecast.add_argument("--stream", action="store_true", help="print each value as it comes")
+
+    similar = _command(commands, "similar", "nearest words to a word or an analogy")
+    query = similar.add_mutually_exclusive_group(required=True)
+    query.add_argument("--word", help="one word")
+    query.add_argument("--positive", action="append", help="a word to add (repeatable)")
+    similar.add_argument(
+        "--negative", action="append", default=[], help="a word to subtract (repeatable)"
+    )
+    similar.add_argument("--k", type=int, default=10, help="how many neighbours")
+
+    encode = _command(commands, "encode", "latent codes of digit images")
+    encode.add_argument("images", nargs="+", type=Path, help="PNG or JPEG files")
+    encode.add_argument("--errors", action="store_true", help="also the reconstruction errors")
+
     commands.add_parser("list-models", help="list the models behind the gateway")
+    get_model = commands.add_parser("get-model", help="one model with its signatures")
+    get_model.add_argument("name", help="model name, for example forecaster")
     return parser
 
 
-def _classify_request(options: argparse.Namespace) -> gateway_pb2.ClassifyRequest:
-    request = gateway_pb2.ClassifyRequest(model_version=options.model_version)
-    for values in options.values:
-        request.samples.add().ordered.values.extend(float(v) for v in values.split(","))
-    if options.feature:
-        named = request.samples.add().named
-        for pair in options.feature:
-            name, _, value = pair.partition("=")
-            named.values[name] = float(value)
-    if options.wine_row:
-        from sklearn.datasets import load_wine
-
-        wine = load_wine()
-        for row in options.wine_row:
-            request.samples.add().ordered.values.extend(wine.data[row].tolist())
-            print(f"wine row {row}: true class {wine.target_names[wine.target[row]]}")
-    return request
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
+) -> argparse.ArgumentParser:
+    command = commands.add_parser(name, help=help_text)
+    command.add_argument("--model-version", type=int, default=0, help="pin a model version")
+    return command
 
 
 if __name__ == "__main__":

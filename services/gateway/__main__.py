@@ -31,6 +31,7 @@ async def _serve(settings: object) -> None:
     handle = await start_gateway(settings)
     # A parent process (the suite launcher, tests) reads the bound port from this line.
     print(f"Gateway listening on port {handle.port}", flush=True)
+    print(f"Gateway metrics at http://localhost:{handle.metrics_port}/metrics", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -26,6 +26,7 @@ from tensorflow_serving.apis import (
 )
 
 from services.gateway import errors
+from services.gateway.metrics import GatewayMetrics
 from services.gateway.tensors import TensorConversionError, from_tensor_proto, to_tensor_proto
 
 _RETRY_SERVICE_CONFIG = json.dumps(
@@ -86,7 +87,8 @@ class Prediction:
 class ModelServerClient:
     """Async client of one model server target (`host:port`, or `dns:///name:port`)."""
 
-    def __init__(self, target: str, *, max_message_bytes: int) -> None:
+    def __init__(self, target: str, *, max_message_bytes: int, metrics: GatewayMetrics) -> None:
+        self._metrics = metrics
         self._channel = grpc.aio.insecure_channel(
             target,
             options=[
@@ -121,9 +123,12 @@ class ModelServerClient:
         )
         for name, array in inputs.items():
             request.inputs[name].CopyFrom(to_tensor_proto(array))
+        self._metrics.backend_calls.labels(model, signature).inc()
         try:
-            response = await self._predictions.Predict(request, timeout=deadline.remaining())
+            with self._metrics.stage(model, "predict"):
+                response = await self._predictions.Predict(request, timeout=deadline.remaining())
         except grpc.aio.AioRpcError as exc:
+            self._metrics.backend_errors.labels(model, exc.code().name).inc()
             _translate(exc, model, version)
         try:
             arrays = {name: from_tensor_proto(t) for name, t in response.outputs.items()}

@@ -78,11 +78,6 @@ class ModelCatalog:
         self._states[endpoint.name] = ModelState(endpoint)
         self._refresh_locks[endpoint.name] = asyncio.Lock()
 
-    @property
-    def ready(self) -> bool:
-        """True when every model has a serving version."""
-        return all(state.serving_version is not None for state in self._states.values())
-
     async def serving_version(self, model: str, deadline: Deadline) -> int:
         """The version unpinned requests go to; asks the model server if none is known yet."""
         state = self._states[model]
@@ -132,22 +127,40 @@ class ModelCatalog:
             state.versions = sorted(versions, key=lambda v: v.version, reverse=True)
             state.serving_version = newest
 
-    async def refresh_all(self) -> None:
-        """Refreshes every model; a model server that is down leaves models without a version."""
+    async def refresh_all(self) -> bool:
+        """Refreshes every model; False when the model server could not be reached. A model
+        the model server does not have (yet) is left without a version."""
+        reachable = True
         for model, state in self._states.items():
             try:
                 await self.refresh_model(model)
             except errors.GatewayError as exc:
+                if isinstance(exc, errors.BackendUnavailable | errors.DeadlineExceeded):
+                    reachable = False
                 if state.serving_version is not None:
                     log.warning("model %s: %s", model, exc.message)
                 state.serving_version = None
                 state.versions = []
+        return reachable
+
+    async def state(self, model: str, deadline: Deadline) -> ModelState:
+        """Fresh state of one model; ModelNotFound when the gateway does not front it. A model
+        the model server has not loaded has no versions; an unreachable one raises."""
+        state = self._states.get(model)
+        if state is None:
+            raise errors.ModelNotFound(
+                f"no model named {model!r}; the gateway fronts {', '.join(sorted(self._states))}"
+            )
+        try:
+            await self.refresh_model(model, deadline)
+        except errors.ModelNotFound:
+            state.serving_version = None
+            state.versions = []
+        return state
 
     async def states(self, deadline: Deadline) -> list[ModelState]:
         """Fresh state of every model, sorted by name."""
-        for model in self._states:
-            await self.refresh_model(model, deadline)
-        return [self._states[name] for name in sorted(self._states)]
+        return [await self.state(name, deadline) for name in sorted(self._states)]
 
     async def _prepare(self, state: ModelState, version: int, deadline: Deadline) -> None:
         if state.endpoint.prepare is None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -15,9 +16,15 @@ from grpc_reflection.v1alpha import reflection
 from services.gateway.backend import ModelServerClient
 from services.gateway.catalog import ModelCatalog, ModelEndpoint
 from services.gateway.classifier import WineClassifier
+from services.gateway.digits import ImageLimits
+from services.gateway.encoder import Encoder
+from services.gateway.forecast import Forecaster, ForecastLimits
+from services.gateway.metrics import GatewayMetrics
+from services.gateway.recognizer import DigitRecognizer
 from services.gateway.settings import GatewaySettings
-from services.gateway.transport.servicer import GatewayServicer
+from services.gateway.transport.servicer import DomainCores, GatewayServicer
 from services.gateway.transport.status import ErrorMappingInterceptor
+from services.gateway.words import WordVectors
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -31,10 +38,16 @@ class GatewayHandle:
 
     server: grpc.aio.Server
     port: int
-    catalog: ModelCatalog
+    cores: DomainCores
     health: health_aio.HealthServicer
-    _backend: ModelServerClient
+    metrics: GatewayMetrics
+    metrics_port: int
+    _metrics_server: WSGIServer
     _refresher: asyncio.Task[None]
+
+    @property
+    def catalog(self) -> ModelCatalog:
+        return self.cores.catalog
 
     async def stop(self, grace: float | None = None) -> None:
         """Fails health checks first, then lets in-flight calls finish within `grace`."""
@@ -43,27 +56,29 @@ class GatewayHandle:
         with contextlib.suppress(asyncio.CancelledError):
             await self._refresher
         await self.server.stop(grace)
-        await self._backend.close()
+        await self.cores.forecaster.batcher.close()
+        await self.cores.backend.close()
+        self._metrics_server.shutdown()
+        self._metrics_server.server_close()
 
 
 async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
     """Starts serving on settings.host:settings.port (0 picks a free port)."""
-    backend = ModelServerClient(settings.model_server, max_message_bytes=settings.max_message_bytes)
-    catalog = ModelCatalog(backend, settings.backend_timeout_s)
-    classifier = WineClassifier(
-        backend, catalog, settings.classifier_model, settings.max_batch_size
+    metrics = GatewayMetrics()
+    backend = ModelServerClient(
+        settings.model_server, max_message_bytes=settings.max_message_bytes, metrics=metrics
     )
-    catalog.add(ModelEndpoint(settings.classifier_model, "Classify", classifier.schemas.get))
+    cores = _domain_cores(settings, backend, metrics)
 
     server = grpc.aio.server(
-        interceptors=[ErrorMappingInterceptor()],
+        interceptors=[ErrorMappingInterceptor(metrics)],
         options=[
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_receive_message_length", settings.max_message_bytes),
         ],
     )
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(
-        GatewayServicer(classifier, catalog, settings.backend_timeout_s), server
+        GatewayServicer(cores, settings.backend_timeout_s), server
     )
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -73,21 +88,63 @@ async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     await server.start()
     refresher = asyncio.create_task(
-        _refresh_forever(catalog, health_servicer, settings.model_refresh_s)
+        _refresh_forever(cores.catalog, health_servicer, settings.model_refresh_s)
     )
     log.info("gateway listening on port %d, model server %s", port, settings.model_server)
-    return GatewayHandle(server, port, catalog, health_servicer, backend, refresher)
+    metrics_server, metrics_port = metrics.serve(settings.host, settings.metrics_port)
+    return GatewayHandle(
+        server, port, cores, health_servicer, metrics, metrics_port, metrics_server, refresher
+    )
+
+
+def _domain_cores(
+    settings: GatewaySettings, backend: ModelServerClient, metrics: GatewayMetrics
+) -> DomainCores:
+    """One domain core per model, each registered in the catalog with what a new version of
+    its model needs prepared before it serves."""
+    catalog = ModelCatalog(backend, settings.backend_timeout_s)
+    images = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
+    classifier = WineClassifier(
+        backend, catalog, settings.classifier_model, settings.max_batch_size
+    )
+    recognizer = DigitRecognizer(
+        backend, catalog, settings.cnn_model, settings.max_batch_size, images, metrics
+    )
+    forecaster = Forecaster(
+        backend,
+        catalog,
+        settings.forecaster_model,
+        ForecastLimits(settings.max_history, settings.max_horizon),
+        settings.max_generation_batch,
+        metrics,
+    )
+    words = WordVectors(backend, catalog, settings.word2vec_model)
+    encoder = Encoder(
+        backend, catalog, settings.autoencoder_model, settings.max_batch_size, images, metrics
+    )
+    for endpoint in (
+        ModelEndpoint(settings.classifier_model, "Classify", classifier.schemas.get),
+        ModelEndpoint(settings.cnn_model, "RecognizeDigits", recognizer.signatures.get),
+        ModelEndpoint(settings.forecaster_model, "Forecast", forecaster.schemas.get),
+        ModelEndpoint(settings.word2vec_model, "SimilarWords", words.schemas.get),
+        ModelEndpoint(settings.autoencoder_model, "Encode", encoder.signatures.get),
+    ):
+        catalog.add(endpoint)
+    return DomainCores(
+        backend, catalog, classifier, recognizer, forecaster, words, encoder, metrics
+    )
 
 
 async def _refresh_forever(
     catalog: ModelCatalog, health_servicer: health_aio.HealthServicer, interval_s: float
 ) -> None:
-    """Follows new model versions; health is SERVING while every model has a version."""
+    """Follows new model versions; health is SERVING while the model server answers. Models it
+    has not loaded yet do not hold the others back: their RPCs answer UNAVAILABLE meanwhile."""
     while True:
-        await catalog.refresh_all()
+        reachable = await catalog.refresh_all()
         status = (
             health_pb2.HealthCheckResponse.SERVING
-            if catalog.ready
+            if reachable
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
         for service in ("", SERVICE_NAME):

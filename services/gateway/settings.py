@@ -35,6 +35,20 @@ class GatewaySettings(BaseSettings):
         64 * 1024 * 1024, ge=4 * 1024 * 1024, description="largest gRPC message, both directions"
     )
     classifier_model: str = Field("classifier", description="model name of the wine classifier")
+    cnn_model: str = Field("cnn", description="model name of the digit recogniser")
+    forecaster_model: str = Field("forecaster", description="model name of the forecaster")
+    word2vec_model: str = Field("word2vec", description="model name of the word vectors")
+    autoencoder_model: str = Field("autoencoder", description="model name of the autoencoder")
+    max_image_bytes: int = Field(4 * 1024 * 1024, ge=1, description="largest encoded image")
+    max_image_pixels: int = Field(4096 * 4096, ge=1, description="most pixels of an image")
+    max_history: int = Field(10_000, ge=1, description="most past values in a forecast request")
+    max_horizon: int = Field(240, ge=1, description="most values one forecast may generate")
+    max_generation_batch: int = Field(
+        256, ge=1, description="most forecast steps sent to the model server in one call"
+    )
+    metrics_port: int = Field(
+        9090, ge=0, le=65535, description="HTTP port of /metrics for Prometheus; 0 picks one"
+    )
     shutdown_grace_s: float = Field(5.0, ge=0, description="time in-flight calls get to finish")
     log_level: str = Field("INFO", description="Python logging level")
 

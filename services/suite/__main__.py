@@ -38,6 +38,7 @@ class SuiteSettings(BaseSettings):
     models_dir: Path = Field(Path("models"), description="model repository: <name>/<version>/")
     modelserver_port: int = Field(8500, ge=0, description="model server gRPC port; 0: any free")
     gateway_port: int = Field(50051, ge=0, description="gateway gRPC port; 0: any free")
+    metrics_port: int = Field(9090, ge=0, description="gateway's Prometheus port; 0: any free")
     poll_s: float = Field(1.0, gt=0, description="how often the model server looks for versions")
     train_profile: str = Field("quick", description="training profile when no version exists")
     start_timeout_s: float = Field(180.0, gt=0, description="time each service gets to start")
@@ -69,7 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         gateway = Child(
             "gateway",
             "services.gateway",
-            [f"--port={settings.gateway_port}", f"--model_server=localhost:{modelserver_port}"],
+            [
+                f"--port={settings.gateway_port}",
+                f"--model_server=localhost:{modelserver_port}",
+                f"--metrics_port={settings.metrics_port}",
+            ],
         )
         children.append(gateway)
         gateway_port = gateway.wait_for_port(settings.start_timeout_s)

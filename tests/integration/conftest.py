@@ -20,9 +20,10 @@ def classifier_repository(classifier_models_dir: Path, tmp_path: Path) -> Path:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def shared_stack(classifier_models_dir: Path) -> AsyncIterator[Stack]:
-    """One stack for tests that only read; tests that change things start their own."""
-    stack = await start_stack(classifier_models_dir)
+async def shared_stack(full_models_dir: Path) -> AsyncIterator[Stack]:
+    """One stack serving all five models, for tests that only read; tests that change things
+    start their own."""
+    stack = await start_stack(full_models_dir)
     yield stack
     await stack.close()
 
@@ -52,6 +53,12 @@ def all_models(
         autoencoder_training,
     ]
     return {training.published.path.parent.name: training.published.path for training in trainings}
+
+
+@pytest.fixture(scope="session")
+def full_models_dir(all_models: dict[str, Path]) -> Path:
+    """The session's repository, once all five models are in it."""
+    return next(iter(all_models.values())).parent.parent
 
 
 @pytest.fixture

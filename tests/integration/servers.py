@@ -13,6 +13,7 @@ from services.gateway.settings import GatewaySettings
 from services.generated.gateway.v1 import gateway_pb2_grpc
 from services.modelserver.server import ModelServerHandle, start_model_server
 from services.modelserver.settings import ModelServerSettings
+from services.suite.model_config import write_model_config
 from training.publish import publish_version
 
 POLL_S = 0.2
@@ -20,7 +21,7 @@ POLL_S = 0.2
 
 @dataclass
 class Stack:
-    """A model server serving `repository/classifier`, a gateway in front and a client stub."""
+    """A model server serving the repository's models, a gateway in front and a client stub."""
 
     repository: Path
     model_server: ModelServerHandle
@@ -35,14 +36,18 @@ class Stack:
 
 
 async def start_model_server_for(repository: Path, port: int = 0) -> ModelServerHandle:
+    """A model server for every model in the repository, from a models.config as in production."""
+    config = _model_config_for(repository)
     return await start_model_server(
         ModelServerSettings(
-            port=port,
-            model_name="classifier",
-            model_base_path=str(repository / "classifier"),
-            file_system_poll_wait_seconds=POLL_S,
+            port=port, model_config_file=str(config), file_system_poll_wait_seconds=POLL_S
         )
     )
+
+
+def _model_config_for(repository: Path) -> Path:
+    names = sorted(path.name for path in repository.iterdir() if path.is_dir())
+    return write_model_config(repository, names)
 
 
 async def start_stack(repository: Path) -> Stack:
@@ -52,6 +57,7 @@ async def start_stack(repository: Path) -> Stack:
             port=0,
             model_server=f"localhost:{model_server.port}",
             model_refresh_s=POLL_S,
+            metrics_port=0,
             backend_timeout_s=5.0,
         )
     )

@@ -62,7 +62,12 @@ async def test_hung_model_server_leaves_the_clients_deadline_in_force() -> None:
     hung = await asyncio.start_server(never_answer, "localhost", 0)
     hung_port = hung.sockets[0].getsockname()[1]
     gateway = await start_gateway(
-        GatewaySettings(port=0, model_server=f"localhost:{hung_port}", backend_timeout_s=120)
+        GatewaySettings(
+            port=0,
+            model_server=f"localhost:{hung_port}",
+            backend_timeout_s=120,
+            metrics_port=0,
+        )
     )
     request = gateway_pb2.ClassifyRequest()
     request.samples.add().ordered.values.extend(load_wine().data[0].tolist())

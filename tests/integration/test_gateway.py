@@ -143,18 +143,19 @@ async def test_batch_limit(shared_stack: Stack) -> None:
 
 async def test_list_models(shared_stack: Stack) -> None:
     response = await shared_stack.stub.ListModels(gateway_pb2.ListModelsRequest(), timeout=10)
+    available = gateway_pb2.ModelVersionStatus(
+        version=1, state=gateway_pb2.MODEL_VERSION_STATE_AVAILABLE
+    )
     assert response == gateway_pb2.ListModelsResponse(
         models=[
-            gateway_pb2.ModelInfo(
-                name="classifier",
-                rpc="Classify",
-                serving_version=1,
-                versions=[
-                    gateway_pb2.ModelVersionStatus(
-                        version=1, state=gateway_pb2.MODEL_VERSION_STATE_AVAILABLE
-                    )
-                ],
-            )
+            gateway_pb2.ModelInfo(name=name, rpc=rpc, serving_version=1, versions=[available])
+            for name, rpc in [
+                ("autoencoder", "Encode"),
+                ("classifier", "Classify"),
+                ("cnn", "RecognizeDigits"),
+                ("forecaster", "Forecast"),
+                ("word2vec", "SimilarWords"),
+            ]
         ]
     )
 

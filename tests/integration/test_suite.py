@@ -41,6 +41,7 @@ async def test_suite_runs_serves_rollouts_and_stops(full_repository: Path) -> No
         f"--models_dir={full_repository}",
         "--modelserver_port=0",
         "--gateway_port=0",
+        "--metrics_port=0",
         "--poll_s=0.2",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -59,7 +60,8 @@ async def test_suite_runs_serves_rollouts_and_stops(full_repository: Path) -> No
         assert republish(full_repository / "classifier", 1) == 2
         for _ in range(100):
             code, output = await _client(port, "list-models")
-            if code == 0 and json.loads(output)["models"][0].get("serving_version") == "2":
+            models = json.loads(output)["models"] if code == 0 else []
+            if any(m["name"] == "classifier" and m["serving_version"] == "2" for m in models):
                 break
             await asyncio.sleep(0.2)
         else:

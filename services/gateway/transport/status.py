@@ -6,14 +6,19 @@ anything unexpected aborts with INTERNAL and a fixed message while the trace goe
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 
 from services.gateway import errors
+from services.gateway.metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +46,27 @@ def status_for(error: errors.GatewayError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> None:
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> NoReturn:
     if isinstance(exc, errors.GatewayError):
         await context.abort(status_for(exc), exc.message)
     log.exception("unexpected error in %s", type(exc).__name__)
     await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
 
 
+def _code_of(exc: BaseException) -> grpc.StatusCode:
+    if isinstance(exc, errors.GatewayError):
+        return status_for(exc)
+    if isinstance(exc, asyncio.CancelledError):
+        return grpc.StatusCode.CANCELLED
+    return grpc.StatusCode.INTERNAL
+
+
 class ErrorMappingInterceptor(_ServerInterceptor):
-    """Maps exceptions escaping unary-unary and unary-stream handlers to status codes."""
+    """Maps exceptions escaping unary-unary and unary-stream handlers to status codes, and
+    counts and times every RPC by its outcome."""
+
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self._metrics = metrics
 
     async def intercept_service(
         self,
@@ -61,9 +78,10 @@ class ErrorMappingInterceptor(_ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
+        rpc = handler_call_details.method.rsplit("/", 1)[-1]
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                _guard_unary(handler.unary_unary),
+                self._guard_unary(rpc, handler.unary_unary),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -71,37 +89,64 @@ class ErrorMappingInterceptor(_ServerInterceptor):
             # A streaming handler either yields its responses or writes them with
             # context.write (as the health service's Watch does); each keeps its own form.
             stream = handler.unary_stream
-            guard = _guard_stream if inspect.isasyncgenfunction(stream) else _guard_unary
+            if inspect.isasyncgenfunction(stream):
+                guarded = self._guard_stream(rpc, stream)
+            else:
+                guarded = self._guard_unary(rpc, stream)
             return grpc.unary_stream_rpc_method_handler(
-                guard(stream),
+                guarded,
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler
 
+    def _guard_unary(self, rpc: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+        async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            with self._outcome(rpc) as outcome:
+                try:
+                    return await behaviour(request, context)
+                except grpc.aio.AbortError:
+                    outcome.code = context.code() or grpc.StatusCode.UNKNOWN
+                    raise
+                except Exception as exc:
+                    outcome.code = _code_of(exc)
+                    await _abort(context, exc)
 
-def _guard_unary(behaviour: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
-    async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        return guarded
+
+    def _guard_stream(
+        self, rpc: str, behaviour: Callable[..., Any]
+    ) -> Callable[..., AsyncIterator[Any]]:
+        async def guarded(
+            request: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            with self._outcome(rpc) as outcome:
+                try:
+                    async for response in behaviour(request, context):
+                        yield response
+                except grpc.aio.AbortError:
+                    outcome.code = context.code() or grpc.StatusCode.UNKNOWN
+                    raise
+                except Exception as exc:
+                    outcome.code = _code_of(exc)
+                    await _abort(context, exc)
+
+        return guarded
+
+    @contextlib.contextmanager
+    def _outcome(self, rpc: str) -> Iterator[_Outcome]:
+        outcome = _Outcome()
+        started = time.perf_counter()
         try:
-            return await behaviour(request, context)
-        except grpc.aio.AbortError:
+            yield outcome
+        except asyncio.CancelledError:
+            outcome.code = grpc.StatusCode.CANCELLED
             raise
-        except Exception as exc:
-            await _abort(context, exc)
+        finally:
+            self._metrics.request_seconds.labels(rpc).observe(time.perf_counter() - started)
+            self._metrics.requests.labels(rpc, outcome.code.name).inc()
 
-    return guarded
 
-
-def _guard_stream(behaviour: Callable[..., Any]) -> Callable[..., AsyncIterator[Any]]:
-    async def guarded(
-        request: Any, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> AsyncIterator[Any]:
-        try:
-            async for response in behaviour(request, context):
-                yield response
-        except grpc.aio.AbortError:
-            raise
-        except Exception as exc:
-            await _abort(context, exc)
-
-    return guarded
+@dataclass
+class _Outcome:
+    code: grpc.StatusCode = grpc.StatusCode.OK

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18gateway/v1/gateway.proto\x12\ngateway.v1\"0\n\x0fModelVersionRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"Q\n\x0f\x43lassifyRequest\x12\'\n\x07samples\x18\x01 \x03(\x0b\x32\x16.gateway.v1.WineSample\x12\x15\n\rmodel_version\x18\x02 \x01(\x03\"t\n\nWineSample\x12*\n\x05named\x18\x01 \x01(\x0b\x32\x19.gateway.v1.NamedFeaturesH\x00\x12.\n\x07ordered\x18\x02 \x01(\x0b\x32\x1b.gateway.v1.OrderedFeaturesH\x00\x42\n\n\x08\x66\x65\x61tures\"u\n\rNamedFeatures\x12\x35\n\x06values\x18\x01 \x03(\x0b\x32%.gateway.v1.NamedFeatures.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"!\n\x0fOrderedFeatures\x12\x0e\n\x06values\x18\x01 \x03(\x01\"\x88\x01\n\x10\x43lassifyResponse\x12\x33\n\x0f\x63lassifications\x18\x01 \x03(\x0b\x32\x1a.gateway.v1.Classification\x12\x13\n\x0b\x63lass_names\x18\x02 \x03(\t\x12*\n\x05model\x18\x03 \x01(\x0b\x32\x1b.gateway.v1.ModelVersionRef\"M\n\x0e\x43lassification\x12\x10\n\x08\x63lass_id\x18\x01 \x01(\x05\x12\x12\n\nclass_name\x18\x02 \x01(\t\x12\x15\n\rprobabilities\x18\x03 \x03(\x02\"\x13\n\x11ListModelsRequest\";\n\x12ListModelsResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.gateway.v1.ModelInfo\"q\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03rpc\x18\x02 \x01(\t\x12\x17\n\x0fserving_version\x18\x03 \x01(\x03\x12\x30\n\x08versions\x18\x04 \x03(\x0b\x32\x1e.gateway.v1.ModelVersionStatus\"S\n\x12ModelVersionStatus\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12,\n\x05state\x18\x02 \x01(\x0e\x32\x1d.gateway.v1.ModelVersionState*\xdb\x01\n\x11ModelVersionState\x12#\n\x1fMODEL_VERSION_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19MODEL_VERSION_STATE_START\x10\x01\x12\x1f\n\x1bMODEL_VERSION_STATE_LOADING\x10\x02\x12!\n\x1dMODEL_VERSION_STATE_AVAILABLE\x10\x03\x12!\n\x1dMODEL_VERSION_STATE_UNLOADING\x10\x04\x12\x1b\n\x17MODEL_VERSION_STATE_END\x10\x05\x32\xa4\x01\n\x0eGatewayService\x12\x45\n\x08\x43lassify\x12\x1b.gateway.v1.ClassifyRequest\x1a\x1c.gateway.v1.ClassifyResponse\x12K\n\nListModels\x12\x1d.gateway.v1.ListModelsRequest\x1a\x1e.gateway.v1.ListModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18gateway/v1/gateway.proto\x12\ngateway.v1\"0\n\x0fModelVersionRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"Q\n\x0f\x43lassifyRequest\x12\'\n\x07samples\x18\x01 \x03(\x0b\x32\x16.gateway.v1.WineSample\x12\x15\n\rmodel_version\x18\x02 \x01(\x03\"t\n\nWineSample\x12*\n\x05named\x18\x01 \x01(\x0b\x32\x19.gateway.v1.NamedFeaturesH\x00\x12.\n\x07ordered\x18\x02 \x01(\x0b\x32\x1b.gateway.v1.OrderedFeaturesH\x00\x42\n\n\x08\x66\x65\x61tures\"u\n\rNamedFeatures\x12\x35\n\x06values\x18\x01 \x03(\x0b\x32%.gateway.v1.NamedFeatures.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"!\n\x0fOrderedFeatures\x12\x0e\n\x06values\x18\x01 \x03(\x01\"\x88\x01\n\x10\x43lassifyResponse\x12\x33\n\x0f\x63lassifications\x18\x01 \x03(\x0b\x32\x1a.gateway.v1.Classification\x12\x13\n\x0b\x63lass_names\x18\x02 \x03(\t\x12*\n\x05model\x18\x03 \x01(\x0b\x32\x1b.gateway.v1.ModelVersionRef\"M\n\x0e\x43lassification\x12\x10\n\x08\x63lass_id\x18\x01 \x01(\x05\x12\x12\n\nclass_name\x18\x02 \x01(\t\x12\x15\n\rprobabilities\x18\x03 \x03(\x02\"J\n\x05Image\x12\x11\n\x07\x65ncoded\x18\x01 \x01(\x0cH\x00\x12$\n\x03raw\x18\x02 \x01(\x0b\x32\x15.gateway.v1.RawPixelsH\x00\x42\x08\n\x06source\"\x1b\n\tRawPixels\x12\x0e\n\x06values\x18\x01 \x03(\x02\"R\n\x16RecognizeDigitsRequest\x12!\n\x06images\x18\x01 \x03(\x0b\x32\x11.gateway.v1.Image\x12\x15\n\rmodel_version\x18\x02 \x01(\x03\"w\n\x17RecognizeDigitsResponse\x12\x30\n\x0bpredictions\x18\x01 \x03(\x0b\x32\x1b.gateway.v1.DigitPrediction\x12*\n\x05model\x18\x02 \x01(\x0b\x32\x1b.gateway.v1.ModelVersionRef\"7\n\x0f\x44igitPrediction\x12\r\n\x05\x64igit\x18\x01 \x01(\x05\x12\x15\n\rprobabilities\x18\x02 \x03(\x02\"x\n\x0f\x46orecastRequest\x12\x0f\n\x07history\x18\x01 \x03(\x01\x12\x0f\n\x07horizon\x18\x02 \x01(\x05\x12,\n\x06method\x18\x03 \x01(\x0e\x32\x1c.gateway.v1.GenerationMethod\x12\x15\n\rmodel_version\x18\x04 \x01(\x03\"N\n\x10\x46orecastResponse\x12\x0e\n\x06values\x18\x01 \x03(\x01\x12*\n\x05model\x18\x02 \x01(\x0b\x32\x1b.gateway.v1.ModelVersionRef\"~\n\x15StreamForecastRequest\x12\x0f\n\x07history\x18\x01 \x03(\x01\x12\x0f\n\x07horizon\x18\x02 \x01(\x05\x12,\n\x06method\x18\x03 \x01(\x0e\x32\x1c.gateway.v1.GenerationMethod\x12\x15\n\rmodel_version\x18\x04 \x01(\x03\"a\n\x16StreamForecastResponse\x12\x0c\n\x04step\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\x01\x12*\n\x05model\x18\x03 \x01(\x0b\x32\x1b.gateway.v1.ModelVersionRef\"x\n\x13SimilarWordsRequest\x12\x0e\n\x04word\x18\x01 \x01(\tH\x00\x12&\n\x07\x61nalogy\x18\x02 \x01(\x0b\x32\x13.gateway.v1.AnalogyH\x00\x12\t\n\x01k\x18\x03 \x01(\x05\x12\x15\n\rmodel_version\x18\x04 \x01(\x03\x42\x07\n\x05query\"-\n\x07\x41nalogy\x12\x10\n\x08positive\x18\x01 \x03(\t\x12\x10\n\x08negative\x18\x02 \x03(\t\"k\n\x14SimilarWordsResponse\x12\'\n\tneighbors\x18\x01 \x03(\x0b\x32\x14.gateway.v1.Neighbor\x12*\n\x05model\x18\x02 \x01(\x0b\x32\x1b.gateway.v1.ModelVersionRef\"\'\n\x08Neighbor\x12\x0c\n\x04word\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\"\x97\x01\n\rEncodeRequest\x12!\n\x06images\x18\x01 \x03(\x0b\x32\x11.gateway.v1.Image\x12&\n\x07vectors\x18\x02 \x03(\x0b\x32\x15.gateway.v1.RawPixels\x12$\n\x1cinclude_reconstruction_error\x18\x03 \x01(\x08\x12\x15\n\rmodel_version\x18\x04 \x01(\x03\"c\n\x0e\x45ncodeResponse\x12%\n\x05\x63odes\x18\x01 \x03(\x0b\x32\x16.gateway.v1.LatentCode\x12*\n\x05model\x18\x02 \x01(\x0b\x32\x1b.gateway.v1.ModelVersionRef\"X\n\nLatentCode\x12\x0e\n\x06values\x18\x01 \x03(\x02\x12!\n\x14reconstruction_error\x18\x02 \x01(\x02H\x00\x88\x01\x01\x42\x17\n\x15_reconstruction_error\"\x1f\n\x0fGetModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"8\n\x10GetModelResponse\x12$\n\x05model\x18\x01 \x01(\x0b\x32\x15.gateway.v1.ModelInfo\"\x13\n\x11ListModelsRequest\";\n\x12ListModelsResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.gateway.v1.ModelInfo\"\xa0\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03rpc\x18\x02 \x01(\t\x12\x17\n\x0fserving_version\x18\x03 \x01(\x03\x12\x30\n\x08versions\x18\x04 \x03(\x0b\x32\x1e.gateway.v1.ModelVersionStatus\x12-\n\nsignatures\x18\x05 \x03(\x0b\x32\x19.gateway.v1.SignatureInfo\"n\n\rSignatureInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x06inputs\x18\x02 \x03(\x0b\x32\x16.gateway.v1.TensorInfo\x12\'\n\x07outputs\x18\x03 \x03(\x0b\x32\x16.gateway.v1.TensorInfo\"8\n\nTensorInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\"S\n\x12ModelVersionStatus\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12,\n\x05state\x18\x02 \x01(\x0e\x32\x1d.gateway.v1.ModelVersionState*s\n\x10GenerationMethod\x12!\n\x1dGENERATION_METHOD_UNSPECIFIED\x10\x00\x12\x1e\n\x1aGENERATION_METHOD_STATEFUL\x10\x01\x12\x1c\n\x18GENERATION_METHOD_WINDOW\x10\x02*\xdb\x01\n\x11ModelVersionState\x12#\n\x1fMODEL_VERSION_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19MODEL_VERSION_STATE_START\x10\x01\x12\x1f\n\x1bMODEL_VERSION_STATE_LOADING\x10\x02\x12!\n\x1dMODEL_VERSION_STATE_AVAILABLE\x10\x03\x12!\n\x1dMODEL_VERSION_STATE_UNLOADING\x10\x04\x12\x1b\n\x17MODEL_VERSION_STATE_END\x10\x05\x32\xfd\x04\n\x0eGatewayService\x12\x45\n\x08\x43lassify\x12\x1b.gateway.v1.ClassifyRequest\x1a\x1c.gateway.v1.ClassifyResponse\x12Z\n\x0fRecognizeDigits\x12\".gateway.v1.RecognizeDigitsRequest\x1a#.gateway.v1.RecognizeDigitsResponse\x12\x45\n\x08\x46orecast\x12\x1b.gateway.v1.ForecastRequest\x1a\x1c.gateway.v1.ForecastResponse\x12Y\n\x0eStreamForecast\x12!.gateway.v1.StreamForecastRequest\x1a\".gateway.v1.StreamForecastResponse0\x01\x12Q\n\x0cSimilarWords\x12\x1f.gateway.v1.SimilarWordsRequest\x1a .gateway.v1.SimilarWordsResponse\x12?\n\x06\x45ncode\x12\x19.gateway.v1.EncodeRequest\x1a\x1a.gateway.v1.EncodeResponse\x12K\n\nListModels\x12\x1d.gateway.v1.ListModelsRequest\x1a\x1e.gateway.v1.ListModelsResponse\x12\x45\n\x08GetModel\x12\x1b.gateway.v1.GetModelRequest\x1a\x1c.gateway.v1.GetModelResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +33,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_NAMEDFEATURES_VALUESENTRY']._loaded_options = None
   _globals['_NAMEDFEATURES_VALUESENTRY']._serialized_options = b'8\001'
-  _globals['_MODELVERSIONSTATE']._serialized_start=946
-  _globals['_MODELVERSIONSTATE']._serialized_end=1165
+  _globals['_GENERATIONMETHOD']._serialized_start=2714
+  _globals['_GENERATIONMETHOD']._serialized_end=2829
+  _globals['_MODELVERSIONSTATE']._serialized_start=2832
+  _globals['_MODELVERSIONSTATE']._serialized_end=3051
   _globals['_MODELVERSIONREF']._serialized_start=40
   _globals['_MODELVERSIONREF']._serialized_end=88
   _globals['_CLASSIFYREQUEST']._serialized_start=90
@@ -51,14 +53,54 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CLASSIFYRESPONSE']._serialized_end=582
   _globals['_CLASSIFICATION']._serialized_start=584
   _globals['_CLASSIFICATION']._serialized_end=661
-  _globals['_LISTMODELSREQUEST']._serialized_start=663
-  _globals['_LISTMODELSREQUEST']._serialized_end=682
-  _globals['_LISTMODELSRESPONSE']._serialized_start=684
-  _globals['_LISTMODELSRESPONSE']._serialized_end=743
-  _globals['_MODELINFO']._serialized_start=745
-  _globals['_MODELINFO']._serialized_end=858
-  _globals['_MODELVERSIONSTATUS']._serialized_start=860
-  _globals['_MODELVERSIONSTATUS']._serialized_end=943
-  _globals['_GATEWAYSERVICE']._serialized_start=1168
-  _globals['_GATEWAYSERVICE']._serialized_end=1332
+  _globals['_IMAGE']._serialized_start=663
+  _globals['_IMAGE']._serialized_end=737
+  _globals['_RAWPIXELS']._serialized_start=739
+  _globals['_RAWPIXELS']._serialized_end=766
+  _globals['_RECOGNIZEDIGITSREQUEST']._serialized_start=768
+  _globals['_RECOGNIZEDIGITSREQUEST']._serialized_end=850
+  _globals['_RECOGNIZEDIGITSRESPONSE']._serialized_start=852
+  _globals['_RECOGNIZEDIGITSRESPONSE']._serialized_end=971
+  _globals['_DIGITPREDICTION']._serialized_start=973
+  _globals['_DIGITPREDICTION']._serialized_end=1028
+  _globals['_FORECASTREQUEST']._serialized_start=1030
+  _globals['_FORECASTREQUEST']._serialized_end=1150
+  _globals['_FORECASTRESPONSE']._serialized_start=1152
+  _globals['_FORECASTRESPONSE']._serialized_end=1230
+  _globals['_STREAMFORECASTREQUEST']._serialized_start=1232
+  _globals['_STREAMFORECASTREQUEST']._serialized_end=1358
+  _globals['_STREAMFORECASTRESPONSE']._serialized_start=1360
+  _globals['_STREAMFORECASTRESPONSE']._serialized_end=1457
+  _globals['_SIMILARWORDSREQUEST']._serialized_start=1459
+  _globals['_SIMILARWORDSREQUEST']._serialized_end=1579
+  _globals['_ANALOGY']._serialized_start=1581
+  _globals['_ANALOGY']._serialized_end=1626
+  _globals['_SIMILARWORDSRESPONSE']._serialized_start=1628
+  _globals['_SIMILARWORDSRESPONSE']._serialized_end=1735
+  _globals['_NEIGHBOR']._serialized_start=1737
+  _globals['_NEIGHBOR']._serialized_end=1776
+  _globals['_ENCODEREQUEST']._serialized_start=1779
+  _globals['_ENCODEREQUEST']._serialized_end=1930
+  _globals['_ENCODERESPONSE']._serialized_start=1932
+  _globals['_ENCODERESPONSE']._serialized_end=2031
+  _globals['_LATENTCODE']._serialized_start=2033
+  _globals['_LATENTCODE']._serialized_end=2121
+  _globals['_GETMODELREQUEST']._serialized_start=2123
+  _globals['_GETMODELREQUEST']._serialized_end=2154
+  _globals['_GETMODELRESPONSE']._serialized_start=2156
+  _globals['_GETMODELRESPONSE']._serialized_end=2212
+  _globals['_LISTMODELSREQUEST']._serialized_start=2214
+  _globals['_LISTMODELSREQUEST']._serialized_end=2233
+  _globals['_LISTMODELSRESPONSE']._serialized_start=2235
+  _globals['_LISTMODELSRESPONSE']._serialized_end=2294
+  _globals['_MODELINFO']._serialized_start=2297
+  _globals['_MODELINFO']._serialized_end=2457
+  _globals['_SIGNATUREINFO']._serialized_start=2459
+  _globals['_SIGNATUREINFO']._serialized_end=2569
+  _globals['_TENSORINFO']._serialized_start=2571
+  _globals['_TENSORINFO']._serialized_end=2627
+  _globals['_MODELVERSIONSTATUS']._serialized_start=2629
+  _globals['_MODELVERSIONSTATUS']._serialized_end=2712
+  _globals['_GATEWAYSERVICE']._serialized_start=3054
+  _globals['_GATEWAYSERVICE']._serialized_end=3691
 # @@protoc_insertion_point(module_scope)

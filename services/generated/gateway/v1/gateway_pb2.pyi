@@ -19,6 +19,38 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _GenerationMethod:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _GenerationMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_GenerationMethod.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    GENERATION_METHOD_UNSPECIFIED: _GenerationMethod.ValueType  # 0
+    """The default: GENERATION_METHOD_STATEFUL."""
+    GENERATION_METHOD_STATEFUL: _GenerationMethod.ValueType  # 1
+    """Each step sends only the newest value and the recurrent state (the step signature): O(1) per
+    step, and steps of concurrent forecasts share one batched model-server call.
+    """
+    GENERATION_METHOD_WINDOW: _GenerationMethod.ValueType  # 2
+    """Each step re-sends the whole window of recent values (the window signature), as the course
+    does it; kept as the baseline that the benchmark compares against.
+    """
+
+class GenerationMethod(_GenerationMethod, metaclass=_GenerationMethodEnumTypeWrapper):
+    """GenerationMethod chooses how a forecast computes each step."""
+
+GENERATION_METHOD_UNSPECIFIED: GenerationMethod.ValueType  # 0
+"""The default: GENERATION_METHOD_STATEFUL."""
+GENERATION_METHOD_STATEFUL: GenerationMethod.ValueType  # 1
+"""Each step sends only the newest value and the recurrent state (the step signature): O(1) per
+step, and steps of concurrent forecasts share one batched model-server call.
+"""
+GENERATION_METHOD_WINDOW: GenerationMethod.ValueType  # 2
+"""Each step re-sends the whole window of recent values (the window signature), as the course
+does it; kept as the baseline that the benchmark compares against.
+"""
+Global___GenerationMethod: _TypeAlias = GenerationMethod  # noqa: Y015
+
 class _ModelVersionState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -286,6 +318,558 @@ class Classification(_message.Message):
 Global___Classification: _TypeAlias = Classification  # noqa: Y015
 
 @_typing.final
+class Image(_message.Message):
+    """Image is one picture of a digit, in one of two forms."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENCODED_FIELD_NUMBER: _builtins.int
+    RAW_FIELD_NUMBER: _builtins.int
+    encoded: _builtins.bytes
+    """PNG or JPEG file contents, any size, colour or grey, dark digit on light paper or the
+    reverse; at most the gateway's documented image size limit.
+    """
+    @_builtins.property
+    def raw(self) -> Global___RawPixels:
+        """Exactly 784 grey values in [0, 1], row by row, a light digit on black as in MNIST; used as
+        they are, without preprocessing.
+        """
+
+    def __init__(
+        self,
+        *,
+        encoded: _builtins.bytes = ...,
+        raw: Global___RawPixels | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["encoded", b"encoded", "raw", b"raw", "source", b"source"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["encoded", b"encoded", "raw", b"raw", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["encoded", "raw"]  # noqa: Y015
+    _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_source) -> _WhichOneofReturnType_source | None: ...
+
+Global___Image: _TypeAlias = Image  # noqa: Y015
+
+@_typing.final
+class RawPixels(_message.Message):
+    """RawPixels is a 28x28 grey image already prepared like MNIST."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALUES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """784 values in [0, 1], row-major."""
+
+    def __init__(
+        self,
+        *,
+        values: _abc.Iterable[_builtins.float] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RawPixels: _TypeAlias = RawPixels  # noqa: Y015
+
+@_typing.final
+class RecognizeDigitsRequest(_message.Message):
+    """RecognizeDigitsRequest carries the images to read."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMAGES_FIELD_NUMBER: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    model_version: _builtins.int
+    """Pins the request to one loaded model version; 0 (the default) means the serving version."""
+    @_builtins.property
+    def images(self) -> _containers.RepeatedCompositeFieldContainer[Global___Image]:
+        """Images, at least one and at most the gateway's documented batch limit."""
+
+    def __init__(
+        self,
+        *,
+        images: _abc.Iterable[Global___Image] | None = ...,
+        model_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["images", b"images", "model_version", b"model_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecognizeDigitsRequest: _TypeAlias = RecognizeDigitsRequest  # noqa: Y015
+
+@_typing.final
+class RecognizeDigitsResponse(_message.Message):
+    """RecognizeDigitsResponse answers one DigitPrediction per image, in request order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PREDICTIONS_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def predictions(self) -> _containers.RepeatedCompositeFieldContainer[Global___DigitPrediction]:
+        """One prediction per image, in the order of the request."""
+
+    @_builtins.property
+    def model(self) -> Global___ModelVersionRef:
+        """The model version that read every image in this response."""
+
+    def __init__(
+        self,
+        *,
+        predictions: _abc.Iterable[Global___DigitPrediction] | None = ...,
+        model: Global___ModelVersionRef | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["model", b"model"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "predictions", b"predictions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecognizeDigitsResponse: _TypeAlias = RecognizeDigitsResponse  # noqa: Y015
+
+@_typing.final
+class DigitPrediction(_message.Message):
+    """DigitPrediction is the model's reading of one image."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DIGIT_FIELD_NUMBER: _builtins.int
+    PROBABILITIES_FIELD_NUMBER: _builtins.int
+    digit: _builtins.int
+    """The most probable digit, 0 to 9."""
+    @_builtins.property
+    def probabilities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """Probability of each digit 0 to 9; they sum to 1."""
+
+    def __init__(
+        self,
+        *,
+        digit: _builtins.int = ...,
+        probabilities: _abc.Iterable[_builtins.float] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["digit", b"digit", "probabilities", b"probabilities"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DigitPrediction: _TypeAlias = DigitPrediction  # noqa: Y015
+
+@_typing.final
+class ForecastRequest(_message.Message):
+    """ForecastRequest asks for the continuation of a monthly series."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HISTORY_FIELD_NUMBER: _builtins.int
+    HORIZON_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    horizon: _builtins.int
+    """How many future values to generate, 1 to the gateway's documented maximum horizon."""
+    method: Global___GenerationMethod.ValueType
+    """How each step is computed; the default carries the recurrent state from step to step."""
+    model_version: _builtins.int
+    """Pins the request to one loaded model version; 0 (the default) means the serving version."""
+    @_builtins.property
+    def history(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """Past values, oldest first, in the series' own units (for example passengers in thousands);
+        at least one and at most the gateway's documented history limit, all finite.
+        """
+
+    def __init__(
+        self,
+        *,
+        history: _abc.Iterable[_builtins.float] | None = ...,
+        horizon: _builtins.int = ...,
+        method: Global___GenerationMethod.ValueType = ...,
+        model_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["history", b"history", "horizon", b"horizon", "method", b"method", "model_version", b"model_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForecastRequest: _TypeAlias = ForecastRequest  # noqa: Y015
+
+@_typing.final
+class ForecastResponse(_message.Message):
+    """ForecastResponse holds a whole forecast."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALUES_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """The generated values, next month first; `horizon` of them."""
+
+    @_builtins.property
+    def model(self) -> Global___ModelVersionRef:
+        """The model version that generated every value."""
+
+    def __init__(
+        self,
+        *,
+        values: _abc.Iterable[_builtins.float] | None = ...,
+        model: Global___ModelVersionRef | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["model", b"model"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForecastResponse: _TypeAlias = ForecastResponse  # noqa: Y015
+
+@_typing.final
+class StreamForecastRequest(_message.Message):
+    """StreamForecastRequest asks for a forecast sent value by value; its fields mean what they mean
+    in ForecastRequest.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HISTORY_FIELD_NUMBER: _builtins.int
+    HORIZON_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    horizon: _builtins.int
+    """How many future values to generate; as ForecastRequest.horizon."""
+    method: Global___GenerationMethod.ValueType
+    """How each step is computed; as ForecastRequest.method."""
+    model_version: _builtins.int
+    """Pins the request to one loaded model version; 0 (the default) means the serving version."""
+    @_builtins.property
+    def history(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """Past values, oldest first; as ForecastRequest.history."""
+
+    def __init__(
+        self,
+        *,
+        history: _abc.Iterable[_builtins.float] | None = ...,
+        horizon: _builtins.int = ...,
+        method: Global___GenerationMethod.ValueType = ...,
+        model_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["history", b"history", "horizon", b"horizon", "method", b"method", "model_version", b"model_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamForecastRequest: _TypeAlias = StreamForecastRequest  # noqa: Y015
+
+@_typing.final
+class StreamForecastResponse(_message.Message):
+    """StreamForecastResponse is one generated value of a streamed forecast."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    step: _builtins.int
+    """Position in the forecast: 1 for the month right after the history."""
+    value: _builtins.float
+    """The generated value, in the series' units."""
+    @_builtins.property
+    def model(self) -> Global___ModelVersionRef:
+        """The model version that generated it; the same for every point of one stream."""
+
+    def __init__(
+        self,
+        *,
+        step: _builtins.int = ...,
+        value: _builtins.float = ...,
+        model: Global___ModelVersionRef | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["model", b"model"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "step", b"step", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamForecastResponse: _TypeAlias = StreamForecastResponse  # noqa: Y015
+
+@_typing.final
+class SimilarWordsRequest(_message.Message):
+    """SimilarWordsRequest asks for the nearest words to a word or to an analogy."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORD_FIELD_NUMBER: _builtins.int
+    ANALOGY_FIELD_NUMBER: _builtins.int
+    K_FIELD_NUMBER: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    word: _builtins.str
+    """One word; case, surrounding punctuation and unicode forms are normalised."""
+    k: _builtins.int
+    """How many neighbours to return, 1 to the model's documented maximum."""
+    model_version: _builtins.int
+    """Pins the request to one loaded model version; 0 (the default) means the serving version."""
+    @_builtins.property
+    def analogy(self) -> Global___Analogy:
+        """An analogy: the words to add and to subtract."""
+
+    def __init__(
+        self,
+        *,
+        word: _builtins.str = ...,
+        analogy: Global___Analogy | None = ...,
+        k: _builtins.int = ...,
+        model_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["analogy", b"analogy", "query", b"query", "word", b"word"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["analogy", b"analogy", "k", b"k", "model_version", b"model_version", "query", b"query", "word", b"word"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_query: _TypeAlias = _typing.Literal["word", "analogy"]  # noqa: Y015
+    _WhichOneofArgType_query: _TypeAlias = _typing.Literal["query", b"query"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_query) -> _WhichOneofReturnType_query | None: ...
+
+Global___SimilarWordsRequest: _TypeAlias = SimilarWordsRequest  # noqa: Y015
+
+@_typing.final
+class Analogy(_message.Message):
+    """Analogy is a vector sum of words, for example positive [king, woman] and negative [man]."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POSITIVE_FIELD_NUMBER: _builtins.int
+    NEGATIVE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def positive(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Words whose vectors are added; at least one."""
+
+    @_builtins.property
+    def negative(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Words whose vectors are subtracted; may be empty."""
+
+    def __init__(
+        self,
+        *,
+        positive: _abc.Iterable[_builtins.str] | None = ...,
+        negative: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["negative", b"negative", "positive", b"positive"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Analogy: _TypeAlias = Analogy  # noqa: Y015
+
+@_typing.final
+class SimilarWordsResponse(_message.Message):
+    """SimilarWordsResponse lists neighbours, nearest first; the query words themselves are left out."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NEIGHBORS_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def neighbors(self) -> _containers.RepeatedCompositeFieldContainer[Global___Neighbor]:
+        """The k nearest words by cosine similarity, nearest first."""
+
+    @_builtins.property
+    def model(self) -> Global___ModelVersionRef:
+        """The model version that answered."""
+
+    def __init__(
+        self,
+        *,
+        neighbors: _abc.Iterable[Global___Neighbor] | None = ...,
+        model: Global___ModelVersionRef | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["model", b"model"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "neighbors", b"neighbors"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SimilarWordsResponse: _TypeAlias = SimilarWordsResponse  # noqa: Y015
+
+@_typing.final
+class Neighbor(_message.Message):
+    """Neighbor is one word near the query."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORD_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    word: _builtins.str
+    """The word as it is in the model's vocabulary."""
+    score: _builtins.float
+    """Cosine similarity to the query, from -1 to 1."""
+    def __init__(
+        self,
+        *,
+        word: _builtins.str = ...,
+        score: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["score", b"score", "word", b"word"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Neighbor: _TypeAlias = Neighbor  # noqa: Y015
+
+@_typing.final
+class EncodeRequest(_message.Message):
+    """EncodeRequest carries images, or flat vectors, to encode."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMAGES_FIELD_NUMBER: _builtins.int
+    VECTORS_FIELD_NUMBER: _builtins.int
+    INCLUDE_RECONSTRUCTION_ERROR_FIELD_NUMBER: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    include_reconstruction_error: _builtins.bool
+    """Also score each input by its reconstruction error."""
+    model_version: _builtins.int
+    """Pins the request to one loaded model version; 0 (the default) means the serving version."""
+    @_builtins.property
+    def images(self) -> _containers.RepeatedCompositeFieldContainer[Global___Image]:
+        """Images, as for RecognizeDigits. Set either images or vectors, not both."""
+
+    @_builtins.property
+    def vectors(self) -> _containers.RepeatedCompositeFieldContainer[Global___RawPixels]:
+        """Flat vectors of 784 values in [0, 1], used as they are."""
+
+    def __init__(
+        self,
+        *,
+        images: _abc.Iterable[Global___Image] | None = ...,
+        vectors: _abc.Iterable[Global___RawPixels] | None = ...,
+        include_reconstruction_error: _builtins.bool = ...,
+        model_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["images", b"images", "include_reconstruction_error", b"include_reconstruction_error", "model_version", b"model_version", "vectors", b"vectors"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EncodeRequest: _TypeAlias = EncodeRequest  # noqa: Y015
+
+@_typing.final
+class EncodeResponse(_message.Message):
+    """EncodeResponse answers one code per input, in request order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODES_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def codes(self) -> _containers.RepeatedCompositeFieldContainer[Global___LatentCode]:
+        """One latent code per input, in the order of the request."""
+
+    @_builtins.property
+    def model(self) -> Global___ModelVersionRef:
+        """The model version that encoded every input."""
+
+    def __init__(
+        self,
+        *,
+        codes: _abc.Iterable[Global___LatentCode] | None = ...,
+        model: Global___ModelVersionRef | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["model", b"model"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["codes", b"codes", "model", b"model"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EncodeResponse: _TypeAlias = EncodeResponse  # noqa: Y015
+
+@_typing.final
+class LatentCode(_message.Message):
+    """LatentCode is the autoencoder's compressed form of one input."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALUES_FIELD_NUMBER: _builtins.int
+    RECONSTRUCTION_ERROR_FIELD_NUMBER: _builtins.int
+    reconstruction_error: _builtins.float
+    """Mean squared error per pixel of the reconstruction; set only when asked for. High values
+    mark inputs unlike the training digits.
+    """
+    @_builtins.property
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """The code's values; the model's latent size of them (32)."""
+
+    def __init__(
+        self,
+        *,
+        values: _abc.Iterable[_builtins.float] | None = ...,
+        reconstruction_error: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_reconstruction_error", b"_reconstruction_error", "reconstruction_error", b"reconstruction_error"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_reconstruction_error", b"_reconstruction_error", "reconstruction_error", b"reconstruction_error", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__reconstruction_error: _TypeAlias = _typing.Literal["reconstruction_error"]  # noqa: Y015
+    _WhichOneofArgType__reconstruction_error: _TypeAlias = _typing.Literal["_reconstruction_error", b"_reconstruction_error"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__reconstruction_error) -> _WhichOneofReturnType__reconstruction_error | None: ...
+
+Global___LatentCode: _TypeAlias = LatentCode  # noqa: Y015
+
+@_typing.final
+class GetModelRequest(_message.Message):
+    """GetModelRequest names the model to describe."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Model name, for example "forecaster"."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetModelRequest: _TypeAlias = GetModelRequest  # noqa: Y015
+
+@_typing.final
+class GetModelResponse(_message.Message):
+    """GetModelResponse describes one model."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def model(self) -> Global___ModelInfo:
+        """The model, with the signatures of its serving version."""
+
+    def __init__(
+        self,
+        *,
+        model: Global___ModelInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["model", b"model"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetModelResponse: _TypeAlias = GetModelResponse  # noqa: Y015
+
+@_typing.final
 class ListModelsRequest(_message.Message):
     """ListModelsRequest asks for the models behind the gateway. It has no fields yet."""
 
@@ -336,6 +920,7 @@ class ModelInfo(_message.Message):
     RPC_FIELD_NUMBER: _builtins.int
     SERVING_VERSION_FIELD_NUMBER: _builtins.int
     VERSIONS_FIELD_NUMBER: _builtins.int
+    SIGNATURES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Model name in the model server, for example "classifier"."""
     rpc: _builtins.str
@@ -346,6 +931,10 @@ class ModelInfo(_message.Message):
     def versions(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelVersionStatus]:
         """Versions the model server reports for this model, newest first."""
 
+    @_builtins.property
+    def signatures(self) -> _containers.RepeatedCompositeFieldContainer[Global___SignatureInfo]:
+        """Signatures of the serving version, sorted by name; filled by GetModel only."""
+
     def __init__(
         self,
         *,
@@ -353,14 +942,81 @@ class ModelInfo(_message.Message):
         rpc: _builtins.str = ...,
         serving_version: _builtins.int = ...,
         versions: _abc.Iterable[Global___ModelVersionStatus] | None = ...,
+        signatures: _abc.Iterable[Global___SignatureInfo] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "rpc", b"rpc", "serving_version", b"serving_version", "versions", b"versions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "rpc", b"rpc", "serving_version", b"serving_version", "signatures", b"signatures", "versions", b"versions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ModelInfo: _TypeAlias = ModelInfo  # noqa: Y015
+
+@_typing.final
+class SignatureInfo(_message.Message):
+    """SignatureInfo describes one serving signature of a model version."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    INPUTS_FIELD_NUMBER: _builtins.int
+    OUTPUTS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Signature name, for example "serving_default" or "step"."""
+    @_builtins.property
+    def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___TensorInfo]:
+        """Input tensors, sorted by name."""
+
+    @_builtins.property
+    def outputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___TensorInfo]:
+        """Output tensors, sorted by name."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        inputs: _abc.Iterable[Global___TensorInfo] | None = ...,
+        outputs: _abc.Iterable[Global___TensorInfo] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "name", b"name", "outputs", b"outputs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignatureInfo: _TypeAlias = SignatureInfo  # noqa: Y015
+
+@_typing.final
+class TensorInfo(_message.Message):
+    """TensorInfo describes one input or output tensor of a signature."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DTYPE_FIELD_NUMBER: _builtins.int
+    SHAPE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Alias of the tensor in the signature, for example "images"."""
+    dtype: _builtins.str
+    """TensorFlow dtype name, for example "float32" or "string"."""
+    @_builtins.property
+    def shape(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Dimensions; -1 marks a dimension of any size. Empty for a scalar."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        dtype: _builtins.str = ...,
+        shape: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dtype", b"dtype", "name", b"name", "shape", b"shape"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TensorInfo: _TypeAlias = TensorInfo  # noqa: Y015
 
 @_typing.final
 class ModelVersionStatus(_message.Message):

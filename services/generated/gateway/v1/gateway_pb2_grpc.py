@@ -43,10 +43,40 @@ class GatewayServiceStub:
                 request_serializer=gateway_dot_v1_dot_gateway__pb2.ClassifyRequest.SerializeToString,
                 response_deserializer=gateway_dot_v1_dot_gateway__pb2.ClassifyResponse.FromString,
                 _registered_method=True)
+        self.RecognizeDigits = channel.unary_unary(
+                '/gateway.v1.GatewayService/RecognizeDigits',
+                request_serializer=gateway_dot_v1_dot_gateway__pb2.RecognizeDigitsRequest.SerializeToString,
+                response_deserializer=gateway_dot_v1_dot_gateway__pb2.RecognizeDigitsResponse.FromString,
+                _registered_method=True)
+        self.Forecast = channel.unary_unary(
+                '/gateway.v1.GatewayService/Forecast',
+                request_serializer=gateway_dot_v1_dot_gateway__pb2.ForecastRequest.SerializeToString,
+                response_deserializer=gateway_dot_v1_dot_gateway__pb2.ForecastResponse.FromString,
+                _registered_method=True)
+        self.StreamForecast = channel.unary_stream(
+                '/gateway.v1.GatewayService/StreamForecast',
+                request_serializer=gateway_dot_v1_dot_gateway__pb2.StreamForecastRequest.SerializeToString,
+                response_deserializer=gateway_dot_v1_dot_gateway__pb2.StreamForecastResponse.FromString,
+                _registered_method=True)
+        self.SimilarWords = channel.unary_unary(
+                '/gateway.v1.GatewayService/SimilarWords',
+                request_serializer=gateway_dot_v1_dot_gateway__pb2.SimilarWordsRequest.SerializeToString,
+                response_deserializer=gateway_dot_v1_dot_gateway__pb2.SimilarWordsResponse.FromString,
+                _registered_method=True)
+        self.Encode = channel.unary_unary(
+                '/gateway.v1.GatewayService/Encode',
+                request_serializer=gateway_dot_v1_dot_gateway__pb2.EncodeRequest.SerializeToString,
+                response_deserializer=gateway_dot_v1_dot_gateway__pb2.EncodeResponse.FromString,
+                _registered_method=True)
         self.ListModels = channel.unary_unary(
                 '/gateway.v1.GatewayService/ListModels',
                 request_serializer=gateway_dot_v1_dot_gateway__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=gateway_dot_v1_dot_gateway__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
+        self.GetModel = channel.unary_unary(
+                '/gateway.v1.GatewayService/GetModel',
+                request_serializer=gateway_dot_v1_dot_gateway__pb2.GetModelRequest.SerializeToString,
+                response_deserializer=gateway_dot_v1_dot_gateway__pb2.GetModelResponse.FromString,
                 _registered_method=True)
 
 
@@ -65,9 +95,58 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecognizeDigits(self, request, context):
+        """RecognizeDigits reads handwritten digits with the `cnn` model. Images may be PNG or JPEG of
+        any size, colour or grey, or raw 28x28 pixels; the gateway prepares them the way MNIST digits
+        were made. Bytes that are no image, or too large an image, fail with INVALID_ARGUMENT naming
+        the image index.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Forecast(self, request, context):
+        """Forecast continues a monthly series with the `forecaster` model, generating `horizon` values
+        autoregressively. Every value of one forecast comes from one model version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamForecast(self, request, context):
+        """StreamForecast is Forecast that sends each value as soon as it is generated.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SimilarWords(self, request, context):
+        """SimilarWords finds the nearest words to a word, or to an analogy (king - man + woman), with
+        the `word2vec` model. An unknown word fails with NOT_FOUND naming the word.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Encode(self, request, context):
+        """Encode maps images or flat pixel vectors to the `autoencoder` model's latent codes, and
+        optionally scores each by its reconstruction error (high error: unlike the training digits).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListModels(self, request, context):
         """ListModels reports every model behind the gateway, its loaded versions and the version the
         gateway routes requests to.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetModel(self, request, context):
+        """GetModel describes one model: its versions and the signatures of the serving version, with
+        their input names, dtypes and shapes. An unknown model fails with NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -81,10 +160,40 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     request_deserializer=gateway_dot_v1_dot_gateway__pb2.ClassifyRequest.FromString,
                     response_serializer=gateway_dot_v1_dot_gateway__pb2.ClassifyResponse.SerializeToString,
             ),
+            'RecognizeDigits': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecognizeDigits,
+                    request_deserializer=gateway_dot_v1_dot_gateway__pb2.RecognizeDigitsRequest.FromString,
+                    response_serializer=gateway_dot_v1_dot_gateway__pb2.RecognizeDigitsResponse.SerializeToString,
+            ),
+            'Forecast': grpc.unary_unary_rpc_method_handler(
+                    servicer.Forecast,
+                    request_deserializer=gateway_dot_v1_dot_gateway__pb2.ForecastRequest.FromString,
+                    response_serializer=gateway_dot_v1_dot_gateway__pb2.ForecastResponse.SerializeToString,
+            ),
+            'StreamForecast': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamForecast,
+                    request_deserializer=gateway_dot_v1_dot_gateway__pb2.StreamForecastRequest.FromString,
+                    response_serializer=gateway_dot_v1_dot_gateway__pb2.StreamForecastResponse.SerializeToString,
+            ),
+            'SimilarWords': grpc.unary_unary_rpc_method_handler(
+                    servicer.SimilarWords,
+                    request_deserializer=gateway_dot_v1_dot_gateway__pb2.SimilarWordsRequest.FromString,
+                    response_serializer=gateway_dot_v1_dot_gateway__pb2.SimilarWordsResponse.SerializeToString,
+            ),
+            'Encode': grpc.unary_unary_rpc_method_handler(
+                    servicer.Encode,
+                    request_deserializer=gateway_dot_v1_dot_gateway__pb2.EncodeRequest.FromString,
+                    response_serializer=gateway_dot_v1_dot_gateway__pb2.EncodeResponse.SerializeToString,
+            ),
             'ListModels': grpc.unary_unary_rpc_method_handler(
                     servicer.ListModels,
                     request_deserializer=gateway_dot_v1_dot_gateway__pb2.ListModelsRequest.FromString,
                     response_serializer=gateway_dot_v1_dot_gateway__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'GetModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModel,
+                    request_deserializer=gateway_dot_v1_dot_gateway__pb2.GetModelRequest.FromString,
+                    response_serializer=gateway_dot_v1_dot_gateway__pb2.GetModelResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +238,141 @@ class GatewayService:
             _registered_method=True)
 
     @staticmethod
+    def RecognizeDigits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gateway.v1.GatewayService/RecognizeDigits',
+            gateway_dot_v1_dot_gateway__pb2.RecognizeDigitsRequest.SerializeToString,
+            gateway_dot_v1_dot_gateway__pb2.RecognizeDigitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Forecast(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gateway.v1.GatewayService/Forecast',
+            gateway_dot_v1_dot_gateway__pb2.ForecastRequest.SerializeToString,
+            gateway_dot_v1_dot_gateway__pb2.ForecastResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamForecast(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/gateway.v1.GatewayService/StreamForecast',
+            gateway_dot_v1_dot_gateway__pb2.StreamForecastRequest.SerializeToString,
+            gateway_dot_v1_dot_gateway__pb2.StreamForecastResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SimilarWords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gateway.v1.GatewayService/SimilarWords',
+            gateway_dot_v1_dot_gateway__pb2.SimilarWordsRequest.SerializeToString,
+            gateway_dot_v1_dot_gateway__pb2.SimilarWordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Encode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gateway.v1.GatewayService/Encode',
+            gateway_dot_v1_dot_gateway__pb2.EncodeRequest.SerializeToString,
+            gateway_dot_v1_dot_gateway__pb2.EncodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListModels(request,
             target,
             options=(),
@@ -145,6 +389,33 @@ class GatewayService:
             '/gateway.v1.GatewayService/ListModels',
             gateway_dot_v1_dot_gateway__pb2.ListModelsRequest.SerializeToString,
             gateway_dot_v1_dot_gateway__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gateway.v1.GatewayService/GetModel',
+            gateway_dot_v1_dot_gateway__pb2.GetModelRequest.SerializeToString,
+            gateway_dot_v1_dot_gateway__pb2.GetModelResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,9 +41,33 @@ class GatewayServiceStub:
     """Classify assigns wine samples to one of the three cultivars with the `classifier` model.
     Bad measurements fail with INVALID_ARGUMENT naming the row and the feature.
     """
+    RecognizeDigits: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.RecognizeDigitsRequest, _gateway_pb2.RecognizeDigitsResponse]
+    """RecognizeDigits reads handwritten digits with the `cnn` model. Images may be PNG or JPEG of
+    any size, colour or grey, or raw 28x28 pixels; the gateway prepares them the way MNIST digits
+    were made. Bytes that are no image, or too large an image, fail with INVALID_ARGUMENT naming
+    the image index.
+    """
+    Forecast: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ForecastRequest, _gateway_pb2.ForecastResponse]
+    """Forecast continues a monthly series with the `forecaster` model, generating `horizon` values
+    autoregressively. Every value of one forecast comes from one model version.
+    """
+    StreamForecast: _grpc.UnaryStreamMultiCallable[_gateway_pb2.StreamForecastRequest, _gateway_pb2.StreamForecastResponse]
+    """StreamForecast is Forecast that sends each value as soon as it is generated."""
+    SimilarWords: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SimilarWordsRequest, _gateway_pb2.SimilarWordsResponse]
+    """SimilarWords finds the nearest words to a word, or to an analogy (king - man + woman), with
+    the `word2vec` model. An unknown word fails with NOT_FOUND naming the word.
+    """
+    Encode: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.EncodeRequest, _gateway_pb2.EncodeResponse]
+    """Encode maps images or flat pixel vectors to the `autoencoder` model's latent codes, and
+    optionally scores each by its reconstruction error (high error: unlike the training digits).
+    """
     ListModels: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListModelsRequest, _gateway_pb2.ListModelsResponse]
     """ListModels reports every model behind the gateway, its loaded versions and the version the
     gateway routes requests to.
+    """
+    GetModel: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetModelRequest, _gateway_pb2.GetModelResponse]
+    """GetModel describes one model: its versions and the signatures of the serving version, with
+    their input names, dtypes and shapes. An unknown model fails with NOT_FOUND.
     """
 
 @_typing.type_check_only
@@ -59,9 +83,33 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     """Classify assigns wine samples to one of the three cultivars with the `classifier` model.
     Bad measurements fail with INVALID_ARGUMENT naming the row and the feature.
     """
+    RecognizeDigits: _aio.UnaryUnaryMultiCallable[_gateway_pb2.RecognizeDigitsRequest, _gateway_pb2.RecognizeDigitsResponse]  # type: ignore[assignment]
+    """RecognizeDigits reads handwritten digits with the `cnn` model. Images may be PNG or JPEG of
+    any size, colour or grey, or raw 28x28 pixels; the gateway prepares them the way MNIST digits
+    were made. Bytes that are no image, or too large an image, fail with INVALID_ARGUMENT naming
+    the image index.
+    """
+    Forecast: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ForecastRequest, _gateway_pb2.ForecastResponse]  # type: ignore[assignment]
+    """Forecast continues a monthly series with the `forecaster` model, generating `horizon` values
+    autoregressively. Every value of one forecast comes from one model version.
+    """
+    StreamForecast: _aio.UnaryStreamMultiCallable[_gateway_pb2.StreamForecastRequest, _gateway_pb2.StreamForecastResponse]  # type: ignore[assignment]
+    """StreamForecast is Forecast that sends each value as soon as it is generated."""
+    SimilarWords: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SimilarWordsRequest, _gateway_pb2.SimilarWordsResponse]  # type: ignore[assignment]
+    """SimilarWords finds the nearest words to a word, or to an analogy (king - man + woman), with
+    the `word2vec` model. An unknown word fails with NOT_FOUND naming the word.
+    """
+    Encode: _aio.UnaryUnaryMultiCallable[_gateway_pb2.EncodeRequest, _gateway_pb2.EncodeResponse]  # type: ignore[assignment]
+    """Encode maps images or flat pixel vectors to the `autoencoder` model's latent codes, and
+    optionally scores each by its reconstruction error (high error: unlike the training digits).
+    """
     ListModels: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListModelsRequest, _gateway_pb2.ListModelsResponse]  # type: ignore[assignment]
     """ListModels reports every model behind the gateway, its loaded versions and the version the
     gateway routes requests to.
+    """
+    GetModel: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetModelRequest, _gateway_pb2.GetModelResponse]  # type: ignore[assignment]
+    """GetModel describes one model: its versions and the signatures of the serving version, with
+    their input names, dtypes and shapes. An unknown model fails with NOT_FOUND.
     """
 
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -82,6 +130,56 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
+    def RecognizeDigits(
+        self,
+        request: _gateway_pb2.RecognizeDigitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.RecognizeDigitsResponse, _abc.Awaitable[_gateway_pb2.RecognizeDigitsResponse]]:
+        """RecognizeDigits reads handwritten digits with the `cnn` model. Images may be PNG or JPEG of
+        any size, colour or grey, or raw 28x28 pixels; the gateway prepares them the way MNIST digits
+        were made. Bytes that are no image, or too large an image, fail with INVALID_ARGUMENT naming
+        the image index.
+        """
+
+    @_abc_1.abstractmethod
+    def Forecast(
+        self,
+        request: _gateway_pb2.ForecastRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ForecastResponse, _abc.Awaitable[_gateway_pb2.ForecastResponse]]:
+        """Forecast continues a monthly series with the `forecaster` model, generating `horizon` values
+        autoregressively. Every value of one forecast comes from one model version.
+        """
+
+    @_abc_1.abstractmethod
+    def StreamForecast(
+        self,
+        request: _gateway_pb2.StreamForecastRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_gateway_pb2.StreamForecastResponse], _abc.AsyncIterator[_gateway_pb2.StreamForecastResponse]]:
+        """StreamForecast is Forecast that sends each value as soon as it is generated."""
+
+    @_abc_1.abstractmethod
+    def SimilarWords(
+        self,
+        request: _gateway_pb2.SimilarWordsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.SimilarWordsResponse, _abc.Awaitable[_gateway_pb2.SimilarWordsResponse]]:
+        """SimilarWords finds the nearest words to a word, or to an analogy (king - man + woman), with
+        the `word2vec` model. An unknown word fails with NOT_FOUND naming the word.
+        """
+
+    @_abc_1.abstractmethod
+    def Encode(
+        self,
+        request: _gateway_pb2.EncodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.EncodeResponse, _abc.Awaitable[_gateway_pb2.EncodeResponse]]:
+        """Encode maps images or flat pixel vectors to the `autoencoder` model's latent codes, and
+        optionally scores each by its reconstruction error (high error: unlike the training digits).
+        """
+
+    @_abc_1.abstractmethod
     def ListModels(
         self,
         request: _gateway_pb2.ListModelsRequest,
@@ -89,6 +187,16 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_gateway_pb2.ListModelsResponse, _abc.Awaitable[_gateway_pb2.ListModelsResponse]]:
         """ListModels reports every model behind the gateway, its loaded versions and the version the
         gateway routes requests to.
+        """
+
+    @_abc_1.abstractmethod
+    def GetModel(
+        self,
+        request: _gateway_pb2.GetModelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.GetModelResponse, _abc.Awaitable[_gateway_pb2.GetModelResponse]]:
+        """GetModel describes one model: its versions and the signatures of the serving version, with
+        their input names, dtypes and shapes. An unknown model fails with NOT_FOUND.
         """
 
 def add_GatewayServiceServicer_to_server(servicer: GatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,210 @@
+"""Forecasting a monthly series: autoregressive generation over the `forecaster` model.
+
+The `forecaster` contract (training/forecaster.py), raw series values in and out (scaling lives
+in the graph):
+- `prime`: `history` float32 [-1, T] -> `prediction` float32 [-1], `state` float32 [-1, S];
+- `step`: `value` float32 [-1], `state` float32 [-1, S] -> `prediction`, `state`;
+- `window`: `window` float32 [-1, W] -> `next_value` float32 [-1];
+- `metadata`: no inputs -> `window_size`, `state_size` (int64 scalars).
+
+The stateful method primes the recurrent state on the history once, then feeds each prediction
+back through `step`, carrying the state in the request: O(1) per step, steps of all forecasts in
+flight batched together, and any model-server replica can answer any step. The window method
+re-sends the last W values for every step, as the course does; it is the benchmark's baseline.
+Every value of one forecast comes from the version chosen when it started.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from services.gateway import errors
+from services.gateway.backend import Deadline, ModelServerClient
+from services.gateway.catalog import ModelCatalog, VersionedCache
+from services.gateway.classifier import ModelVersion
+from services.gateway.generation import FloatArray, StepBatcher
+from services.gateway.metrics import GatewayMetrics
+from services.gateway.outputs import output
+from services.gateway.signatures import Signature, read_signatures, require
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+class Method(enum.Enum):
+    STATEFUL = "stateful"
+    WINDOW = "window"
+
+
+@dataclass(frozen=True)
+class ForecastLimits:
+    """What one forecast may ask for; documented in the README."""
+
+    max_history: int = 10_000
+    max_horizon: int = 240
+
+
+@dataclass(frozen=True)
+class ForecasterSchema:
+    """What one forecaster version needs: its window and state sizes, and its signatures."""
+
+    window_size: int
+    state_size: int
+    min_value: float | None  # the smallest value the model can take, if it says
+    prime: Signature
+    step: Signature
+    window: Signature
+
+
+@dataclass(frozen=True)
+class ForecastPoint:
+    """One generated value: its position after the history, and the version that made it."""
+
+    step: int
+    value: float
+    model: ModelVersion
+
+
+class Forecaster:
+    """The domain core behind Forecast and StreamForecast."""
+
+    def __init__(
+        self,
+        backend: ModelServerClient,
+        catalog: ModelCatalog,
+        model: str,
+        limits: ForecastLimits,
+        max_generation_batch: int,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self._backend = backend
+        self._catalog = catalog
+        self._model = model
+        self._limits = limits
+        self._metrics = metrics
+        self.batcher = StepBatcher(
+            self._step,
+            max_batch_size=max_generation_batch,
+            on_batch=metrics.generation_batch_size.labels(model).observe,
+        )
+        self.schemas = VersionedCache(self._load_schema)
+
+    def validate(self, history: Sequence[float], horizon: int) -> FloatArray:
+        """The history as float32, or InvalidInput naming the field and the reason."""
+        if not history:
+            raise errors.InvalidInput("history", "at least one past value is required")
+        if len(history) > self._limits.max_history:
+            raise errors.InvalidInput(
+                "history", f"at most {self._limits.max_history} values; got {len(history)}"
+            )
+        for index, value in enumerate(history):
+            if not math.isfinite(value) or abs(value) > _FLOAT32_MAX:
+                raise errors.InvalidInput(
+                    f"history[{index}]", f"must be a finite number, got {value!r}"
+                )
+        if not 1 <= horizon <= self._limits.max_horizon:
+            raise errors.InvalidInput(
+                "horizon", f"must be from 1 to {self._limits.max_horizon}; got {horizon}"
+            )
+        return np.asarray(history, dtype=np.float32)
+
+    async def forecast(
+        self,
+        history: Sequence[float],
+        horizon: int,
+        method: Method,
+        pinned: int | None,
+        deadline: Deadline,
+    ) -> AsyncIterator[ForecastPoint]:
+        """Yields the forecast value by value, as soon as each exists."""
+        with self._metrics.stage(self._model, "preprocess"):
+            values = self.validate(history, horizon)
+        steps = self._metrics.generation_steps.labels(self._model, method.value)
+        # The version is chosen once, with the first call; all later steps stay on it.
+        version, first, state = await self._catalog.on_version(
+            self._model, pinned, deadline, lambda v: self._start(v, values, method, deadline)
+        )
+        model = ModelVersion(self._model, version)
+        steps.inc()
+        yield ForecastPoint(1, first, model)
+        if method is Method.WINDOW:
+            schema = await self.schemas.get(version, deadline)
+            recent = [*values[-schema.window_size :].tolist(), first][-schema.window_size :]
+            for position in range(2, horizon + 1):
+                value = await self._window_step(version, schema, recent, deadline)
+                recent = [*recent[1:], value]
+                steps.inc()
+                yield ForecastPoint(position, value, model)
+            return
+        value = first
+        async with self.batcher.generation():
+            for position in range(2, horizon + 1):
+                value, state = await self.batcher.step(version, value, state, deadline)
+                steps.inc()
+                yield ForecastPoint(position, value, model)
+
+    async def _start(
+        self, version: int, history: FloatArray, method: Method, deadline: Deadline
+    ) -> tuple[int, float, FloatArray]:
+        schema = await self.schemas.get(version, deadline)
+        if schema.min_value is not None and (history < schema.min_value).any():
+            index = int(np.flatnonzero(history < schema.min_value)[0])
+            raise errors.InvalidInput(
+                f"history[{index}]",
+                f"must be at least {schema.min_value:g} for this model (it works on the "
+                f"logarithm of the series); got {float(history[index])!r}",
+            )
+        if method is Method.WINDOW:
+            if len(history) < schema.window_size:
+                raise errors.InvalidInput(
+                    "history",
+                    f"the window method needs at least {schema.window_size} values; "
+                    f"got {len(history)}",
+                )
+            recent = history[-schema.window_size :].tolist()
+            value = await self._window_step(version, schema, recent, deadline)
+            return version, value, np.zeros(schema.state_size, np.float32)
+        inputs = {"history": history[np.newaxis, :]}
+        schema.prime.check_inputs(self._model, inputs)
+        prediction = await self._backend.predict(self._model, version, "prime", inputs, deadline)
+        first = output(prediction.outputs, "prediction", self._model, (1,))
+        state = output(prediction.outputs, "state", self._model, (1, schema.state_size))
+        return version, float(first[0]), state[0].astype(np.float32)
+
+    async def _window_step(
+        self, version: int, schema: ForecasterSchema, recent: list[float], deadline: Deadline
+    ) -> float:
+        inputs = {"window": np.asarray([recent], dtype=np.float32)}
+        schema.window.check_inputs(self._model, inputs)
+        prediction = await self._backend.predict(self._model, version, "window", inputs, deadline)
+        return float(output(prediction.outputs, "next_value", self._model, (1,))[0])
+
+    async def _step(
+        self, version: int, values: FloatArray, states: FloatArray, deadline: Deadline
+    ) -> tuple[FloatArray, FloatArray]:
+        inputs = {"value": values, "state": states}
+        prediction = await self._backend.predict(self._model, version, "step", inputs, deadline)
+        batch = len(values)
+        predictions = output(prediction.outputs, "prediction", self._model, (batch,))
+        new_states = output(prediction.outputs, "state", self._model, states.shape)
+        return predictions.astype(np.float32), new_states.astype(np.float32)
+
+    async def _load_schema(self, version: int, deadline: Deadline) -> ForecasterSchema:
+        signatures = read_signatures(
+            await self._backend.signature_defs(self._model, version, deadline)
+        )
+        prime, step, window = (
+            require(signatures, self._model, version, name) for name in ("prime", "step", "window")
+        )
+        require(signatures, self._model, version, "metadata")
+        metadata = await self._backend.predict(self._model, version, "metadata", {}, deadline)
+        window_size = int(output(metadata.outputs, "window_size", self._model, ()))
+        state_size = int(output(metadata.outputs, "state_size", self._model, ()))
+        min_value = None
+        if "min_value" in metadata.outputs:
+            min_value = float(output(metadata.outputs, "min_value", self._model, ()))
+        return ForecasterSchema(window_size, state_size, min_value, prime, step, window)

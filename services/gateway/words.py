@@ -1,0 +1,166 @@
+"""Nearest words and analogies with the `word2vec` model.
+
+The `word2vec` contract (training/word2vec.py). The gateway applies unicode NFKC; the graph
+lower-cases and strips surrounding punctuation, as training did, and holds the vocabulary, so the
+gateway learns from `known` which words the model does not have:
+- `similar`: `words` string [-1], `k` int32 [] -> `neighbors` string [-1, k], `scores` float32
+  [-1, k], `known` bool [-1];
+- `analogy`: `positive` string [-1], `negative` string [-1], `k` int32 [] -> `neighbors` string [k],
+  `scores` float32 [k], `positive_known` bool [-1], `negative_known` bool [-1];
+- `metadata`: no inputs -> `vocabulary_size`, `dimensions`, `max_k` (int64 scalars).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from services.gateway import errors
+from services.gateway.backend import Deadline, ModelServerClient
+from services.gateway.catalog import ModelCatalog, VersionedCache
+from services.gateway.classifier import ModelVersion
+from services.gateway.outputs import output, strings
+from services.gateway.signatures import Signature, read_signatures, require
+
+MAX_WORD_CHARS = 100
+MAX_ANALOGY_WORDS = 10
+
+
+@dataclass(frozen=True)
+class Analogy:
+    positive: Sequence[str]
+    negative: Sequence[str]
+
+
+@dataclass(frozen=True)
+class Neighbor:
+    word: str
+    score: float
+
+
+@dataclass(frozen=True)
+class SimilarWordsResult:
+    neighbors: tuple[Neighbor, ...]
+    model: ModelVersion
+
+
+@dataclass(frozen=True)
+class WordsSchema:
+    max_k: int
+    similar: Signature
+    analogy: Signature
+
+
+class WordVectors:
+    """The domain core behind SimilarWords."""
+
+    def __init__(self, backend: ModelServerClient, catalog: ModelCatalog, model: str) -> None:
+        self._backend = backend
+        self._catalog = catalog
+        self._model = model
+        self.schemas = VersionedCache(self._load_schema)
+
+    async def similar(
+        self, word: str | Analogy, k: int, pinned: int | None, deadline: Deadline
+    ) -> SimilarWordsResult:
+        if isinstance(word, Analogy):
+            _check_analogy(word)
+            return await self._catalog.on_version(
+                self._model, pinned, deadline, lambda v: self._analogy(v, word, k, deadline)
+            )
+        _check_word("word", word)
+        return await self._catalog.on_version(
+            self._model, pinned, deadline, lambda v: self._similar(v, word, k, deadline)
+        )
+
+    async def _similar(
+        self, version: int, word: str, k: int, deadline: Deadline
+    ) -> SimilarWordsResult:
+        schema = await self._schema(version, k, deadline)
+        inputs = {"words": _as_sent([word]), "k": np.array(k, dtype=np.int32)}
+        schema.similar.check_inputs(self._model, inputs)
+        answer = await self._backend.predict(self._model, version, "similar", inputs, deadline)
+        if not output(answer.outputs, "known", self._model, (1,))[0]:
+            raise errors.UnknownWord("word", word)
+        neighbors = output(answer.outputs, "neighbors", self._model, (1, k))[0]
+        scores = output(answer.outputs, "scores", self._model, (1, k))[0]
+        return _result(neighbors, scores, ModelVersion(self._model, answer.version))
+
+    async def _analogy(
+        self, version: int, analogy: Analogy, k: int, deadline: Deadline
+    ) -> SimilarWordsResult:
+        schema = await self._schema(version, k, deadline)
+        inputs = {
+            "positive": _as_sent(analogy.positive),
+            "negative": _as_sent(analogy.negative),
+            "k": np.array(k, dtype=np.int32),
+        }
+        schema.analogy.check_inputs(self._model, inputs)
+        answer = await self._backend.predict(self._model, version, "analogy", inputs, deadline)
+        for side, words in (("positive", analogy.positive), ("negative", analogy.negative)):
+            known = output(answer.outputs, f"{side}_known", self._model, (len(words),))
+            for index, is_known in enumerate(known):
+                if not is_known:
+                    raise errors.UnknownWord(f"analogy.{side}[{index}]", words[index])
+        neighbors = output(answer.outputs, "neighbors", self._model, (k,))
+        scores = output(answer.outputs, "scores", self._model, (k,))
+        return _result(neighbors, scores, ModelVersion(self._model, answer.version))
+
+    async def _schema(self, version: int, k: int, deadline: Deadline) -> WordsSchema:
+        schema = await self.schemas.get(version, deadline)
+        if not 1 <= k <= schema.max_k:
+            raise errors.InvalidInput("k", f"must be from 1 to {schema.max_k}; got {k}")
+        return schema
+
+    async def _load_schema(self, version: int, deadline: Deadline) -> WordsSchema:
+        signatures = read_signatures(
+            await self._backend.signature_defs(self._model, version, deadline)
+        )
+        similar, analogy, _ = (
+            require(signatures, self._model, version, name)
+            for name in ("similar", "analogy", "metadata")
+        )
+        metadata = await self._backend.predict(self._model, version, "metadata", {}, deadline)
+        max_k = int(output(metadata.outputs, "max_k", self._model, ()))
+        return WordsSchema(max_k, similar, analogy)
+
+
+def _as_sent(words: Sequence[str]) -> npt.NDArray[np.object_]:
+    # Unicode NFKC here; the model lower-cases and strips surrounding punctuation in its graph,
+    # as its training did, so that part always matches the version that answers.
+    return np.array([unicodedata.normalize("NFKC", word) for word in words], dtype=object)
+
+
+def _check_word(field: str, word: str) -> None:
+    if not word.strip():
+        raise errors.InvalidInput(field, "must not be empty")
+    if len(word) > MAX_WORD_CHARS:
+        raise errors.InvalidInput(field, f"at most {MAX_WORD_CHARS} characters; got {len(word)}")
+
+
+def _check_analogy(analogy: Analogy) -> None:
+    if not analogy.positive:
+        raise errors.InvalidInput("analogy.positive", "at least one word is required")
+    for side, words in (("positive", analogy.positive), ("negative", analogy.negative)):
+        if len(words) > MAX_ANALOGY_WORDS:
+            raise errors.InvalidInput(
+                f"analogy.{side}", f"at most {MAX_ANALOGY_WORDS} words; got {len(words)}"
+            )
+        for index, word in enumerate(words):
+            _check_word(f"analogy.{side}[{index}]", word)
+
+
+def _result(
+    neighbors: npt.NDArray[np.object_], scores: npt.NDArray[np.float32], model: ModelVersion
+) -> SimilarWordsResult:
+    return SimilarWordsResult(
+        tuple(
+            Neighbor(word, float(score))
+            for word, score in zip(strings(neighbors), scores, strict=True)
+        ),
+        model,
+    )
