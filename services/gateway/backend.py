@@ -97,6 +97,9 @@ class ModelServerClient:
                 ("grpc.lb_policy_name", "round_robin"),
                 ("grpc.max_send_message_length", max_message_bytes),
                 ("grpc.max_receive_message_length", max_message_bytes),
+                # Pings on idle connections, so a peer or proxy that vanished is noticed.
+                ("grpc.keepalive_time_ms", 30_000),
+                ("grpc.keepalive_timeout_ms", 10_000),
                 # Notice a restarted model server within a second rather than the default 120 s.
                 ("grpc.initial_reconnect_backoff_ms", 200),
                 ("grpc.max_reconnect_backoff_ms", 1000),
