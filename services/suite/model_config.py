@@ -9,17 +9,23 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 CONFIG_FILE_NAME = "models.config"
+# Models whose requests span many model-server calls (a forecast is one call per step) keep the
+# previous version loaded: a forecast that started on it finishes on it after a rollout, while
+# new forecasts go to the new version.
+KEEP_PREVIOUS_VERSION = frozenset({"forecaster"})
 
 
 def model_config_text(models_dir: Path, names: Sequence[str]) -> str:
-    """A ModelServerConfig serving each named model's latest version from ``<models_dir>/<name>``
-    (absolute paths, as TensorFlow Serving wants them)."""
+    """A ModelServerConfig serving each named model from ``<models_dir>/<name>`` (absolute
+    paths, as TensorFlow Serving wants them): the latest version, or the latest two."""
     config = model_server_config_pb2.ModelServerConfig()
     for name in names:
         model = config.model_config_list.config.add()
         model.name = name
         model.base_path = str((models_dir / name).resolve())
         model.model_platform = "tensorflow"
+        if name in KEEP_PREVIOUS_VERSION:
+            model.model_version_policy.latest.num_versions = 2
     return text_format.MessageToString(config)
 
 
