@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 
 from training.export import Endpoint, export_endpoints, publish_model
-from training.jobs import RunOptions
+from training.jobs import RunOptions, profile_config
 from training.mnist import IMAGE_SIZE, MnistSplit, load_mnist_split
 from training.publish import PublishedVersion
 from training.reporting import TRAINING_CURVES, RunReports, plot_history
@@ -314,7 +314,4 @@ def train(config: AutoencoderConfig, options: RunOptions) -> TrainResult:
 
 def run(options: RunOptions) -> TrainResult:
     """The CLI's entry: a named profile, optionally with another seed."""
-    config = PROFILES[options.profile]
-    if options.seed is not None:
-        config = dataclasses.replace(config, seed=options.seed)
-    return train(config, options)
+    return train(profile_config(PROFILES, options), options)

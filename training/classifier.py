@@ -28,7 +28,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from training.export import Endpoint, export_endpoints, publish_model
-from training.jobs import RunOptions
+from training.jobs import RunOptions, profile_config
 from training.publish import PublishedVersion
 from training.reporting import TRAINING_CURVES, RunReports, plot_history
 from training.runtime import seed_everything, select_strategy
@@ -259,7 +259,4 @@ def train(config: ClassifierConfig, options: RunOptions) -> TrainResult:
 
 def run(options: RunOptions) -> TrainResult:
     """The CLI's entry: a named profile, optionally with another seed."""
-    config = PROFILES[options.profile]
-    if options.seed is not None:
-        config = dataclasses.replace(config, seed=options.seed)
-    return train(config, options)
+    return train(profile_config(PROFILES, options), options)

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from sklearn.linear_model import LogisticRegression
 
 from training.export import Endpoint, export_endpoints, publish_model
-from training.jobs import RunOptions
+from training.jobs import RunOptions, profile_config
 from training.mnist import IMAGE_SIZE, N_CLASSES, MnistSplit, load_mnist_split
 from training.publish import PublishedVersion
 from training.reporting import TRAINING_CURVES, RunReports, plot_history
@@ -148,7 +148,8 @@ def peer_accuracy(split: MnistSplit) -> float:
 
 def predict_digits(model: keras.Model, images: np.ndarray) -> np.ndarray:
     probabilities = np.asarray(model.predict(images, verbose=0))
-    return np.argmax(probabilities, axis=1).astype(np.int64)
+    digits: np.ndarray = probabilities.argmax(axis=1).astype(np.int64)
+    return digits
 
 
 def plot_predictions(
@@ -274,7 +275,4 @@ def train(config: CnnConfig, options: RunOptions) -> TrainResult:
 
 def run(options: RunOptions) -> TrainResult:
     """The CLI's entry: a named profile, optionally with another seed."""
-    config = PROFILES[options.profile]
-    if options.seed is not None:
-        config = dataclasses.replace(config, seed=options.seed)
-    return train(config, options)
+    return train(profile_config(PROFILES, options), options)

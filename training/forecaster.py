@@ -53,7 +53,7 @@ from matplotlib.figure import Figure
 from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
 from training.export import Endpoint, export_endpoints, publish_model
-from training.jobs import RunOptions
+from training.jobs import RunOptions, profile_config
 from training.publish import PublishedVersion
 from training.reporting import TRAINING_CURVES, RunReports, plot_history
 from training.runtime import seed_everything, select_strategy
@@ -727,7 +727,4 @@ def train(config: ForecasterConfig, options: RunOptions) -> ForecasterResult:
 
 def run(options: RunOptions) -> ForecasterResult:
     """The CLI's entry: a named profile, optionally with another seed."""
-    config = PROFILES[options.profile]
-    if options.seed is not None:
-        config = dataclasses.replace(config, seed=options.seed)
-    return train(config, options)
+    return train(profile_config(PROFILES, options), options)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from training.publish import PublishedVersion
 
@@ -31,6 +33,17 @@ class RunOptions:
     reports_dir: Path = Path("reports")
     seed: int | None = None  # None: the profile's own seed
     verbose: int = 2  # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
+
+
+ConfigT = TypeVar("ConfigT")
+
+
+def profile_config(profiles: Mapping[str, ConfigT], options: RunOptions) -> ConfigT:
+    """The named profile's config (a dataclass with a seed), with the options' seed if given."""
+    config = profiles[options.profile]
+    if options.seed is None:
+        return config
+    return dataclasses.replace(config, seed=options.seed)  # type: ignore[type-var]
 
 
 class JobResult(Protocol):

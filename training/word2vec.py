@@ -40,7 +40,7 @@ from sklearn.decomposition import PCA
 
 from training.corpora import LEE, NEWS, Corpus, load_corpus
 from training.export import Endpoint, export_endpoints, publish_model
-from training.jobs import RunOptions
+from training.jobs import RunOptions, profile_config
 from training.publish import PublishedVersion
 from training.reporting import TRAINING_CURVES, RunReports, plot_history
 from training.runtime import seed_everything, select_strategy
@@ -515,7 +515,4 @@ def train(config: Word2VecConfig, options: RunOptions) -> TrainResult:
 
 def run(options: RunOptions) -> TrainResult:
     """The CLI's entry: a named profile, optionally with another seed."""
-    config = PROFILES[options.profile]
-    if options.seed is not None:
-        config = dataclasses.replace(config, seed=options.seed)
-    return train(config, options)
+    return train(profile_config(PROFILES, options), options)

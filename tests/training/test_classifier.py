@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from saved_models import signature_defs, tensor_spec
 from sklearn.datasets import load_wine
-from tensorflow.core.protobuf import saved_model_pb2
 
 from services.modelserver.servable import load_servable
 from training.classifier import TrainResult
@@ -17,17 +16,6 @@ from training.warmup import read_warmup_requests
 
 N_FEATURES = 13
 N_CLASSES = 3
-
-
-def signature_defs(version_dir: Path) -> dict[str, Any]:
-    """The signature_defs as ``saved_model_cli show`` reads them, straight from saved_model.pb."""
-    saved_model = saved_model_pb2.SavedModel()
-    saved_model.ParseFromString((version_dir / "saved_model.pb").read_bytes())
-    return dict(saved_model.meta_graphs[0].signature_def)
-
-
-def tensor_spec(info: Any) -> tuple[tf.DType, list[int]]:
-    return tf.dtypes.as_dtype(info.dtype), [dim.size for dim in info.tensor_shape.dim]
 
 
 def test_published_as_version_one(

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow.core.protobuf import saved_model_pb2
+from saved_models import signature_defs, tensor_spec
 
 from services.modelserver.servable import load_servable
 from training.cnn import TrainResult
@@ -18,17 +17,6 @@ from training.mnist import load_mnist_split
 from training.warmup import WARMUP_FILE, read_warmup_requests
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def signature_defs(version_dir: Path) -> dict[str, Any]:
-    """The signature_defs as ``saved_model_cli show`` reads them, straight from saved_model.pb."""
-    saved_model = saved_model_pb2.SavedModel()
-    saved_model.ParseFromString((version_dir / "saved_model.pb").read_bytes())
-    return dict(saved_model.meta_graphs[0].signature_def)
-
-
-def tensor_spec(info: Any) -> tuple[tf.DType, list[int]]:
-    return tf.dtypes.as_dtype(info.dtype), [dim.size for dim in info.tensor_shape.dim]
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow.core.protobuf import saved_model_pb2
+from saved_models import signature_defs, tensor_spec
 
 from services.modelserver.servable import Servable, load_servable
 from services.modelserver.warmup import warm_up
@@ -32,17 +31,6 @@ SIGNATURES = {"serving_default", "window", "step", "prime", "metadata"}
 # Raw values are passengers in thousands (100..600): compare them relative to their size.
 RTOL = 1e-5
 ATOL = 1e-4
-
-
-def signature_defs(version_dir: Path) -> dict[str, Any]:
-    """The signature_defs as ``saved_model_cli show`` reads them, straight from saved_model.pb."""
-    saved_model = saved_model_pb2.SavedModel()
-    saved_model.ParseFromString((version_dir / "saved_model.pb").read_bytes())
-    return dict(saved_model.meta_graphs[0].signature_def)
-
-
-def tensor_spec(info: Any) -> tuple[tf.DType, list[int]]:
-    return tf.dtypes.as_dtype(info.dtype), [dim.size for dim in info.tensor_shape.dim]
 
 
 def specs(tensors: Any) -> dict[str, tuple[tf.DType, list[int]]]:

@@ -4,25 +4,18 @@ the trained vectors say, in process and as TF Serving loads it."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow.core.protobuf import saved_model_pb2
+from saved_models import signature_defs
 
 from services.modelserver.servable import load_servable
 from training.warmup import read_warmup_requests
 from training.word2vec import MAX_K, QUICK, TrainResult, training_pairs
 
 K = 5
-
-
-def signature_defs(version_dir: Path) -> dict[str, Any]:
-    saved_model = saved_model_pb2.SavedModel()
-    saved_model.ParseFromString((version_dir / "saved_model.pb").read_bytes())
-    return dict(saved_model.meta_graphs[0].signature_def)
 
 
 def spec(info: Any) -> tuple[str, list[int]]:
