@@ -10,6 +10,7 @@ python -m services.client similar --positive king --positive woman --negative ma
 python -m services.client encode digit.png --errors
 python -m services.client list-models
 python -m services.client get-model forecaster
+python -m services.client --tls-ca ca.pem --tls-cert me.pem --tls-key me-key.pem list-models
 """
 
 from __future__ import annotations
@@ -32,11 +33,17 @@ Stub = gateway_pb2_grpc.GatewayServiceStub
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     options = parser.parse_args(argv)
+    if (options.tls_cert is None) != (options.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
     try:
         call = _COMMANDS[options.command](options)
     except (OSError, ValueError) as exc:
         parser.error(f"{options.command}: {exc}")
-    with grpc.insecure_channel(options.target) as channel:
+    try:
+        channel = _channel(options)
+    except OSError as exc:
+        parser.error(str(exc))
+    with channel:
         try:
             for response in call(Stub(channel), options.timeout):
                 # Zero values too: class_id 0 is an answer, not an absent field.
@@ -55,6 +62,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 Call = Callable[[Stub, float], Iterable[Message]]
+
+
+def _channel(options: argparse.Namespace) -> grpc.Channel:
+    """Plaintext by default; TLS (mutual with a client certificate) and a bearer token on
+    request. A token goes over TLS, or in the clear only to this machine."""
+    use_tls = options.tls or options.tls_ca or options.tls_cert
+    if not use_tls and not options.token:
+        return grpc.insecure_channel(options.target)
+    if use_tls:
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=_read(options.tls_ca),
+            private_key=_read(options.tls_key),
+            certificate_chain=_read(options.tls_cert),
+        )
+    else:
+        credentials = grpc.local_channel_credentials(grpc.LocalConnectionType.LOCAL_TCP)
+    if options.token:
+        credentials = grpc.composite_channel_credentials(
+            credentials, grpc.access_token_call_credentials(options.token)
+        )
+    return grpc.secure_channel(options.target, credentials)
+
+
+def _read(path: Path | None) -> bytes | None:
+    return None if path is None else path.read_bytes()
 
 
 def _classify(options: argparse.Namespace) -> Call:
@@ -160,6 +192,15 @@ def _parser() -> argparse.ArgumentParser:
         help="gateway address (default: $GATEWAY_TARGET or localhost:50051)",
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="deadline in seconds")
+    parser.add_argument("--tls", action="store_true", help="TLS, trusting the system's CAs")
+    parser.add_argument("--tls-ca", type=Path, help="TLS, trusting this PEM CA bundle")
+    parser.add_argument("--tls-cert", type=Path, help="client certificate for mutual TLS (PEM)")
+    parser.add_argument("--tls-key", type=Path, help="private key of --tls-cert (PEM)")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("GATEWAY_TOKEN"),
+        help="bearer token (default: $GATEWAY_TOKEN); needs TLS unless the gateway is local",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     classify = _command(commands, "classify", "classify wine samples")

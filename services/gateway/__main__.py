@@ -13,14 +13,20 @@ from collections.abc import Sequence
 def main(argv: Sequence[str] | None = None) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Imported here so that TensorFlow's log level applies to the protos it brings along.
+    from services.gateway.logs import configure_logging
     from services.gateway.settings import GatewaySettings
+    from services.gateway.tls import TlsConfigError
 
     settings = GatewaySettings.from_args(argv)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    asyncio.run(_serve(settings))
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        asyncio.run(_serve(settings))
+    except TlsConfigError as exc:
+        print(f"gateway: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+log = logging.getLogger("services.gateway")
 
 
 async def _serve(settings: object) -> None:
@@ -37,9 +43,7 @@ async def _serve(settings: object) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
-    logging.getLogger(__name__).info(
-        "shutting down, draining for %.1f s", settings.shutdown_grace_s
-    )
+    log.info("shutting down, draining for %.1f s", settings.shutdown_grace_s)
     await handle.stop(settings.shutdown_grace_s)
 
 

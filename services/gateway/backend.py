@@ -1,8 +1,8 @@
 """The gateway's client of the model server (TensorFlow Serving's gRPC API).
 
-Every call carries a deadline. Transient UNAVAILABLE answers are retried by gRPC itself, through
-the channel's service config, so there is no retry loop here. Backend status codes become domain
-errors in one place, `_translate`.
+Every call carries a deadline and the request id of the gateway call it serves. Transient
+UNAVAILABLE answers are retried by gRPC itself, through the channel's service config, so there is
+no retry loop here. Backend status codes become domain errors in one place, `_translate`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tensorflow_serving.apis import (
 )
 
 from services.gateway import errors
+from services.gateway.logs import outgoing_metadata
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.tensors import TensorConversionError, from_tensor_proto, to_tensor_proto
 
@@ -129,7 +130,9 @@ class ModelServerClient:
         self._metrics.backend_calls.labels(model, signature).inc()
         try:
             with self._metrics.stage(model, "predict"):
-                response = await self._predictions.Predict(request, timeout=deadline.remaining())
+                response = await self._predictions.Predict(
+                    request, timeout=deadline.remaining(), metadata=outgoing_metadata()
+                )
         except grpc.aio.AioRpcError as exc:
             self._metrics.backend_errors.labels(model, exc.code().name).inc()
             _translate(exc, model, version)
@@ -150,7 +153,7 @@ class ModelServerClient:
         )
         try:
             response = await self._predictions.GetModelMetadata(
-                request, timeout=deadline.remaining()
+                request, timeout=deadline.remaining(), metadata=outgoing_metadata()
             )
         except grpc.aio.AioRpcError as exc:
             _translate(exc, model, version)
@@ -165,7 +168,9 @@ class ModelServerClient:
             model_spec=model_pb2.ModelSpec(name=model)
         )
         try:
-            response = await self._models.GetModelStatus(request, timeout=deadline.remaining())
+            response = await self._models.GetModelStatus(
+                request, timeout=deadline.remaining(), metadata=outgoing_metadata()
+            )
         except grpc.aio.AioRpcError as exc:
             _translate(exc, model, None)
         state_name = get_model_status_pb2.ModelVersionStatus.State.Name

@@ -19,6 +19,7 @@ from tensorflow.core.framework import types_pb2
 from services.gateway import errors
 from services.gateway.backend import Deadline, ModelServerClient
 from services.gateway.catalog import ModelCatalog, VersionedCache
+from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import output, strings
 
 SERVING_SIGNATURE = "serving_default"
@@ -112,11 +113,13 @@ class WineClassifier:
         catalog: ModelCatalog,
         model: str,
         max_batch_size: int,
+        metrics: GatewayMetrics,
     ) -> None:
         self._backend = backend
         self._catalog = catalog
         self._model = model
         self._max_batch_size = max_batch_size
+        self._metrics = metrics
         self.schemas = VersionedCache(self._load_schema)
 
     async def classify(
@@ -140,7 +143,8 @@ class WineClassifier:
         self, version: int, samples: Sequence[WineSample], deadline: Deadline
     ) -> ClassifyResult:
         schema = await self.schemas.get(version, deadline)
-        features = schema.to_matrix(samples)
+        with self._metrics.stage(self._model, "preprocess"):
+            features = schema.to_matrix(samples)
         prediction = await self._backend.predict(
             self._model, version, SERVING_SIGNATURE, {FEATURES_INPUT: features}, deadline
         )

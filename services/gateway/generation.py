@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from services.gateway.backend import Deadline
+from services.gateway.logs import current_request_id
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -25,6 +26,8 @@ StepFunction = Callable[
     [int, FloatArray, FloatArray, Deadline], Awaitable[tuple[FloatArray, FloatArray]]
 ]
 """(version, values [B], states [B, S], deadline) -> (predictions [B], new states [B, S])."""
+
+_MAX_IDS_PER_CALL = 16
 
 BatchListener = Callable[[int], None]
 """Told the size of every batch sent, for metrics."""
@@ -36,9 +39,19 @@ class _Step:
     value: float
     state: FloatArray
     deadline: Deadline
+    request_id: str | None = field(default_factory=current_request_id.get)
     result: asyncio.Future[tuple[float, FloatArray]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+
+
+def _joined_ids(steps: list[_Step]) -> str | None:
+    """The request ids of one batched call, comma-separated as HTTP joins repeated headers;
+    only the first few, so the metadata stays far below gRPC's 8 KiB limit."""
+    ids = sorted({step.request_id for step in steps if step.request_id})
+    if len(ids) > _MAX_IDS_PER_CALL:
+        ids = [*ids[:_MAX_IDS_PER_CALL], f"+{len(ids) - _MAX_IDS_PER_CALL}"]
+    return ",".join(ids) or None
 
 
 class StepBatcher:
@@ -120,6 +133,8 @@ class StepBatcher:
         latest = max(steps, key=lambda step: step.deadline.expires_at).deadline
         if self._on_batch is not None:
             self._on_batch(len(steps))
+        # gather runs this in a task of its own, whose id is that of the steps it sends.
+        current_request_id.set(_joined_ids(steps))
         try:
             predictions, new_states = await self._step(version, values, states, latest)
         except Exception as exc:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -27,6 +27,11 @@ class GatewayMetrics:
             "gateway_requests",
             "RPCs answered, by method and status code",
             ["rpc", "code"],
+            registry=self.registry,
+        )
+        self.requests_in_flight = Gauge(
+            "gateway_requests_in_flight",
+            "RPCs being answered right now",
             registry=self.registry,
         )
         self.request_seconds = Histogram(

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 import grpc
@@ -22,6 +23,8 @@ from services.gateway.forecast import Forecaster, ForecastLimits
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.recognizer import DigitRecognizer
 from services.gateway.settings import GatewaySettings
+from services.gateway.tls import server_credentials
+from services.gateway.transport.auth import BearerTokenInterceptor
 from services.gateway.transport.servicer import DomainCores, GatewayServicer
 from services.gateway.transport.status import ErrorMappingInterceptor
 from services.gateway.words import WordVectors
@@ -63,15 +66,21 @@ class GatewayHandle:
 
 
 async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
-    """Starts serving on settings.host:settings.port (0 picks a free port)."""
+    """Starts serving on settings.host:settings.port (0 picks a free port); raises
+    TlsConfigError for certificate files that cannot serve TLS."""
+    credentials = _credentials(settings)
     metrics = GatewayMetrics()
     backend = ModelServerClient(
         settings.model_server, max_message_bytes=settings.max_message_bytes, metrics=metrics
     )
     cores = _domain_cores(settings, backend, metrics)
 
+    # The first interceptor is the outermost: refused calls are counted and logged too.
+    interceptors: list[Any] = [ErrorMappingInterceptor(metrics)]
+    if settings.auth_token is not None:
+        interceptors.append(BearerTokenInterceptor(settings.auth_token.get_secret_value()))
     server = grpc.aio.server(
-        interceptors=[ErrorMappingInterceptor(metrics)],
+        interceptors=interceptors,
         options=[
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -81,20 +90,50 @@ async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
         GatewayServicer(cores, settings.backend_timeout_s), server
     )
     health_servicer = health_aio.HealthServicer()
+    # NOT_SERVING until the first refresh has reached the model server.
+    await _set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    address = f"{settings.host}:{settings.port}"
+    if credentials is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, credentials)
     await server.start()
     refresher = asyncio.create_task(
         _refresh_forever(cores.catalog, health_servicer, settings.model_refresh_s)
     )
-    log.info("gateway listening on port %d, model server %s", port, settings.model_server)
+    log.info(
+        "gateway listening on port %d (%s), model server %s",
+        port,
+        _security_summary(settings),
+        settings.model_server,
+    )
     metrics_server, metrics_port = metrics.serve(settings.host, settings.metrics_port)
     return GatewayHandle(
         server, port, cores, health_servicer, metrics, metrics_port, metrics_server, refresher
     )
+
+
+def _credentials(settings: GatewaySettings) -> grpc.ServerCredentials | None:
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    return server_credentials(
+        settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
+    )
+
+
+def _security_summary(settings: GatewaySettings) -> str:
+    if settings.tls_client_ca_file is not None:
+        transport = "mutual TLS"
+    elif settings.tls_cert_file is not None:
+        transport = "TLS"
+    else:
+        transport = "plaintext"
+    token = "bearer token required" if settings.auth_token is not None else "no token"
+    return f"{transport}, {token}"
 
 
 def _domain_cores(
@@ -105,7 +144,7 @@ def _domain_cores(
     catalog = ModelCatalog(backend, settings.backend_timeout_s)
     images = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
     classifier = WineClassifier(
-        backend, catalog, settings.classifier_model, settings.max_batch_size
+        backend, catalog, settings.classifier_model, settings.max_batch_size, metrics
     )
     recognizer = DigitRecognizer(
         backend, catalog, settings.cnn_model, settings.max_batch_size, images, metrics
@@ -147,6 +186,10 @@ async def _refresh_forever(
             if reachable
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
-        for service in ("", SERVICE_NAME):
-            await health_servicer.set(service, status)
+        await _set_health(health_servicer, status)
         await asyncio.sleep(interval_s)
+
+
+async def _set_health(health_servicer: health_aio.HealthServicer, status: int) -> None:
+    for service in ("", SERVICE_NAME):
+        await health_servicer.set(service, status)

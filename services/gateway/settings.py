@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict
+
+from services.gateway.logs import LogFormat
 
 
 class GatewaySettings(BaseSettings):
@@ -51,6 +54,28 @@ class GatewaySettings(BaseSettings):
     )
     shutdown_grace_s: float = Field(5.0, ge=0, description="time in-flight calls get to finish")
     log_level: str = Field("INFO", description="Python logging level")
+    log_format: LogFormat = Field("json", description="json: one JSON object per line; or text")
+    tls_cert_file: FilePath | None = Field(
+        None, description="PEM certificate chain; with tls_key_file, the gateway serves TLS only"
+    )
+    tls_key_file: FilePath | None = Field(None, description="PEM private key of tls_cert_file")
+    tls_client_ca_file: FilePath | None = Field(
+        None, description="PEM CA bundle; when set, clients must present a certificate it signed"
+    )
+    auth_token: SecretStr | None = Field(
+        None,
+        description="when set, every call but health checks needs 'authorization: Bearer <token>'",
+    )
+
+    @model_validator(mode="after")
+    def _tls_files_go_together(self) -> Self:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file must be set together")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("tls_client_ca_file (mutual TLS) needs tls_cert_file and tls_key_file")
+        if self.auth_token is not None and not self.auth_token.get_secret_value().strip():
+            raise ValueError("auth_token must not be empty")
+        return self
 
     @classmethod
     def from_args(cls, argv: Sequence[str] | None) -> GatewaySettings:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
@@ -19,6 +20,7 @@ from services.modelserver.errors import (
 )
 
 logger = logging.getLogger(__name__)
+access_log = logging.getLogger("services.modelserver.access")
 
 INTERNAL_ERROR_MESSAGE = "Internal error in the model server; see its log"
 
@@ -56,7 +58,8 @@ def translate_errors(
     """Answers domain errors with their status and message, anything else with INTERNAL.
 
     An unexpected exception's text never reaches the client: it may hold internals. Its trace
-    goes to the log instead.
+    goes to the log instead. Every call leaves a DEBUG line in the access log, with the
+    ``x-request-id`` its caller sent (the gateway sends its own request id there).
     """
 
     @functools.wraps(handler)
@@ -65,12 +68,32 @@ def translate_errors(
         request: _Request,
         context: grpc.aio.ServicerContext[_Request, _Response],
     ) -> _Response:
+        code = grpc.StatusCode.OK
+        started = time.perf_counter()
         try:
             return await handler(servicer, request, context)
         except ServingError as error:
-            await context.abort(grpc_status(error), error.message)
+            code = grpc_status(error)
+            await context.abort(code, error.message)
         except Exception:
+            code = grpc.StatusCode.INTERNAL
             logger.exception("%s failed unexpectedly", handler.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_ERROR_MESSAGE)
+            await context.abort(code, INTERNAL_ERROR_MESSAGE)
+        finally:
+            if access_log.isEnabledFor(logging.DEBUG):
+                access_log.debug(
+                    "%s %s %.3f ms request_id=%s",
+                    handler.__name__,
+                    code.name,
+                    (time.perf_counter() - started) * 1000,
+                    _request_id(context),
+                )
 
     return handle
+
+
+def _request_id(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id":
+            return str(value)
+    return None

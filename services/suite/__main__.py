@@ -74,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"--port={settings.gateway_port}",
                 f"--model_server=localhost:{modelserver_port}",
                 f"--metrics_port={settings.metrics_port}",
+                # A terminal, not a log pipeline, reads the local suite's logs.
+                "--log_format=text",
             ],
         )
         children.append(gateway)

@@ -163,11 +163,37 @@ async def test_list_models(shared_stack: Stack) -> None:
 async def test_health_and_reflection(shared_stack: Stack) -> None:
     health = health_pb2_grpc.HealthStub(shared_stack.channel)
     for service in ("", "gateway.v1.GatewayService"):
-        answer = await health.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
-        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        # Watch sends the status now, then each change: SERVING once the backend answered.
+        watch = health.Watch(health_pb2.HealthCheckRequest(service=service), timeout=10)
+        async for answer in watch:
+            if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                break
+        watch.cancel()
 
     def reflected_services() -> list[str]:
         with grpc.insecure_channel(f"localhost:{shared_stack.gateway.port}") as channel:
             return list(ProtoReflectionDescriptorDatabase(channel).get_services())
 
     assert "gateway.v1.GatewayService" in await asyncio.to_thread(reflected_services)
+
+
+async def test_each_classify_is_timed_per_stage(shared_stack: Stack) -> None:
+    registry = shared_stack.gateway.metrics.registry
+
+    def counts() -> dict[str, float]:
+        return {
+            stage: registry.get_sample_value(
+                "gateway_stage_seconds_count", {"model": "classifier", "stage": stage}
+            )
+            or 0.0
+            for stage in ("preprocess", "predict", "postprocess")
+        }
+
+    before = counts()
+    await shared_stack.stub.Classify(ordered(WINE.data[0]), timeout=10)
+    after = counts()
+    assert {stage: after[stage] - before[stage] for stage in after} == {
+        "preprocess": 1,
+        "predict": 1,
+        "postprocess": 1,
+    }

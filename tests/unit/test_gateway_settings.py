@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -25,3 +27,35 @@ def test_environment_then_flags(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_values_name_the_setting() -> None:
     with pytest.raises(ValidationError, match="backend_timeout_s"):
         GatewaySettings.from_args(["--backend_timeout_s=-1"])
+
+
+def test_tls_certificate_and_key_go_together(tmp_path: Path) -> None:
+    cert = tmp_path / "cert.pem"
+    cert.write_text("not checked here")
+    with pytest.raises(ValidationError, match="tls_cert_file and tls_key_file must be set"):
+        GatewaySettings.from_args([f"--tls_cert_file={cert}"])
+    with pytest.raises(ValidationError, match="tls_client_ca_file"):
+        GatewaySettings.from_args([f"--tls_client_ca_file={cert}"])
+
+
+def test_missing_certificate_files_are_named(tmp_path: Path) -> None:
+    cert = tmp_path / "cert.pem"
+    cert.write_text("not checked here")
+    with pytest.raises(ValidationError, match="tls_key_file") as raised:
+        GatewaySettings.from_args(
+            [f"--tls_cert_file={cert}", f"--tls_key_file={tmp_path / 'absent.pem'}"]
+        )
+    assert "tls_cert_file" not in str(raised.value)
+
+
+def test_the_token_comes_from_the_environment_and_is_never_printed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GATEWAY_AUTH_TOKEN", "s3cret")
+    settings = GatewaySettings.from_args([])
+    assert settings.auth_token is not None
+    assert settings.auth_token.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(settings)
+    monkeypatch.setenv("GATEWAY_AUTH_TOKEN", "  ")
+    with pytest.raises(ValidationError, match="auth_token must not be empty"):
+        GatewaySettings.from_args([])

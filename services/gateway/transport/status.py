@@ -2,6 +2,7 @@
 
 An interceptor wraps every RPC handler: domain errors abort with their code and their message;
 anything unexpected aborts with INTERNAL and a fixed message while the trace goes to the log.
+The same wrapper does each RPC's bookkeeping: its request id, metrics and access-log line.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import grpc
 
 from services.gateway import errors
+from services.gateway.logs import REQUEST_ID_KEY, current_request_id, request_id_from
 from services.gateway.metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)
+# One line per RPC; its own logger, so operators can silence it alone.
+access_log = logging.getLogger("services.gateway.access")
 
 STATUS_BY_ERROR: dict[type[errors.GatewayError], grpc.StatusCode] = {
     errors.InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
@@ -62,8 +66,8 @@ def _code_of(exc: BaseException) -> grpc.StatusCode:
 
 
 class ErrorMappingInterceptor(_ServerInterceptor):
-    """Maps exceptions escaping unary-unary and unary-stream handlers to status codes, and
-    counts and times every RPC by its outcome."""
+    """Maps exceptions escaping unary-unary and unary-stream handlers to status codes; tags
+    every RPC with a request id, counts and times it by its outcome and logs one line for it."""
 
     def __init__(self, metrics: GatewayMetrics) -> None:
         self._metrics = metrics
@@ -102,7 +106,7 @@ class ErrorMappingInterceptor(_ServerInterceptor):
 
     def _guard_unary(self, rpc: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
         async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            with self._outcome(rpc) as outcome:
+            with self._outcome(rpc, context) as outcome:
                 try:
                     return await behaviour(request, context)
                 except grpc.aio.AbortError:
@@ -120,7 +124,7 @@ class ErrorMappingInterceptor(_ServerInterceptor):
         async def guarded(
             request: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
-            with self._outcome(rpc) as outcome:
+            with self._outcome(rpc, context) as outcome:
                 try:
                     async for response in behaviour(request, context):
                         yield response
@@ -134,17 +138,36 @@ class ErrorMappingInterceptor(_ServerInterceptor):
         return guarded
 
     @contextlib.contextmanager
-    def _outcome(self, rpc: str) -> Iterator[_Outcome]:
+    def _outcome(self, rpc: str, context: grpc.aio.ServicerContext[Any, Any]) -> Iterator[_Outcome]:
+        request_id = request_id_from(context.invocation_metadata())
+        # gRPC runs each RPC in a task of its own, so the id stays with this request's log
+        # records and model server calls, and goes with the task (no reset needed).
+        current_request_id.set(request_id)
+        context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
         outcome = _Outcome()
         started = time.perf_counter()
+        self._metrics.requests_in_flight.inc()
         try:
             yield outcome
         except asyncio.CancelledError:
             outcome.code = grpc.StatusCode.CANCELLED
             raise
         finally:
-            self._metrics.request_seconds.labels(rpc).observe(time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            self._metrics.requests_in_flight.dec()
+            self._metrics.request_seconds.labels(rpc).observe(seconds)
             self._metrics.requests.labels(rpc, outcome.code.name).inc()
+            access_log.info(
+                "%s %s",
+                rpc,
+                outcome.code.name,
+                extra={
+                    "rpc": rpc,
+                    "code": outcome.code.name,
+                    "duration_ms": round(seconds * 1000, 3),
+                    "peer": context.peer(),
+                },
+            )
 
 
 @dataclass

@@ -1,0 +1,68 @@
+"""The gateway's logs: one JSON object per line, each tagged with the request it belongs to.
+
+A request id comes in the ``x-request-id`` metadata of a call (or is made up when a client sends
+none or a malformed one), goes back to the client in the trailing metadata, and travels on every
+model server call the request makes, so one id finds a request in the logs of both services.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Iterable
+from contextvars import ContextVar
+from typing import Literal, TextIO
+
+from pythonjsonlogger.json import JsonFormatter
+
+REQUEST_ID_KEY = "x-request-id"
+LogFormat = Literal["json", "text"]
+
+# Ids from clients are echoed into logs and metadata: keep them short and printable.
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+
+current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
+
+
+def request_id_from(metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
+    """The caller's request id if it sent a well-formed one, a fresh one otherwise."""
+    for key, value in metadata or ():
+        if key == REQUEST_ID_KEY and isinstance(value, str) and _VALID_REQUEST_ID.fullmatch(value):
+            return value
+    return uuid.uuid4().hex
+
+
+def outgoing_metadata() -> tuple[tuple[str, str], ...]:
+    """Metadata that carries the current request id on to the model server."""
+    request_id = current_request_id.get()
+    return () if request_id is None else ((REQUEST_ID_KEY, request_id),)
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id.get()
+        return True
+
+
+def configure_logging(level: str, log_format: LogFormat) -> None:
+    """Sends every log record to stderr, as JSON lines or as plain text."""
+    logging.basicConfig(level=level.upper(), handlers=[log_handler(log_format)], force=True)
+
+
+def log_handler(log_format: LogFormat, stream: TextIO | None = None) -> logging.Handler:
+    """A handler writing to ``stream`` (default stderr) that tags records with the request id."""
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(_RequestIdFilter())
+    if log_format == "json":
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s")
+        )
+    return handler
