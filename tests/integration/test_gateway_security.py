@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ import grpc
 import pytest
 import pytest_asyncio
 from certificates import CertificateAuthority
+from client_cli import run_client
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from servers import start_model_server_for
 from status_assertions import expect_status
@@ -204,20 +203,6 @@ async def test_the_token_is_required_on_every_rpc_but_health(gateway_with: Start
 
     refused = gateway.metrics.requests.labels("Classify", "UNAUTHENTICATED")._value.get()
     assert refused == 5
-
-
-async def run_client(port: int, *args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.client",
-        f"--target=localhost:{port}",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await process.communicate()
-    return process.returncode or 0, output.decode()
 
 
 async def test_the_client_speaks_mutual_tls_with_a_token(

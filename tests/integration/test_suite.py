@@ -11,26 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from client_cli import run_client
 from servers import republish
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 START_TIMEOUT_S = 120.0
 GATEWAY_LINE = re.compile(r"gateway \(gateway\.v1\.GatewayService\)\s+localhost:(\d+)")
-
-
-async def _client(port: int, *args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.client",
-        f"--target=localhost:{port}",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await process.communicate()
-    return process.returncode or 0, output.decode()
 
 
 async def test_suite_runs_serves_rollouts_and_stops(full_repository: Path) -> None:
@@ -51,7 +38,7 @@ async def test_suite_runs_serves_rollouts_and_stops(full_repository: Path) -> No
     reader = asyncio.create_task(_read_output(suite, lines, ports))
     try:
         port = await asyncio.wait_for(ports.get(), START_TIMEOUT_S)
-        code, output = await _client(port, "classify", "--wine-row", "0", "--wine-row", "130")
+        code, output = await run_client(port, "classify", "--wine-row", "0", "--wine-row", "130")
         assert code == 0, output
         answer = json.loads(output[output.index("{") :])
         assert [c["class_name"] for c in answer["classifications"]] == ["class_0", "class_2"]
@@ -59,7 +46,7 @@ async def test_suite_runs_serves_rollouts_and_stops(full_repository: Path) -> No
 
         assert republish(full_repository / "classifier", 1) == 2
         for _ in range(100):
-            code, output = await _client(port, "list-models")
+            code, output = await run_client(port, "list-models")
             models = json.loads(output)["models"] if code == 0 else []
             if any(m["name"] == "classifier" and m["serving_version"] == "2" for m in models):
                 break
@@ -67,7 +54,7 @@ async def test_suite_runs_serves_rollouts_and_stops(full_repository: Path) -> No
         else:
             raise AssertionError(f"version 2 was not served: {output}")
 
-        code, output = await _client(port, "classify", "--values", "1,2,3")
+        code, output = await run_client(port, "classify", "--values", "1,2,3")
         assert code == 1
         assert "INVALID_ARGUMENT: samples[0].ordered.values: expected 13 values" in output
     finally:
