@@ -10,13 +10,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
-from google.protobuf import text_format
+from google.protobuf import message, text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from services.modelserver.errors import StartupError
 from services.modelserver.settings import ModelServerSettings
+
+_Message = TypeVar("_Message", bound=message.Message)
 
 TENSORFLOW_PLATFORM = "tensorflow"
 
@@ -53,20 +55,25 @@ def load_model_definitions(settings: ModelServerSettings) -> list[ModelDefinitio
 
 def read_model_config_file(path: str) -> model_server_config_pb2.ModelServerConfig:
     """Parses a ModelServerConfig in protobuf text format, as `--model_config_file` names it."""
+    return read_text_proto("model_config_file", path, model_server_config_pb2.ModelServerConfig())
+
+
+def read_text_proto(flag: str, path: str, proto: _Message) -> _Message:
+    """Fills ``proto`` from a protobuf text-format file named by ``--flag``; raises StartupError
+    naming the flag, the file and what is wrong with it."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise StartupError(f"--model_config_file: cannot read '{path}': {reason}") from exc
-    config = model_server_config_pb2.ModelServerConfig()
+        raise StartupError(f"--{flag}: cannot read '{path}': {reason}") from exc
     try:
-        text_format.Parse(text, config)
+        text_format.Parse(text, proto)
     except text_format.ParseError as exc:
+        kind = proto.DESCRIPTOR.full_name
         raise StartupError(
-            f"--model_config_file: invalid protobuf file: '{path}': {exc} "
-            "(expected a ModelServerConfig in text format)"
+            f"--{flag}: Invalid protobuf file: '{path}': Error parsing text-format {kind}: {exc}"
         ) from exc
-    return config
+    return proto
 
 
 def build_single_model_config(

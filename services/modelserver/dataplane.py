@@ -8,8 +8,11 @@ so the event loop keeps answering while TensorFlow computes.
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Mapping
 from concurrent.futures import Executor
 
+from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -17,33 +20,67 @@ from tensorflow_serving.apis import (
     predict_pb2,
 )
 
+from services.modelserver.batching import BatchingOptions, BatchingSession
 from services.modelserver.errors import InvalidArgumentError, NotFoundError
 from services.modelserver.manager import ModelManager, VersionStatus
-from services.modelserver.predict import resolve_signature_name, run_predict
+from services.modelserver.monitoring import ServingMetrics
+from services.modelserver.predict import (
+    predict_outputs,
+    prepare_predict,
+    resolve_signature_name,
+    run_predict,
+    run_session,
+)
 from services.modelserver.servable import Servable
 
 SIGNATURE_DEF_FIELD = "signature_def"
 
 
 class DataPlane:
-    """Answers the API calls from the versions the manager serves."""
+    """Answers the API calls from the versions the manager serves; with batching options, each
+    version's model runs go through a BatchingSession of its own."""
 
-    def __init__(self, manager: ModelManager, executor: Executor) -> None:
+    def __init__(
+        self,
+        manager: ModelManager,
+        executor: Executor,
+        metrics: ServingMetrics,
+        batching: BatchingOptions | None = None,
+    ) -> None:
         self._manager = manager
         self._executor = executor
+        self._metrics = metrics
+        self._batching = batching
 
-    async def predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
+    async def predict(
+        self, request: predict_pb2.PredictRequest, entrypoint: str = "GRPC"
+    ) -> predict_pb2.PredictResponse:
         model_spec = _required_model_spec(request)
+        with self._metrics.request(model_spec.name, "Predict", entrypoint):
+            return await self._predict(model_spec, request)
+
+    async def _predict(
+        self, model_spec: model_pb2.ModelSpec, request: predict_pb2.PredictRequest
+    ) -> predict_pb2.PredictResponse:
         servable = self._servable_for(model_spec)
         signature_name = resolve_signature_name(model_spec.signature_name)
-        outputs = await asyncio.get_running_loop().run_in_executor(
-            self._executor,
-            run_predict,
-            servable,
-            signature_name,
-            request.inputs,
-            list(request.output_filter),
-        )
+        loop = asyncio.get_running_loop()
+        output_filter = list(request.output_filter)
+        if self._batching is None:
+            outputs = await loop.run_in_executor(
+                self._executor, run_predict, servable, signature_name, request.inputs, output_filter
+            )
+        else:
+            prepared = await loop.run_in_executor(
+                self._executor,
+                prepare_predict,
+                servable,
+                signature_name,
+                request.inputs,
+                output_filter,
+            )
+            values = await self._batching_session(servable).run(prepared.feeds, prepared.fetches)
+            outputs = predict_outputs(prepared, values)
         response = predict_pb2.PredictResponse(outputs=outputs)
         response.model_spec.name = model_spec.name
         response.model_spec.signature_name = signature_name
@@ -86,6 +123,32 @@ class DataPlane:
         for version, status in statuses.items():
             _add_version_status(response, version, status)
         return response
+
+    def signature_inputs(
+        self, model_spec: model_pb2.ModelSpec
+    ) -> tuple[int, Mapping[str, meta_graph_pb2.TensorInfo]]:
+        """The version that would answer, and the inputs of the signature the spec names;
+        the REST API reads JSON by them."""
+        servable = self._servable_for(model_spec)
+        name = resolve_signature_name(model_spec.signature_name)
+        signature_def = servable.signature_def_map.signature_def.get(name)
+        if signature_def is None:
+            raise InvalidArgumentError(
+                f'Serving signature name: "{name}" not found in signature def'
+            )
+        return servable.version, signature_def.inputs
+
+    def _batching_session(self, servable: Servable) -> BatchingSession:
+        assert self._batching is not None
+        if servable.batching_session is None:
+            servable.batching_session = BatchingSession(
+                functools.partial(run_session, servable),
+                self._batching,
+                self._executor,
+                self._metrics.record_batch,
+            )
+        session: BatchingSession = servable.batching_session
+        return session
 
     def _servable_for(self, model_spec: model_pb2.ModelSpec) -> Servable:
         if not model_spec.name:

@@ -27,6 +27,10 @@ class FailedPreconditionError(ServingError):
     """The request is well formed, but the model cannot serve it (e.g. no such signature)."""
 
 
+class UnavailableError(ServingError):
+    """The server cannot take the request right now (a full batching queue); retry later."""
+
+
 class UnimplementedError(ServingError):
     """An API TensorFlow Serving offers that this stand-in does not implement yet."""
 

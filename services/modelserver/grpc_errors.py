@@ -16,6 +16,7 @@ from services.modelserver.errors import (
     NotFoundError,
     ServingError,
     TensorFlowRuntimeError,
+    UnavailableError,
     UnimplementedError,
 )
 
@@ -29,6 +30,7 @@ _STATUS_BY_ERROR: dict[type[ServingError], grpc.StatusCode] = {
     NotFoundError: grpc.StatusCode.NOT_FOUND,
     FailedPreconditionError: grpc.StatusCode.FAILED_PRECONDITION,
     UnimplementedError: grpc.StatusCode.UNIMPLEMENTED,
+    UnavailableError: grpc.StatusCode.UNAVAILABLE,
 }
 
 # TensorFlow's error codes are gRPC's status codes, number for number.

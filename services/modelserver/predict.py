@@ -8,6 +8,7 @@ work: callers run it in a worker thread.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import tensorflow as tf
@@ -34,6 +35,16 @@ def resolve_signature_name(requested: str) -> str:
     return requested or DEFAULT_SERVING_SIGNATURE
 
 
+@dataclass(frozen=True)
+class PreparedRun:
+    """A checked Predict request: what to feed the session, what to fetch, and the aliases
+    the fetched tensors are answered under."""
+
+    feeds: dict[str, tf.Tensor]
+    fetches: list[str]
+    output_aliases: list[str]
+
+
 def run_predict(
     servable: Servable,
     signature_name: str,
@@ -41,6 +52,17 @@ def run_predict(
     output_filter: Sequence[str],
 ) -> dict[str, tensor_pb2.TensorProto]:
     """Computes the signature's outputs (all, or those in output_filter) for the given inputs."""
+    prepared = prepare_predict(servable, signature_name, inputs, output_filter)
+    return predict_outputs(prepared, run_session(servable, prepared.feeds, prepared.fetches))
+
+
+def prepare_predict(
+    servable: Servable,
+    signature_name: str,
+    inputs: Mapping[str, tensor_pb2.TensorProto],
+    output_filter: Sequence[str],
+) -> PreparedRun:
+    """Checks a request against the signature and parses its tensors."""
     signature_def = servable.signature_def_map.signature_def.get(signature_name)
     if signature_def is None:
         raise FailedPreconditionError(f'Serving signature key "{signature_name}" not found.')
@@ -52,14 +74,26 @@ def run_predict(
 
     feeds = {signature_def.inputs[alias].name: tensor for alias, tensor in arguments.items()}
     fetches = [signature_def.outputs[alias].name for alias in output_aliases]
+    return PreparedRun(feeds, fetches, output_aliases)
+
+
+def run_session(servable: Servable, feeds: Mapping[str, Any], fetches: Sequence[str]) -> list[Any]:
+    """One run of the version's session, with TensorFlow's refusals as serving errors."""
     try:
-        values = servable.run(feeds, fetches)
+        return servable.run(feeds, fetches)
     except tf.errors.OpError as exc:
         # TensorFlow's own verdict (a bad shape for an op, a value out of range, ...), passed
         # on with its code and message as TensorFlow Serving does.
         raise TensorFlowRuntimeError(exc.error_code, exc.message) from exc
+
+
+def predict_outputs(
+    prepared: PreparedRun, values: Sequence[Any]
+) -> dict[str, tensor_pb2.TensorProto]:
+    """The fetched values as the response's named output tensors."""
     return {
-        alias: tensor_to_proto(value) for alias, value in zip(output_aliases, values, strict=True)
+        alias: tensor_to_proto(value)
+        for alias, value in zip(prepared.output_aliases, values, strict=True)
     }
 
 

@@ -52,6 +52,9 @@ class Servable:
         # (TensorFlow Serving includes internal ones such as `__saved_model_init_op`).
         self.signature_def_map = signature_def_map
         self._session = session
+        # The version's BatchingSession when batching is on; the data plane makes it on first
+        # use, so it lives and goes with the version.
+        self.batching_session: Any = None
         self._runners: dict[tuple[tuple[str, ...], tuple[str, ...]], _Runner] = {}
         self._runners_lock = threading.Lock()
 
@@ -75,11 +78,21 @@ class Servable:
             return runner
 
 
-def load_servable(name: str, version: int, version_dir: Path) -> Servable:
+def session_config(intra_op_threads: int = 0, inter_op_threads: int = 0) -> config_pb2.ConfigProto:
+    """TensorFlow's thread pools for every version's session; 0 lets TensorFlow pick."""
+    return config_pb2.ConfigProto(
+        intra_op_parallelism_threads=intra_op_threads,
+        inter_op_parallelism_threads=inter_op_threads,
+    )
+
+
+def load_servable(
+    name: str, version: int, version_dir: Path, config: config_pb2.ConfigProto | None = None
+) -> Servable:
     """Loads a SavedModel version directory; raises ServableLoadError with TensorFlow's reason."""
     signature_def_map = read_signature_def_map(version_dir)
     graph = tf.Graph()
-    session = tf.compat.v1.Session(graph=graph)
+    session = tf.compat.v1.Session(graph=graph, config=config)
     try:
         with graph.as_default():
             tf.compat.v1.saved_model.load(session, [SERVE_TAG], str(version_dir))

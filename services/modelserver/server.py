@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
+import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import grpc
+from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
@@ -18,10 +23,16 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from services.modelserver.config import load_model_definitions
+from services.generated.modelserver.config.v1 import server_files_pb2
+from services.modelserver.batching import BatchingOptions
+from services.modelserver.config import load_model_definitions, read_text_proto
 from services.modelserver.dataplane import DataPlane
 from services.modelserver.errors import StartupError
 from services.modelserver.manager import ModelManager
+from services.modelserver.monitoring import DEFAULT_PATH as DEFAULT_METRICS_PATH
+from services.modelserver.monitoring import ServingMetrics
+from services.modelserver.rest import RestApi, RestOptions, start_rest_api
+from services.modelserver.servable import session_config
 from services.modelserver.servicers import ModelServicer, PredictionServicer
 from services.modelserver.settings import ModelServerSettings
 from services.modelserver.warmup import load_and_warm_up
@@ -47,6 +58,9 @@ class ModelServerHandle:
     server: grpc.aio.Server
     health: health_aio.HealthServicer
     executor: ThreadPoolExecutor
+    metrics: ServingMetrics
+    rest_port: int | None = None  # None: the REST API is off
+    _rest: web.AppRunner | None = field(default=None, repr=False)
     _stopped: bool = field(default=False, repr=False)
 
     async def stop(self, grace: float | None = None) -> None:
@@ -56,7 +70,11 @@ class ModelServerHandle:
         self._stopped = True
         await self.health.enter_graceful_shutdown()
         await self.manager.stop()
+        if self._rest is not None:
+            await self._rest.shutdown()
         await self.server.stop(grace)
+        if self._rest is not None:
+            await self._rest.cleanup()
         # Computations already running finish in their threads; don't block the loop meanwhile.
         await asyncio.to_thread(self.executor.shutdown, wait=True, cancel_futures=True)
         logger.info("Model server on port %d stopped", self.port)
@@ -70,11 +88,14 @@ async def start_model_server(settings: ModelServerSettings) -> ModelServerHandle
     NOT_SERVING by the health service until one appears.
     """
     definitions = load_model_definitions(settings)
+    batching = BatchingOptions.from_file(settings.batching_parameters_file)
     server = grpc.aio.server(options=channel_options(settings.grpc_channel_arguments))
     try:
         port = server.add_insecure_port(f"[::]:{settings.port}")
     except RuntimeError as exc:
         raise StartupError(f"--port: cannot listen on port {settings.port}: {exc}") from exc
+    if settings.grpc_socket_path:
+        _listen_on_socket(server, settings.grpc_socket_path)
 
     health_servicer = health_aio.HealthServicer()
     health_reporter = _HealthReporter(health_servicer, [d.name for d in definitions])
@@ -84,31 +105,64 @@ async def start_model_server(settings: ModelServerSettings) -> ModelServerHandle
         poll_wait_seconds=settings.file_system_poll_wait_seconds,
         max_num_load_retries=settings.max_num_load_retries,
         load_retry_interval_seconds=settings.load_retry_interval_micros / 1e6,
-        loader=load_and_warm_up,
+        loader=functools.partial(
+            load_and_warm_up,
+            config=session_config(
+                settings.tensorflow_intra_op_parallelism, settings.tensorflow_inter_op_parallelism
+            ),
+            enable_warmup=settings.enable_model_warmup,
+        ),
         on_availability_change=health_reporter.report,
     )
     executor = ThreadPoolExecutor(thread_name_prefix="modelserver-predict")
-    dataplane = DataPlane(manager, executor)
+    metrics = ServingMetrics()
+    dataplane = DataPlane(
+        manager, executor, metrics, batching if settings.enable_batching else None
+    )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionServicer(dataplane), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(dataplane), server)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        [_PREDICTION_SERVICE, _MODEL_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME],
-        server,
-    )
+    services = [_PREDICTION_SERVICE, _MODEL_SERVICE, reflection.SERVICE_NAME]
+    if settings.enable_grpc_healthcheck_service:
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        services.append(health.SERVICE_NAME)
+    reflection.enable_server_reflection(services, server)
 
-    handle = ModelServerHandle(port, manager, server, health_servicer, executor)
+    handle = ModelServerHandle(port, manager, server, health_servicer, executor, metrics)
     try:
         # Like tensorflow_model_server, load first and only then accept calls.
         await manager.start()
         await server.start()
+        if settings.rest_api_port:
+            rest = RestApi(dataplane, metrics, _rest_options(settings))
+            handle._rest, handle.rest_port = await start_rest_api(
+                rest, "0.0.0.0", settings.rest_api_port
+            )
     except BaseException:
         await handle.stop(None)
         raise
     logger.info("Serving models %s on port %d", manager.model_names, port)
+    if handle.rest_port is not None:
+        logger.info("Exporting HTTP/REST API at:localhost:%d ...", handle.rest_port)
     return handle
+
+
+def _rest_options(settings: ModelServerSettings) -> RestOptions:
+    metrics_path = None
+    if settings.monitoring_config_file:
+        config = read_text_proto(
+            "monitoring_config_file",
+            settings.monitoring_config_file,
+            server_files_pb2.MonitoringConfig(),
+        )
+        if config.prometheus_config.enable:
+            metrics_path = config.prometheus_config.path or DEFAULT_METRICS_PATH
+    return RestOptions(
+        timeout_s=settings.rest_api_timeout_in_ms / 1000,
+        enable_cors=settings.rest_api_enable_cors_support,
+        metrics_path=metrics_path,
+    )
 
 
 def channel_options(grpc_channel_arguments: str) -> list[tuple[str, int | str]]:
@@ -128,6 +182,18 @@ def channel_options(grpc_channel_arguments: str) -> list[tuple[str, int | str]]:
     return list(options.items())
 
 
+def _listen_on_socket(server: grpc.aio.Server, path: str) -> None:
+    # A socket file left by an earlier server (or by another one sharing the path, as
+    # TensorFlow Serving's own tests do) must not stop this one from starting.
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.unlink(path)
+    try:
+        server.add_insecure_port(f"unix:{path}")
+    except RuntimeError as exc:
+        raise StartupError(f"--grpc_socket_path: cannot listen on {path}: {exc}") from exc
+
+
 def _int32_or_str(value: str) -> int | str:
     try:
         number = int(value)
@@ -137,7 +203,8 @@ def _int32_or_str(value: str) -> int | str:
 
 
 class _HealthReporter:
-    """Mirrors model availability into grpc.health.v1: one service per model, and overall."""
+    """Mirrors model availability into grpc.health.v1: one service per model, and overall
+    (the empty name and TensorFlow Serving's two service names)."""
 
     def __init__(self, servicer: health_aio.HealthServicer, model_names: list[str]) -> None:
         self._servicer = servicer
@@ -146,12 +213,16 @@ class _HealthReporter:
     async def report_nothing_loaded(self) -> None:
         for name in self._available:
             await self._servicer.set(name, _serving_status(False))
-        await self._servicer.set(OVERALL_HEALTH, _serving_status(not self._available))
+        await self._set_overall(not self._available)
 
     async def report(self, model_name: str, available: bool) -> None:
         self._available[model_name] = available
         await self._servicer.set(model_name, _serving_status(available))
-        await self._servicer.set(OVERALL_HEALTH, _serving_status(all(self._available.values())))
+        await self._set_overall(all(self._available.values()))
+
+    async def _set_overall(self, serving: bool) -> None:
+        for service in (OVERALL_HEALTH, _PREDICTION_SERVICE, _MODEL_SERVICE):
+            await self._servicer.set(service, _serving_status(serving))
 
 
 def _serving_status(serving: bool) -> int:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Sequence
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict
+
+logger = logging.getLogger(__name__)
 
 
 class ModelServerSettings(BaseSettings):
@@ -61,6 +65,50 @@ class ModelServerSettings(BaseSettings):
             "grpc.max_connection_age_ms=30000,grpc.max_receive_message_length=1048576"
         ),
     )
+    grpc_socket_path: str = Field(
+        default="", description="also serve gRPC on this UNIX domain socket"
+    )
+    enable_grpc_healthcheck_service: bool = Field(
+        default=False, description="serve the standard gRPC health service (grpc.health.v1)"
+    )
+    rest_api_port: int = Field(
+        default=0, ge=0, le=65535, description="HTTP/REST API port; 0 turns the REST API off"
+    )
+    rest_api_timeout_in_ms: int = Field(
+        default=30_000, ge=0, description="deadline of each REST call, in milliseconds"
+    )
+    rest_api_enable_cors_support: bool = Field(
+        default=False, description="answer REST calls with CORS headers allowing any origin"
+    )
+    model_config_file_poll_wait_seconds: int = Field(
+        default=0,
+        ge=0,
+        description="seconds between re-reads of --model_config_file; 0 reads it once at start",
+    )
+    enable_batching: bool = Field(
+        default=False, description="merge concurrent requests to a signature into batches"
+    )
+    batching_parameters_file: str = Field(
+        default="", description="BatchingParameters in protobuf text format"
+    )
+    monitoring_config_file: str = Field(
+        default="",
+        description="MonitoringConfig in protobuf text format: Prometheus metrics on the REST port",
+    )
+    enable_model_warmup: bool = Field(
+        default=True,
+        description="replay assets.extra/tf_serving_warmup_requests before a version serves",
+    )
+    enable_signature_method_name_check: bool = Field(
+        default=False,
+        description="Classify and Regress refuse signatures whose method_name is not theirs",
+    )
+    tensorflow_intra_op_parallelism: int = Field(
+        default=0, ge=0, description="threads within one TensorFlow op; 0 lets TensorFlow pick"
+    )
+    tensorflow_inter_op_parallelism: int = Field(
+        default=0, ge=0, description="TensorFlow ops run at once; 0 lets TensorFlow pick"
+    )
 
     @model_validator(mode="after")
     def _one_model_source(self) -> ModelServerSettings:
@@ -75,13 +123,71 @@ class ModelServerSettings(BaseSettings):
                 "--model_config_file and --model_base_path are mutually exclusive: "
                 "list the model in the config file instead"
             )
+        if self.batching_parameters_file and not self.enable_batching:
+            # TensorFlow Serving's words.
+            raise ValueError(
+                "server_options.batching_parameters_file is set without setting "
+                "server_options.enable_batching to true."
+            )
+        if self.rest_api_port and self.rest_api_port == self.port:
+            raise ValueError(f"--rest_api_port and --port are both {self.port}; use two ports")
         return self
 
 
 def parse_settings(argv: Sequence[str]) -> ModelServerSettings:
-    """Reads flags (`--flag=value` or `--flag value`) over MODELSERVER_* variables and defaults.
+    """Reads flags (`--flag=value`, `--flag value`, or a bare `--flag` for true) over
+    MODELSERVER_* variables and defaults.
 
-    Raises pydantic.ValidationError for invalid values; unknown flags and `--help` exit through
-    argparse (SystemExit), as a command line should.
+    Raises pydantic.ValidationError for invalid values. A flag this server does not know exits
+    through argparse (SystemExit) with the list of supported flags; tensorflow_model_server's
+    pure tuning flags are accepted with a warning, since they change nothing here.
     """
-    return CliApp.run(ModelServerSettings, cli_args=list(argv))
+    return CliApp.run(ModelServerSettings, cli_args=_normalised(argv))
+
+
+# tensorflow_model_server flags that only tune its C++ runtime, with nothing to tune here.
+NO_EFFECT_FLAGS = frozenset(
+    {
+        "rest_api_num_threads",
+        "tensorflow_session_parallelism",
+        "per_process_gpu_memory_fraction",
+        "flush_filesystem_caches",
+        "num_load_threads",
+        "num_unload_threads",
+        "xla_cpu_compilation_enabled",
+        "enable_profiler",
+    }
+)
+
+
+def _normalised(argv: Sequence[str]) -> list[str]:
+    """argv with bare boolean flags spelled out, tuning flags dropped and unknown flags
+    refused, before pydantic-settings parses it."""
+    fields = ModelServerSettings.model_fields
+    booleans = {name for name, info in fields.items() if info.annotation is bool}
+    result: list[str] = []
+    arguments = list(argv)
+    index = 0
+    while index < len(arguments):
+        argument = arguments[index]
+        index += 1
+        name, has_value, _ = argument.removeprefix("--").partition("=")
+        if not argument.startswith("--") or name in ("help", "h"):
+            result.append(argument)
+            continue
+        if name in NO_EFFECT_FLAGS:
+            logger.warning("--%s has no effect on this model server; ignored", name)
+            if not has_value and index < len(arguments) and not arguments[index].startswith("--"):
+                index += 1  # its value
+            continue
+        if name not in fields:
+            supported = ", ".join(f"--{flag}" for flag in sorted(fields))
+            print(
+                f"modelserver: error: unsupported flag --{name}. Supported flags: {supported}; "
+                f"accepted without effect: {', '.join(sorted(NO_EFFECT_FLAGS))}",
+                file=sys.stderr,
+            )
+            raise SystemExit(2)
+        bare = not has_value and (index >= len(arguments) or arguments[index].startswith("--"))
+        result.append(f"--{name}=true" if name in booleans and bare else argument)
+    return result

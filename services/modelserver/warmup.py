@@ -10,6 +10,7 @@ from pathlib import Path
 
 import tensorflow as tf
 from google.protobuf import message
+from tensorflow.core.protobuf import config_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from services.modelserver.errors import ServingError, TensorFlowRuntimeError
@@ -23,9 +24,19 @@ WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_RECORDS = 1000
 
 
-def load_and_warm_up(name: str, version: int, version_dir: Path) -> Servable:
-    """The model manager's loader: load the version, then replay its warm-up requests."""
-    servable = load_servable(name, version, version_dir)
+def load_and_warm_up(
+    name: str,
+    version: int,
+    version_dir: Path,
+    *,
+    config: config_pb2.ConfigProto | None = None,
+    enable_warmup: bool = True,
+) -> Servable:
+    """The model manager's loader: load the version, then replay its warm-up requests
+    (unless --enable_model_warmup=false)."""
+    servable = load_servable(name, version, version_dir, config)
+    if not enable_warmup:
+        return servable
     count = warm_up(servable)
     if count:
         logger.info("Finished warming up %s version %d with %d requests", name, version, count)

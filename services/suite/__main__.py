@@ -63,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"--port={settings.modelserver_port}",
                 f"--model_config_file={model_config}",
                 f"--file_system_poll_wait_seconds={settings.poll_s}",
+                "--enable_grpc_healthcheck_service=true",
             ],
         )
         children.append(modelserver)

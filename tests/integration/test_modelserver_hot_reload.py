@@ -99,6 +99,7 @@ async def server(base_path: Path) -> AsyncIterator[ModelServerHandle]:
             model_name=MODEL,
             model_base_path=str(base_path),
             file_system_poll_wait_seconds=POLL_S,
+            enable_grpc_healthcheck_service=True,
             max_num_load_retries=0,
         )
     )

@@ -71,6 +71,7 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Mode
             model_config_file=str(config_file),
             file_system_poll_wait_seconds=0,
             max_num_load_retries=0,
+            enable_grpc_healthcheck_service=True,
         )
     )
     yield handle

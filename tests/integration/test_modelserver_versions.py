@@ -71,6 +71,7 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Mode
             model_config_file=str(config_file),
             file_system_poll_wait_seconds=0,
             allow_version_labels_for_unavailable_models=True,
+            enable_grpc_healthcheck_service=True,
             max_num_load_retries=0,
         )
     )
@@ -188,7 +189,12 @@ async def test_good_model_config_serves_both_models(tmp_path: Path) -> None:
     config_file.write_text(text)
 
     handle = await start_model_server(
-        ModelServerSettings(port=0, model_config_file=str(config_file), max_num_load_retries=0)
+        ModelServerSettings(
+            port=0,
+            model_config_file=str(config_file),
+            max_num_load_retries=0,
+            enable_grpc_healthcheck_service=True,
+        )
     )
     try:
         async with grpc.aio.insecure_channel(f"localhost:{handle.port}") as channel:
