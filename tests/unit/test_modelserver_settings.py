@@ -89,3 +89,42 @@ def test_invalid_port_names_the_field() -> None:
 def test_unknown_flag_exits_like_a_command_line() -> None:
     with pytest.raises(SystemExit):
         parse_settings(["--model_base_path=/m", "--no_such_flag=1"])
+
+
+def test_bare_boolean_flags_mean_true_as_in_tensorflow_model_server() -> None:
+    settings = parse_settings(["--model_base_path=/m", "--enable_batching", "--rest_api_port=8501"])
+    assert settings.enable_batching is True
+    assert settings.rest_api_port == 8501
+    spelled_out = parse_settings(["--model_base_path=/m", "--enable_batching=false"])
+    assert spelled_out.enable_batching is False
+
+
+def test_tuning_flags_without_effect_are_accepted_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = parse_settings(
+        [
+            "--rest_api_num_threads=8",
+            "--model_base_path=/m",
+            "--tensorflow_session_parallelism",
+            "2",
+        ]
+    )
+    assert settings.model_base_path == "/m"
+    assert "--rest_api_num_threads has no effect" in caplog.text
+    assert "--tensorflow_session_parallelism has no effect" in caplog.text
+
+
+def test_an_unsupported_flag_lists_the_supported_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        parse_settings(["--model_base_path=/m", "--ssl_config_file=/x"])
+    assert raised.value.code == 2
+    message = capsys.readouterr().err
+    assert "unsupported flag --ssl_config_file" in message
+    assert "--enable_batching" in message
+    assert "--rest_api_port" in message
+
+
+def test_batching_parameters_need_batching_on() -> None:
+    with pytest.raises(ValidationError, match="without setting server_options.enable_batching"):
+        parse_settings(["--model_base_path=/m", "--batching_parameters_file=/b"])
