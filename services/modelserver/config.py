@@ -7,7 +7,7 @@ The config is parsed with the official `model_server_config_pb2` and validated t
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -91,8 +91,10 @@ def build_single_model_config(
 def model_definitions_from_config(
     config: model_server_config_pb2.ModelServerConfig,
     allow_version_labels_for_unavailable_models: bool = False,
+    is_available: Callable[[str, int], bool] = lambda _name, _version: False,
 ) -> list[ModelDefinition]:
-    """Validates a ModelServerConfig like ServerCore::ReloadConfig and converts it."""
+    """Validates a ModelServerConfig like ServerCore::ReloadConfig and converts it. A label may
+    name a version that ``is_available``, or any version with the flag."""
     which = config.WhichOneof("config")
     if which is None:
         # TensorFlow Serving starts and serves nothing ("Taking no action for empty config").
@@ -113,10 +115,15 @@ def model_definitions_from_config(
                 f"got base_path()={model.base_path}"
             )
         labels = {str(label): int(version) for label, version in model.version_labels.items()}
-        if labels and not allow_version_labels_for_unavailable_models:
+        unavailable = sorted(
+            (label, version)
+            for label, version in labels.items()
+            if not is_available(model.name, version)
+        )
+        if unavailable and not allow_version_labels_for_unavailable_models:
             # At startup no version is loaded yet, so TensorFlow Serving refuses every label
             # unless --allow_version_labels_for_unavailable_models is set.
-            label, version = min(labels.items())
+            label, version = unavailable[0]
             raise StartupError(
                 f"Request to assign label to version {version} of model {model.name}, which is "
                 f"not currently available for inference (label '{label}'; start with "

@@ -34,7 +34,8 @@ from services.modelserver.servable import Servable, ServableLoadError, load_serv
 logger = logging.getLogger(__name__)
 
 Loader = Callable[[str, int, Path], Servable]
-AvailabilityListener = Callable[[str, bool], Awaitable[None]]
+AvailabilityListener = Callable[[str, bool | None], Awaitable[None]]
+"""Told (model name, whether a version serves) on every change; None once a model is removed."""
 
 
 class VersionState(enum.IntEnum):
@@ -104,7 +105,7 @@ class ModelManager:
         self._load_retry_interval_seconds = load_retry_interval_seconds
         self._loader = loader
         self._on_availability_change = on_availability_change
-        self._pollers: list[asyncio.Task[None]] = []
+        self._pollers: dict[str, asyncio.Task[None]] = {}
 
     @property
     def model_names(self) -> list[str]:
@@ -116,24 +117,50 @@ class ModelManager:
             logger.warning("File system polling is disabled: no model versions will be loaded")
             return
         await self.sync_once()
-        if self._poll_wait_seconds > 0:
-            self._pollers = [
-                asyncio.create_task(self._poll_forever(slot), name=f"poll {name}")
-                for name, slot in self._slots.items()
-            ]
+        for slot in self._slots.values():
+            self._start_polling(slot)
 
     async def stop(self) -> None:
         """Stops polling (and any load in progress); serving versions stay until released."""
-        for poller in self._pollers:
+        pollers, self._pollers = list(self._pollers.values()), {}
+        for poller in pollers:
             poller.cancel()
-        for poller in self._pollers:
+        for poller in pollers:
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
-        self._pollers = []
 
     async def sync_once(self) -> None:
         """One poll of every model's base path, with the loads and unloads it calls for."""
         await asyncio.gather(*(self._sync_model(slot) for slot in self._slots.values()))
+
+    async def reload(self, definitions: Sequence[ModelDefinition]) -> list[str]:
+        """Serves a new list of models, as TensorFlow Serving's ReloadConfig: models no longer
+        listed are unloaded, new ones loaded, the others follow their new definition (base
+        path, version policy, labels). Returns why each new model did not become available."""
+        wanted = {definition.name: definition for definition in definitions}
+        for name in [name for name in self._slots if name not in wanted]:
+            await self._remove(name)
+        added = []
+        for name, definition in wanted.items():
+            slot = self._slots.get(name)
+            if slot is None:
+                slot = self._slots[name] = _ModelSlot(definition)
+                added.append(slot)
+            else:
+                slot.definition = definition
+        if self._poll_wait_seconds >= 0:
+            await self.sync_once()
+            for slot in added:
+                self._start_polling(slot)
+        return [
+            f"{{name: {slot.name}}} due to error: {slot.problem or self._load_errors(slot)}"
+            for slot in added
+            if not slot.serving
+        ]
+
+    def is_version_available(self, name: str, version: int) -> bool:
+        slot = self._slots.get(name)
+        return slot is not None and version in slot.serving
 
     def resolve(
         self, name: str, version: int | None = None, version_label: str | None = None
@@ -168,6 +195,30 @@ class ModelManager:
         """Whether the model has at least one version serving."""
         slot = self._slots.get(name)
         return slot is not None and bool(slot.serving)
+
+    def _start_polling(self, slot: _ModelSlot) -> None:
+        if self._poll_wait_seconds > 0 and slot.name not in self._pollers:
+            self._pollers[slot.name] = asyncio.create_task(
+                self._poll_forever(slot), name=f"poll {slot.name}"
+            )
+
+    async def _remove(self, name: str) -> None:
+        poller = self._pollers.pop(name, None)
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+        slot = self._slots.pop(name)
+        for version in list(slot.serving):
+            self._unload(slot, version)
+        logger.info("Model %s is no longer in the config: unloaded", name)
+        if self._on_availability_change is not None:
+            await self._on_availability_change(name, None)
+
+    @staticmethod
+    def _load_errors(slot: _ModelSlot) -> str:
+        messages = [status.error_message for status in slot.statuses.values() if status.error_code]
+        return "; ".join(messages) or "no version loaded"
 
     async def _poll_forever(self, slot: _ModelSlot) -> None:
         while True:

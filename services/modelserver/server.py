@@ -26,6 +26,7 @@ from tensorflow_serving.apis import (
 from services.generated.modelserver.config.v1 import server_files_pb2
 from services.modelserver.batching import BatchingOptions
 from services.modelserver.config import load_model_definitions, read_text_proto
+from services.modelserver.config_reload import ConfigReloader
 from services.modelserver.dataplane import DataPlane
 from services.modelserver.errors import StartupError
 from services.modelserver.manager import ModelManager
@@ -61,6 +62,7 @@ class ModelServerHandle:
     metrics: ServingMetrics
     rest_port: int | None = None  # None: the REST API is off
     _rest: web.AppRunner | None = field(default=None, repr=False)
+    _config_poller: asyncio.Task[None] | None = field(default=None, repr=False)
     _stopped: bool = field(default=False, repr=False)
 
     async def stop(self, grace: float | None = None) -> None:
@@ -69,6 +71,10 @@ class ModelServerHandle:
             return
         self._stopped = True
         await self.health.enter_graceful_shutdown()
+        if self._config_poller is not None:
+            self._config_poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._config_poller
         await self.manager.stop()
         if self._rest is not None:
             await self._rest.shutdown()
@@ -122,7 +128,10 @@ async def start_model_server(settings: ModelServerSettings) -> ModelServerHandle
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionServicer(dataplane), server
     )
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(dataplane), server)
+    reloader = ConfigReloader(manager, settings.allow_version_labels_for_unavailable_models)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+        ModelServicer(dataplane, reloader), server
+    )
     services = [_PREDICTION_SERVICE, _MODEL_SERVICE, reflection.SERVICE_NAME]
     if settings.enable_grpc_healthcheck_service:
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -134,6 +143,13 @@ async def start_model_server(settings: ModelServerSettings) -> ModelServerHandle
         # Like tensorflow_model_server, load first and only then accept calls.
         await manager.start()
         await server.start()
+        if settings.model_config_file and settings.model_config_file_poll_wait_seconds > 0:
+            handle._config_poller = asyncio.create_task(
+                reloader.poll_file(
+                    settings.model_config_file, settings.model_config_file_poll_wait_seconds
+                ),
+                name="model config poller",
+            )
         if settings.rest_api_port:
             rest = RestApi(dataplane, metrics, _rest_options(settings))
             handle._rest, handle.rest_port = await start_rest_api(
@@ -215,9 +231,14 @@ class _HealthReporter:
             await self._servicer.set(name, _serving_status(False))
         await self._set_overall(not self._available)
 
-    async def report(self, model_name: str, available: bool) -> None:
-        self._available[model_name] = available
-        await self._servicer.set(model_name, _serving_status(available))
+    async def report(self, model_name: str, available: bool | None) -> None:
+        """A model's availability changed; None: it left the config."""
+        if available is None:
+            self._available.pop(model_name, None)
+            await self._servicer.set(model_name, _serving_status(False))
+        else:
+            self._available[model_name] = available
+            await self._servicer.set(model_name, _serving_status(available))
         await self._set_overall(all(self._available.values()))
 
     async def _set_overall(self, serving: bool) -> None:

@@ -17,6 +17,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
+from services.modelserver.config_reload import ConfigReloader
 from services.modelserver.dataplane import DataPlane
 from services.modelserver.errors import UnimplementedError
 from services.modelserver.grpc_errors import translate_errors
@@ -68,8 +69,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):  # type: ignore[misc]
     """tensorflow.serving.ModelService."""
 
-    def __init__(self, dataplane: DataPlane) -> None:
+    def __init__(self, dataplane: DataPlane, reloader: ConfigReloader) -> None:
         self._dataplane = dataplane
+        self._reloader = reloader
 
     @translate_errors
     async def GetModelStatus(
@@ -77,12 +79,11 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):  # type: ignor
     ) -> get_model_status_pb2.GetModelStatusResponse:
         return self._dataplane.get_model_status(request)
 
-    # Reloading the model config at run time is not implemented yet; restart with a new file.
     @translate_errors
     async def HandleReloadConfigRequest(
         self, request: model_management_pb2.ReloadConfigRequest, context: Context
     ) -> model_management_pb2.ReloadConfigResponse:
-        raise UnimplementedError(
-            "HandleReloadConfigRequest is not implemented by this model server; "
-            "restart it with the new --model_config_file"
-        )
+        await self._reloader.apply(request.config)
+        response = model_management_pb2.ReloadConfigResponse()
+        response.status.error_code = 0  # OK; failures answer with their status instead
+        return response

@@ -126,5 +126,5 @@ def test_an_unsupported_flag_lists_the_supported_ones(capsys: pytest.CaptureFixt
 
 
 def test_batching_parameters_need_batching_on() -> None:
-    with pytest.raises(ValidationError, match="without setting server_options.enable_batching"):
+    with pytest.raises(ValidationError, match=r"without setting server_options\.enable_batching"):
         parse_settings(["--model_base_path=/m", "--batching_parameters_file=/b"])

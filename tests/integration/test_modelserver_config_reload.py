@@ -1,0 +1,223 @@
+"""Changing the served models at run time: re-reading --model_config_file on its poll period,
+and HandleReloadConfigRequest, with TensorFlow Serving's test models."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+import pytest_asyncio
+import tensorflow as tf
+from google.protobuf import text_format
+from status_assertions import expect_status
+from tensorflow_serving.apis import (
+    model_management_pb2,
+    model_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+from tensorflow_serving.config import model_server_config_pb2
+from tf_serving_testdata import copy_model, needs_testdata
+
+from services.modelserver.server import ModelServerHandle, start_model_server
+from services.modelserver.settings import ModelServerSettings
+
+pytestmark = [needs_testdata, pytest.mark.asyncio(loop_scope="session")]
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Path:
+    copy_model("saved_model_half_plus_two_cpu", tmp_path / "half_plus_two")
+    copy_model("saved_model_half_plus_three", tmp_path / "half_plus_three")
+    copy_model("saved_model_half_plus_two_2_versions", tmp_path / "two_versions")
+    return tmp_path
+
+
+def config_text(repository: Path, *names: str, labels: str = "") -> str:
+    models = "".join(
+        f'config {{ name: "{name}" base_path: "{repository / name}" '
+        f'model_platform: "tensorflow" {labels} }}\n'
+        for name in names
+    )
+    return f"model_config_list {{\n{models}}}\n"
+
+
+def config_proto(
+    repository: Path, *names: str, labels: str = ""
+) -> model_server_config_pb2.ModelServerConfig:
+    config = model_server_config_pb2.ModelServerConfig()
+    return text_format.Parse(config_text(repository, *names, labels=labels), config)
+
+
+async def start(repository: Path, poll_s: int) -> ModelServerHandle:
+    config_file = repository / "models.config"
+    config_file.write_text(config_text(repository, "half_plus_two"))
+    return await start_model_server(
+        ModelServerSettings(
+            port=0,
+            model_config_file=str(config_file),
+            model_config_file_poll_wait_seconds=poll_s,
+            file_system_poll_wait_seconds=0,
+            max_num_load_retries=0,
+        )
+    )
+
+
+@dataclass
+class Clients:
+    predictions: prediction_service_pb2_grpc.PredictionServiceStub
+    models: model_service_pb2_grpc.ModelServiceStub
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def clients(repository: Path) -> AsyncIterator[Clients]:
+    """A server started with half_plus_two and no config polling, and its stubs."""
+    server = await start(repository, poll_s=0)
+    async with grpc.aio.insecure_channel(f"localhost:{server.port}") as channel:
+        yield Clients(
+            prediction_service_pb2_grpc.PredictionServiceStub(channel),
+            model_service_pb2_grpc.ModelServiceStub(channel),
+        )
+    await server.stop(0)
+
+
+async def predict(
+    stub: prediction_service_pb2_grpc.PredictionServiceStub, name: str, **spec: object
+) -> float:
+    request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=name, **spec))
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([2.0], np.float32)))
+    response = await stub.Predict(request, timeout=10)
+    return float(response.outputs["y"].float_val[0])
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], attempts: int = 150) -> None:
+    for _ in range(attempts):
+        if await check():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError("the condition never held")
+
+
+async def test_a_rewritten_config_file_is_served_on_the_poll_period(repository: Path) -> None:
+    server = await start(repository, poll_s=1)
+    try:
+        async with grpc.aio.insecure_channel(f"localhost:{server.port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            assert await predict(stub, "half_plus_two") == 3.0
+            (repository / "models.config").write_text(config_text(repository, "half_plus_three"))
+
+            async def three_serves_and_two_is_gone() -> bool:
+                try:
+                    await predict(stub, "half_plus_two")
+                except grpc.aio.AioRpcError as exc:
+                    return exc.code() == grpc.StatusCode.NOT_FOUND
+                return False
+
+            await eventually(three_serves_and_two_is_gone)
+            assert await predict(stub, "half_plus_three") == 4.0
+            (repository / "models.config").write_text("model_config_list { broken")
+            await asyncio.sleep(1.5)  # a broken file is logged; the models stay
+            assert await predict(stub, "half_plus_three") == 4.0
+    finally:
+        await server.stop(0)
+
+
+async def test_with_a_zero_poll_period_the_file_is_read_once(repository: Path) -> None:
+    server = await start(repository, poll_s=0)
+    try:
+        (repository / "models.config").write_text(config_text(repository, "half_plus_three"))
+        await asyncio.sleep(1.5)
+        assert server.manager.model_names == ["half_plus_two"]
+    finally:
+        await server.stop(0)
+
+
+async def test_reload_request_adds_removes_and_labels(repository: Path, clients: Clients) -> None:
+    predictions, models = clients.predictions, clients.models
+    response = await models.HandleReloadConfigRequest(
+        model_management_pb2.ReloadConfigRequest(
+            config=config_proto(repository, "half_plus_three", "two_versions")
+        ),
+        timeout=30,
+    )
+    assert response.status.error_code == 0
+    assert await predict(predictions, "half_plus_three") == 4.0
+    await expect_status(
+        predict(predictions, "half_plus_two"),
+        grpc.StatusCode.NOT_FOUND,
+        "Servable not found for request: Latest(half_plus_two)",
+    )
+
+    labelled = 'model_version_policy { all {} } version_labels { key: "stable" value: 123 }'
+    await models.HandleReloadConfigRequest(
+        model_management_pb2.ReloadConfigRequest(
+            config=config_proto(
+                repository, "two_versions", labels="model_version_policy { all {} }"
+            )
+        ),
+        timeout=30,
+    )
+    await models.HandleReloadConfigRequest(
+        model_management_pb2.ReloadConfigRequest(
+            config=config_proto(repository, "two_versions", labels=labelled)
+        ),
+        timeout=30,
+    )
+    spec = model_pb2.ModelSpec(name="two_versions", version_label="stable")
+    request = predict_pb2.PredictRequest(model_spec=spec)
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([2.0], np.float32)))
+    answered = await predictions.Predict(request, timeout=10)
+    assert answered.model_spec.version.value == 123
+
+
+@pytest.mark.parametrize(
+    ("config", "code", "message"),
+    [
+        (
+            'model_config_list { config { name: "rel" base_path: "relative/path" '
+            'model_platform: "tensorflow" } }',
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Expected model rel to have an absolute path or URI",
+        ),
+        (
+            "custom_model_config { }",
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Only ModelConfigList is currently supported",
+        ),
+        (
+            'model_config_list { config { name: "gone" base_path: "/no/such/dir" '
+            'model_platform: "tensorflow" } }',
+            grpc.StatusCode.UNKNOWN,
+            "1 model(s) did not become available: {{name: gone} due to error: Could not find "
+            "base path /no/such/dir for servable gone}",
+        ),
+    ],
+)
+async def test_refused_reloads_answer_with_their_status(
+    clients: Clients, config: str, code: grpc.StatusCode, message: str
+) -> None:
+    models = clients.models
+    request = model_management_pb2.ReloadConfigRequest(
+        config=text_format.Parse(config, model_server_config_pb2.ModelServerConfig())
+    )
+    await expect_status(models.HandleReloadConfigRequest(request, timeout=30), code, message)
+
+
+async def test_a_label_must_name_an_available_version(repository: Path, clients: Clients) -> None:
+    models = clients.models
+    request = model_management_pb2.ReloadConfigRequest(
+        config=config_proto(
+            repository, "half_plus_two", labels='version_labels { key: "next" value: 999 }'
+        )
+    )
+    await expect_status(
+        models.HandleReloadConfigRequest(request, timeout=30),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Request to assign label to version 999 of model half_plus_two",
+    )
