@@ -11,17 +11,30 @@ import asyncio
 import functools
 from collections.abc import Mapping
 from concurrent.futures import Executor
+from typing import Any
 
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import (
+    classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    inference_pb2,
+    input_pb2,
     model_pb2,
     predict_pb2,
+    regression_pb2,
 )
 
 from services.modelserver.batching import BatchingOptions, BatchingSession
 from services.modelserver.errors import InvalidArgumentError, NotFoundError
+from services.modelserver.inference import (
+    CLASSIFY_METHOD,
+    REGRESS_METHOD,
+    ExampleRun,
+    classification_result,
+    prepare_example_run,
+    regression_result,
+)
 from services.modelserver.manager import ModelManager, VersionStatus
 from services.modelserver.monitoring import ServingMetrics
 from services.modelserver.predict import (
@@ -46,11 +59,13 @@ class DataPlane:
         executor: Executor,
         metrics: ServingMetrics,
         batching: BatchingOptions | None = None,
+        check_method_names: bool = False,
     ) -> None:
         self._manager = manager
         self._executor = executor
         self._metrics = metrics
         self._batching = batching
+        self._check_method_names = check_method_names
 
     async def predict(
         self, request: predict_pb2.PredictRequest, entrypoint: str = "GRPC"
@@ -86,6 +101,69 @@ class DataPlane:
         response.model_spec.signature_name = signature_name
         response.model_spec.version.value = servable.version
         return response
+
+    async def classify(
+        self, request: classification_pb2.ClassificationRequest, entrypoint: str = "GRPC"
+    ) -> classification_pb2.ClassificationResponse:
+        model_spec = _required_model_spec(request)
+        with self._metrics.request(model_spec.name, "Classify", entrypoint):
+            servable = self._servable_for(model_spec)
+            run, values = await self._run_examples(
+                servable, model_spec.signature_name, CLASSIFY_METHOD, request.input
+            )
+            response = classification_pb2.ClassificationResponse(
+                result=classification_result(run, values)
+            )
+            _answered_by(response.model_spec, servable, run.signature_name)
+            return response
+
+    async def regress(
+        self, request: regression_pb2.RegressionRequest, entrypoint: str = "GRPC"
+    ) -> regression_pb2.RegressionResponse:
+        model_spec = _required_model_spec(request)
+        with self._metrics.request(model_spec.name, "Regress", entrypoint):
+            servable = self._servable_for(model_spec)
+            run, values = await self._run_examples(
+                servable, model_spec.signature_name, REGRESS_METHOD, request.input
+            )
+            response = regression_pb2.RegressionResponse(result=regression_result(run, values))
+            _answered_by(response.model_spec, servable, run.signature_name)
+            return response
+
+    async def multi_inference(
+        self, request: inference_pb2.MultiInferenceRequest
+    ) -> inference_pb2.MultiInferenceResponse:
+        """Several classify and regress signatures of one model version on the same input."""
+        if not request.tasks:
+            raise InvalidArgumentError("Found no tasks in MultiInferenceRequest")
+        names = {task.model_spec.name for task in request.tasks}
+        if len(names) != 1:
+            raise InvalidArgumentError(
+                "All ModelSpecs in a MultiInferenceRequest must access the same model name."
+            )
+        seen: set[str] = set()
+        for task in request.tasks:
+            signature = resolve_signature_name(task.model_spec.signature_name)
+            if signature in seen:
+                raise InvalidArgumentError(f"Duplicate evaluation of signature: {signature}")
+            seen.add(signature)
+            if task.method_name not in (CLASSIFY_METHOD, REGRESS_METHOD):
+                raise InvalidArgumentError(f"Unsupported signature method_name: {task.method_name}")
+        first = request.tasks[0].model_spec
+        with self._metrics.request(first.name, "MultiInference", "GRPC"):
+            servable = self._servable_for(first)
+            response = inference_pb2.MultiInferenceResponse()
+            for task in request.tasks:
+                run, values = await self._run_examples(
+                    servable, task.model_spec.signature_name, task.method_name, request.input
+                )
+                result = response.results.add()
+                _answered_by(result.model_spec, servable, run.signature_name)
+                if task.method_name == CLASSIFY_METHOD:
+                    result.classification_result.CopyFrom(classification_result(run, values))
+                else:
+                    result.regression_result.CopyFrom(regression_result(run, values))
+            return response
 
     def get_model_metadata(
         self, request: get_model_metadata_pb2.GetModelMetadataRequest
@@ -138,6 +216,24 @@ class DataPlane:
             )
         return servable.version, signature_def.inputs
 
+    async def _run_examples(
+        self,
+        servable: Servable,
+        signature_name: str,
+        method: str,
+        request_input: input_pb2.Input,
+    ) -> tuple[ExampleRun, list[Any]]:
+        run = prepare_example_run(
+            servable, signature_name, method, request_input, self._check_method_names
+        )
+        if self._batching is None:
+            values = await asyncio.get_running_loop().run_in_executor(
+                self._executor, run_session, servable, run.feeds, run.fetches
+            )
+        else:
+            values = await self._batching_session(servable).run(run.feeds, run.fetches)
+        return run, list(values)
+
     def _batching_session(self, servable: Servable) -> BatchingSession:
         assert self._batching is not None
         if servable.batching_session is None:
@@ -162,9 +258,17 @@ class DataPlane:
         return self._manager.servable(request)
 
 
+def _answered_by(spec: model_pb2.ModelSpec, servable: Servable, signature_name: str) -> None:
+    spec.name = servable.name
+    spec.version.value = servable.version
+    spec.signature_name = signature_name
+
+
 def _required_model_spec(
     request: (
         predict_pb2.PredictRequest
+        | classification_pb2.ClassificationRequest
+        | regression_pb2.RegressionRequest
         | get_model_metadata_pb2.GetModelMetadataRequest
         | get_model_status_pb2.GetModelStatusRequest
     ),

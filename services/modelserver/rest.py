@@ -3,6 +3,8 @@
     GET  /v1/models/{name}[/versions/{v} | /labels/{l}]            model status
     GET  /v1/models/{name}[/versions/{v} | /labels/{l}]/metadata   signature defs
     POST /v1/models/{name}[/versions/{v} | /labels/{l}]:predict    row or columnar JSON
+    POST /v1/models/{name}[/versions/{v} | /labels/{l}]:classify   tf.Examples as JSON objects
+    POST /v1/models/{name}[/versions/{v} | /labels/{l}]:regress
 
 Answers and errors are TensorFlow Serving's JSON (``{"error": "..."}``), with its mapping from
 status codes to HTTP statuses. With a monitoring config, the Prometheus metrics are served at
@@ -23,17 +25,25 @@ from aiohttp import web
 from google.protobuf import json_format
 from prometheus_client import CONTENT_TYPE_LATEST
 from tensorflow_serving.apis import (
+    classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_pb2,
     predict_pb2,
+    regression_pb2,
 )
 
 from services.modelserver.dataplane import SIGNATURE_DEF_FIELD, DataPlane
 from services.modelserver.errors import InvalidArgumentError, ServingError, StartupError
 from services.modelserver.grpc_errors import grpc_status
 from services.modelserver.monitoring import ServingMetrics
-from services.modelserver.rest_json import predict_answer, predict_inputs
+from services.modelserver.rest_json import (
+    classify_answer,
+    examples_input,
+    predict_answer,
+    predict_inputs,
+    regress_answer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +100,8 @@ class RestApi:
             app.router.add_get(_MODEL + versions, self._status)
             app.router.add_get(_MODEL + versions + "/metadata", self._metadata)
             app.router.add_post(_MODEL + versions + ":predict", self._predict)
+            app.router.add_post(_MODEL + versions + ":classify", self._classify)
+            app.router.add_post(_MODEL + versions + ":regress", self._regress)
         if self._options.metrics_path is not None:
             app.router.add_get(self._options.metrics_path, self._prometheus)
         app.router.add_route("*", "/v1/{tail:.*}", self._malformed)
@@ -162,6 +174,22 @@ class RestApi:
         response = await self._dataplane.predict(predict, entrypoint="REST")
         return web.json_response(predict_answer(response.outputs, row_format))
 
+    async def _classify(self, request: web.Request) -> web.Response:
+        body, spec = await _example_call(request)
+        classify = classification_pb2.ClassificationRequest(
+            model_spec=spec, input=examples_input(body, "classify")
+        )
+        response = await self._dataplane.classify(classify, entrypoint="REST")
+        return web.json_response(classify_answer(response.result))
+
+    async def _regress(self, request: web.Request) -> web.Response:
+        body, spec = await _example_call(request)
+        regress = regression_pb2.RegressionRequest(
+            model_spec=spec, input=examples_input(body, "regress")
+        )
+        response = await self._dataplane.regress(regress, entrypoint="REST")
+        return web.json_response(regress_answer(response.result))
+
     async def _prometheus(self, request: web.Request) -> web.Response:
         return web.Response(
             body=self._metrics.exposition(),
@@ -210,6 +238,22 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidArgumentError("JSON Parse error: the request body must be a JSON object")
     return body
+
+
+async def _example_call(request: web.Request) -> tuple[dict[str, Any], model_pb2.ModelSpec]:
+    body = await _json_object(request)
+    spec = _model_spec(request)
+    spec.signature_name = _signature_name(body)
+    return body, spec
+
+
+def _signature_name(body: dict[str, Any]) -> str:
+    signature_name = body.get("signature_name", "")
+    if not isinstance(signature_name, str):
+        raise InvalidArgumentError(
+            "JSON Value: not formatted correctly. 'signature_name' key must be a string value."
+        )
+    return signature_name
 
 
 def _as_dict(message: Any) -> Any:

@@ -1,4 +1,4 @@
-"""TensorFlow Serving's REST JSON for Predict: request bodies to tensors, tensors to answers.
+"""TensorFlow Serving's REST JSON: request bodies to tensors and tf.Examples, results to answers.
 
 The row format (``"instances"``) lists one entry per example, stacked into the 0th dimension;
 the columnar format (``"inputs"``) gives each input's whole tensor. Binary strings travel as
@@ -17,8 +17,10 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.example import example_pb2
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
+from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 
 from services.modelserver.errors import InvalidArgumentError
 from services.modelserver.tensors import dtype_name
@@ -205,3 +207,58 @@ def _batch_size(name: str, proto: tensor_pb2.TensorProto) -> int:
     if not proto.tensor_shape.dim:
         raise InvalidArgumentError(f"Tensor name: {name} has no shape information ")
     return int(proto.tensor_shape.dim[0].size)
+
+
+def examples_input(body: Mapping[str, Any], method: str) -> input_pb2.Input:
+    """The tf.Examples of a :classify or :regress body (``examples``, optional ``context``)."""
+    if "examples" not in body:
+        raise InvalidArgumentError(
+            f"When method is {method}, key 'examples' is expected and was not found"
+        )
+    rows = body["examples"]
+    if not isinstance(rows, list):
+        raise InvalidArgumentError("Expecting 'examples' value to be an list/array")
+    if not rows:
+        raise InvalidArgumentError("'examples' value is an empty array")
+    examples = [_example(row, f"examples[{index}]") for index, row in enumerate(rows)]
+    if "context" not in body:
+        return input_pb2.Input(example_list=input_pb2.ExampleList(examples=examples))
+    return input_pb2.Input(
+        example_list_with_context=input_pb2.ExampleListWithContext(
+            examples=examples, context=_example(body["context"], "context")
+        )
+    )
+
+
+def classify_answer(result: classification_pb2.ClassificationResult) -> Any:
+    return {
+        "results": [
+            [[entry.label, entry.score] for entry in classification.classes]
+            for classification in result.classifications
+        ]
+    }
+
+
+def regress_answer(result: regression_pb2.RegressionResult) -> Any:
+    return {"results": [regression.value for regression in result.regressions]}
+
+
+def _example(features: Any, where: str) -> example_pb2.Example:
+    if not isinstance(features, dict):
+        raise InvalidArgumentError(f"{where}: expected an object of feature names and values")
+    example = example_pb2.Example()
+    for name, value in features.items():
+        values = value if isinstance(value, list) else [value]
+        feature = example.features.feature[name]
+        if all(isinstance(v, bool | int) for v in values):
+            feature.int64_list.value.extend(int(v) for v in values)
+        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            feature.float_list.value.extend(float(v) for v in values)
+        elif all(isinstance(v, str) or _is_b64(v) for v in values):
+            feature.bytes_list.value.extend(_strings(values, f"{where}.{name}"))
+        else:
+            raise InvalidArgumentError(
+                f'{where}.{name}: a feature is a number, a string or {{"b64": ...}}, or a '
+                "list of one of these"
+            )
+    return example

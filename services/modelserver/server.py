@@ -123,7 +123,11 @@ async def start_model_server(settings: ModelServerSettings) -> ModelServerHandle
     executor = ThreadPoolExecutor(thread_name_prefix="modelserver-predict")
     metrics = ServingMetrics()
     dataplane = DataPlane(
-        manager, executor, metrics, batching if settings.enable_batching else None
+        manager,
+        executor,
+        metrics,
+        batching if settings.enable_batching else None,
+        check_method_names=settings.enable_signature_method_name_check,
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionServicer(dataplane), server

@@ -19,7 +19,6 @@ from tensorflow_serving.apis import (
 
 from services.modelserver.config_reload import ConfigReloader
 from services.modelserver.dataplane import DataPlane
-from services.modelserver.errors import UnimplementedError
 from services.modelserver.grpc_errors import translate_errors
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -43,27 +42,23 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     ) -> get_model_metadata_pb2.GetModelMetadataResponse:
         return self._dataplane.get_model_metadata(request)
 
-    # Classify, Regress and MultiInference (tf.Example based) are not implemented yet: they
-    # answer UNIMPLEMENTED rather than pretend.
     @translate_errors
     async def Classify(
         self, request: classification_pb2.ClassificationRequest, context: Context
     ) -> classification_pb2.ClassificationResponse:
-        raise UnimplementedError("Classify is not implemented by this model server; use Predict")
+        return await self._dataplane.classify(request)
 
     @translate_errors
     async def Regress(
         self, request: regression_pb2.RegressionRequest, context: Context
     ) -> regression_pb2.RegressionResponse:
-        raise UnimplementedError("Regress is not implemented by this model server; use Predict")
+        return await self._dataplane.regress(request)
 
     @translate_errors
     async def MultiInference(
         self, request: inference_pb2.MultiInferenceRequest, context: Context
     ) -> inference_pb2.MultiInferenceResponse:
-        raise UnimplementedError(
-            "MultiInference is not implemented by this model server; use Predict"
-        )
+        return await self._dataplane.multi_inference(request)
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):  # type: ignore[misc]

@@ -20,16 +20,20 @@ from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from status_assertions import expect_exact_status
+from tensorflow.core.example import example_pb2
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    inference_pb2,
+    input_pb2,
     model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
 )
 from tf_serving_testdata import TESTDATA, copy_model, needs_testdata
 
@@ -411,15 +415,123 @@ async def test_model_status_errors(
     await expect_exact_status(models.GetModelStatus(request), grpc.StatusCode.NOT_FOUND, details)
 
 
-async def test_classify_is_not_implemented_yet(
+def example_input(*xs: float, context: dict[str, float] | None = None) -> input_pb2.Input:
+    """tf.Examples with a float feature x, optionally sent with a context."""
+    examples = []
+    for x in xs:
+        example = example_pb2.Example()
+        example.features.feature["x"].float_list.value.append(x)
+        examples.append(example)
+    if context is None:
+        return input_pb2.Input(example_list=input_pb2.ExampleList(examples=examples))
+    shared = example_pb2.Example()
+    for name, value in context.items():
+        shared.features.feature[name].float_list.value.append(value)
+    return input_pb2.Input(
+        example_list_with_context=input_pb2.ExampleListWithContext(
+            examples=examples, context=shared
+        )
+    )
+
+
+@pytest.mark.parametrize("model", ["default", "half_plus_two_tf2"])
+async def test_classify_and_regress_tf_examples(
+    predictions: prediction_service_pb2_grpc.PredictionServiceStub, model: str
+) -> None:
+    classified = await predictions.Classify(
+        classification_pb2.ClassificationRequest(
+            model_spec=model_pb2.ModelSpec(name=model, signature_name="classify_x_to_y"),
+            input=example_input(2.0, 4.0),
+        )
+    )
+    scores = [[c.score for c in row.classes] for row in classified.result.classifications]
+    assert scores == [[3.0], [4.0]]
+    assert [c.label for c in classified.result.classifications[0].classes] == [""]
+    assert (classified.model_spec.name, classified.model_spec.signature_name) == (
+        model,
+        "classify_x_to_y",
+    )
+    assert classified.model_spec.version.value == 123
+
+    regressed = await predictions.Regress(
+        regression_pb2.RegressionRequest(
+            model_spec=model_pb2.ModelSpec(name=model, signature_name="regress_x_to_y"),
+            input=example_input(2.0),
+        )
+    )
+    assert [r.value for r in regressed.result.regressions] == [3.0]
+    assert regressed.model_spec.version.value == 123
+
+
+async def test_examples_merge_with_their_context(
     predictions: prediction_service_pb2_grpc.PredictionServiceStub,
 ) -> None:
+    # The example's own x overrides the context's, as protobuf merges the two.
+    request = regression_pb2.RegressionRequest(
+        model_spec=model_pb2.ModelSpec(name="default", signature_name="regress_x_to_y"),
+        input=example_input(2.0, 6.0, context={"x": 100.0}),
+    )
+    response = await predictions.Regress(request)
+    assert [r.value for r in response.result.regressions] == [3.0, 5.0]
+
+
+async def test_multi_inference_runs_each_task(
+    predictions: prediction_service_pb2_grpc.PredictionServiceStub,
+) -> None:
+    request = inference_pb2.MultiInferenceRequest(input=example_input(2.0))
+    for signature, method in [
+        ("regress_x_to_y", "tensorflow/serving/regress"),
+        ("classify_x_to_y", "tensorflow/serving/classify"),
+    ]:
+        task = request.tasks.add(method_name=method)
+        task.model_spec.name = "default"
+        task.model_spec.signature_name = signature
+    response = await predictions.MultiInference(request)
+    assert response.results[0].regression_result.regressions[0].value == 3.0
+    assert response.results[1].classification_result.classifications[0].classes[0].score == 3.0
+    assert [r.model_spec.signature_name for r in response.results] == [
+        "regress_x_to_y",
+        "classify_x_to_y",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("signature", "input_", "details"),
+    [
+        ("classify_x_to_y", input_pb2.Input(), "Input is empty."),
+        ("nope", None, "No signature was found with the name: nope"),
+        ("serving_default", None, "does not take serialized tf.Examples"),
+    ],
+)
+async def test_classify_errors(
+    predictions: prediction_service_pb2_grpc.PredictionServiceStub,
+    signature: str,
+    input_: input_pb2.Input | None,
+    details: str,
+) -> None:
     request = classification_pb2.ClassificationRequest(
-        model_spec=model_pb2.ModelSpec(name="default")
+        model_spec=model_pb2.ModelSpec(name="default", signature_name=signature),
+        input=example_input(2.0) if input_ is None else input_,
     )
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await predictions.Classify(request)
-    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details in (raised.value.details() or "")
+
+
+async def test_multi_inference_tasks_must_share_a_model(
+    predictions: prediction_service_pb2_grpc.PredictionServiceStub,
+) -> None:
+    request = inference_pb2.MultiInferenceRequest(input=example_input(2.0))
+    for name in ("default", "half_plus_two_tf2"):
+        task = request.tasks.add(method_name="tensorflow/serving/regress")
+        task.model_spec.name = name
+        task.model_spec.signature_name = "regress_x_to_y"
+    await expect_exact_status(
+        predictions.MultiInference(request),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "All ModelSpecs in a MultiInferenceRequest must access the same model name.",
+    )
 
 
 @pytest.mark.parametrize("service", ["", "default", "half_plus_two_tf2", "constants"])

@@ -85,6 +85,28 @@ async def test_predict_rows_and_columns(http: aiohttp.ClientSession) -> None:
     )
 
 
+async def test_classify_and_regress_examples(http: aiohttp.ClientSession) -> None:
+    assert await call(
+        http,
+        "/v1/models/default:classify",
+        {"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]},
+    ) == (200, {"results": [[["", 3.0]]]})
+    assert await call(
+        http,
+        "/v1/models/default:regress",
+        {"signature_name": "regress_x_to_y", "context": {"x": 9.0}, "examples": [{"x": 2.0}]},
+    ) == (200, {"results": [3.0]})
+    status, answer = await call(
+        http, "/v1/models/default:regress", {"signature_name": "regress_x_to_y"}
+    )
+    assert (status, answer["error"]) == (
+        400,
+        "When method is regress, key 'examples' is expected and was not found",
+    )
+    status, answer = await call(http, "/v1/models/default:classify", {"examples": []})
+    assert (status, answer["error"]) == (400, "'examples' value is an empty array")
+
+
 async def test_status_and_metadata_are_tensorflow_servings(http: aiohttp.ClientSession) -> None:
     assert await call(http, "/v1/models/default") == (
         200,
