@@ -25,7 +25,11 @@ import tensorflow as tf
 from services.modelserver.config import ModelDefinition
 from services.modelserver.errors import InvalidArgumentError, NotFoundError
 from services.modelserver.repository import (
+    SETTLE_SECONDS,
     BasePathNotFoundError,
+    Fingerprint,
+    fingerprint,
+    is_settled,
     list_version_dirs,
     select_versions,
 )
@@ -76,8 +80,11 @@ class _ModelSlot:
     definition: ModelDefinition
     serving: Mapping[int, Servable] = field(default_factory=dict)
     statuses: dict[int, VersionStatus] = field(default_factory=dict)
-    # Wanted versions whose loading failed for good; retried once they leave the disk and return.
-    failed: set[int] = field(default_factory=set)
+    # Wanted versions whose loading failed for good, with their directory's fingerprint then;
+    # retried once the directory changes (a copy that was not finished) or comes back.
+    failed: dict[int, Fingerprint] = field(default_factory=dict)
+    # Versions seen on disk whose files were still changing at the last poll.
+    unsettled: set[int] = field(default_factory=set)
     problem: str | None = None  # what is wrong with the base path, as last logged
     available: bool | None = None  # as last reported to the listener
 
@@ -98,6 +105,7 @@ class ModelManager:
         load_retry_interval_seconds: float = 60.0,
         loader: Loader = load_servable,
         on_availability_change: AvailabilityListener | None = None,
+        settle_seconds: float = SETTLE_SECONDS,
     ) -> None:
         self._slots = {definition.name: _ModelSlot(definition) for definition in definitions}
         self._poll_wait_seconds = poll_wait_seconds
@@ -105,6 +113,7 @@ class ModelManager:
         self._load_retry_interval_seconds = load_retry_interval_seconds
         self._loader = loader
         self._on_availability_change = on_availability_change
+        self._settle_seconds = settle_seconds
         self._pollers: dict[str, asyncio.Task[None]] = {}
 
     @property
@@ -129,9 +138,16 @@ class ModelManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
 
-    async def sync_once(self) -> None:
-        """One poll of every model's base path, with the loads and unloads it calls for."""
+    async def sync_once(self, settle_attempts: int = 30) -> None:
+        """One poll of every model's base path, with the loads and unloads it calls for; a
+        version still being written is waited for (a moment at a time) rather than skipped."""
         await asyncio.gather(*(self._sync_model(slot) for slot in self._slots.values()))
+        for _ in range(settle_attempts):
+            waiting = [slot for slot in self._slots.values() if slot.unsettled]
+            if not waiting:
+                return
+            await asyncio.sleep(self._settle_seconds / 2)
+            await asyncio.gather(*(self._sync_model(slot) for slot in waiting))
 
     async def reload(self, definitions: Sequence[ModelDefinition]) -> list[str]:
         """Serves a new list of models, as TensorFlow Serving's ReloadConfig: models no longer
@@ -255,10 +271,12 @@ class ModelManager:
         )
 
         wanted = select_versions(on_disk, definition.version_policy)
-        slot.failed &= wanted
+        to_load = await asyncio.to_thread(
+            self._whole_versions, slot, wanted, on_disk, self._settle_seconds
+        )
 
         # Newest first, as TensorFlow Serving's policy loads them.
-        for version in sorted(wanted - slot.serving.keys() - slot.failed, reverse=True):
+        for version in sorted(to_load, reverse=True):
             await self._load(slot, version, on_disk[version])
 
         # Availability preserving: drop unwanted versions once a wanted one serves (or nothing
@@ -268,6 +286,29 @@ class ModelManager:
             unwanted = unwanted[:-1]
         for version in unwanted:
             self._unload(slot, version)
+
+    @staticmethod
+    def _whole_versions(
+        slot: _ModelSlot, wanted: set[int], on_disk: Mapping[int, Path], settle_seconds: float
+    ) -> set[int]:
+        """The wanted versions to load now: not serving, written completely (no file changed
+        for a moment), and not failed in the state they are in."""
+        slot.failed = {v: fp for v, fp in slot.failed.items() if v in wanted}
+        slot.unsettled = set()
+        ready = set()
+        for version in wanted - slot.serving.keys():
+            print_ = fingerprint(on_disk[version])
+            if not is_settled(print_, settle_seconds):
+                slot.unsettled.add(version)
+            elif slot.failed.get(version) not in (None, print_):
+                logger.info(
+                    "%s version %d changed on disk since it failed; retrying", slot.name, version
+                )
+                del slot.failed[version]
+                ready.add(version)
+            elif version not in slot.failed:
+                ready.add(version)
+        return ready
 
     async def _load(self, slot: _ModelSlot, version: int, path: Path) -> None:
         name = slot.name
@@ -301,7 +342,7 @@ class ModelManager:
                     # Like TensorFlow Serving: a version superseded meanwhile is not retried.
                     logger.info("Not retrying %s version %d: no longer wanted", name, version)
                     break
-        slot.failed.add(version)
+        slot.failed[version] = await asyncio.to_thread(fingerprint, path)
         slot.statuses[version] = VersionStatus(VersionState.END, error.tf_error_code, error.message)
 
     async def _still_wanted(self, slot: _ModelSlot, version: int) -> bool:

@@ -6,6 +6,8 @@ sibling of a version being published, `README`, ...) is ignored, as TensorFlow S
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -30,6 +32,37 @@ def list_version_dirs(base_path: Path) -> dict[int, Path]:
         if version not in versions or name < versions[version].name:
             versions[version] = child
     return versions
+
+
+# A version directory whose files changed this recently may still be being written.
+SETTLE_SECONDS = 1.0
+
+Fingerprint = tuple[int, int, int]
+"""(files, bytes, newest modification in ns) of a version directory."""
+
+
+def fingerprint(version_dir: Path) -> Fingerprint:
+    """What changes while a version directory is still being written."""
+    files = size = 0
+    try:
+        newest = os.stat(version_dir).st_mtime_ns
+    except FileNotFoundError:
+        return 0, 0, 0
+    for root, directories, names in os.walk(version_dir):
+        for name in [*names, *directories]:
+            try:
+                stat = os.stat(os.path.join(root, name))
+            except FileNotFoundError:
+                continue  # removed while we looked: the next poll sees the result
+            files += 1
+            size += stat.st_size
+            newest = max(newest, stat.st_mtime_ns)
+    return files, size, newest
+
+
+def is_settled(print_: Fingerprint, settle_seconds: float = SETTLE_SECONDS) -> bool:
+    """Whether nothing in the directory changed for ``settle_seconds``."""
+    return time.time_ns() - print_[2] >= settle_seconds * 1e9
 
 
 def select_versions(available: Iterable[int], policy: VersionPolicy) -> set[int]:

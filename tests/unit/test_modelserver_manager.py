@@ -49,6 +49,7 @@ def manager_for(
         load_retry_interval_seconds=retry_interval_s,
         loader=loader,
         on_availability_change=record,
+        settle_seconds=0,  # the stand-in versions are empty directories, whole at once
     )
 
 
@@ -88,6 +89,42 @@ async def test_failed_version_leaves_the_serving_one_and_is_not_retried(tmp_path
     status = manager.version_statuses("m")[2]
     assert (status.state, status.error_code) == (VersionState.END, DATA_LOSS)
     assert loader.calls == [1, 2, 2, 2]  # three attempts, none on the next poll
+
+
+async def test_a_failed_version_is_retried_once_its_files_change(tmp_path: Path) -> None:
+    loader = FakeLoader(broken={2})
+    manager = manager_for(tmp_path, loader)
+    (tmp_path / "1").mkdir()
+    await manager.sync_once()
+    (tmp_path / "2").mkdir()
+    await manager.sync_once()
+    await manager.sync_once()  # unchanged since it failed: not retried
+    assert latest(manager) == 1
+    # The rest of the version arrives (a copy that was not finished), and now it loads.
+    loader.broken.clear()
+    (tmp_path / "2" / "saved_model.pb").write_bytes(b"the missing part")
+    await manager.sync_once()
+    assert latest(manager) == 2
+    assert loader.calls == [1, 2, 2]
+
+
+async def test_a_version_still_being_written_waits_until_it_is_whole(tmp_path: Path) -> None:
+    loader = FakeLoader()
+    manager = ModelManager(
+        [ModelDefinition("m", tmp_path, VersionPolicy())],
+        poll_wait_seconds=0,
+        loader=loader,
+        settle_seconds=0.3,
+    )
+    version = tmp_path / "1"
+    version.mkdir()
+    (version / "saved_model.pb").write_bytes(b"half")
+    await manager.sync_once(settle_attempts=0)  # one poll, just after the write
+    assert loader.calls == []
+    assert manager.version_statuses("m") == {}
+    await manager.sync_once()  # waits for the files to be quiet, then loads
+    assert loader.calls == [1]
+    assert latest(manager) == 1
 
 
 async def test_retries_stop_once_a_newer_version_supersedes(tmp_path: Path) -> None:
