@@ -6,7 +6,8 @@ measurements. The export's signatures are a contract the gateway relies on:
 
 - ``serving_default``: ``features`` float32 [-1, 13] (``load_wine().feature_names`` order)
   -> ``probabilities`` float32 [-1, 3], ``class_ids`` int64 [-1]
-- ``metadata``: no inputs -> ``feature_names`` string [13], ``class_names`` string [3]
+- ``metadata``: ``rows`` int32 [-1] -> ``feature_names`` string [-1, 13], ``class_names``
+  string [-1, 3] (the same names in every row; see ``training.export.metadata_endpoint``)
 """
 
 from __future__ import annotations
@@ -27,7 +28,13 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from training.export import Endpoint, export_endpoints, publish_model
+from training.export import (
+    Endpoint,
+    export_endpoints,
+    metadata_endpoint,
+    metadata_warmup,
+    publish_model,
+)
 from training.jobs import RunOptions, profile_config
 from training.publish import PublishedVersion
 from training.reporting import TRAINING_CURVES, RunReports, plot_history
@@ -37,7 +44,6 @@ from training.warmup import WarmupRequest
 MODEL_NAME = "classifier"
 SERVING_SIGNATURE = "serving_default"
 FEATURES_INPUT = "features"
-METADATA_SIGNATURE = "metadata"
 
 
 @dataclass(frozen=True)
@@ -178,16 +184,13 @@ def export_saved_model(model: keras.Model, split: WineSplit, path: Path) -> None
             "class_ids": tf.argmax(probabilities, axis=-1, output_type=tf.int64),
         }
 
-    def metadata() -> dict[str, tf.Tensor]:
-        return {"feature_names": feature_names, "class_names": class_names}
-
     features = tf.TensorSpec([None, len(split.feature_names)], tf.float32, name=FEATURES_INPUT)
     export_endpoints(
         path,
         [model],
         [
             Endpoint(SERVING_SIGNATURE, serve, [features]),
-            Endpoint(METADATA_SIGNATURE, metadata, []),
+            metadata_endpoint({"feature_names": feature_names, "class_names": class_names}),
         ],
     )
 
@@ -197,7 +200,7 @@ def warmup_requests(split: WineSplit) -> list[WarmupRequest]:
     return [
         WarmupRequest(SERVING_SIGNATURE, {FEATURES_INPUT: split.x_test[:1]}),
         WarmupRequest(SERVING_SIGNATURE, {FEATURES_INPUT: split.x_test}),
-        WarmupRequest(METADATA_SIGNATURE, {}),
+        metadata_warmup(),
     ]
 
 

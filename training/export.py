@@ -8,18 +8,21 @@ and ``services/modelserver`` load it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from training.publish import PublishedVersion, publish_version
 from training.warmup import WarmupRequest, write_warmup_requests
 
 METRICS_FILE = "metrics.json"
+METADATA_SIGNATURE = "metadata"
+METADATA_ROWS_INPUT = "rows"
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,30 @@ class Endpoint:
     name: str
     function: Callable[..., dict[str, tf.Tensor]]
     input_signature: Sequence[tf.TensorSpec]
+
+
+def metadata_endpoint(constants: Mapping[str, tf.Tensor]) -> Endpoint:
+    """The ``metadata`` signature: ``rows`` int32 [-1] (values unused) -> every constant once
+    per row, [-1, ...].
+
+    A signature without inputs, or with scalar inputs or outputs, fails under TensorFlow
+    Serving's batching (every input and output needs the batch in its 0th dimension), so the
+    metadata batches like any other signature: a client sends one row and reads row 0.
+    """
+
+    def metadata(rows: tf.Tensor) -> dict[str, tf.Tensor]:
+        count = tf.shape(rows)[0]
+        return {
+            name: tf.repeat(value[tf.newaxis], count, axis=0) for name, value in constants.items()
+        }
+
+    return Endpoint(
+        METADATA_SIGNATURE, metadata, [tf.TensorSpec([None], tf.int32, name=METADATA_ROWS_INPUT)]
+    )
+
+
+def metadata_warmup() -> WarmupRequest:
+    return WarmupRequest(METADATA_SIGNATURE, {METADATA_ROWS_INPUT: np.zeros(1, np.int32)})
 
 
 def export_endpoints(

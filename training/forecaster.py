@@ -27,9 +27,9 @@ W = ``window_size``, both also in ``metadata``):
 - ``prime``: ``history`` float32 [-1, T] (T >= 1 raw values, oldest first)
   -> ``prediction`` float32 [-1], ``state`` float32 [-1, S]: ``step`` over the history from the
   zero state, in one call
-- ``metadata``: no inputs -> ``window_size`` int64 [], ``state_size`` int64 [],
-  ``min_history`` int64 [] (1), ``min_value`` float32 [] (values are raised to it before the log:
-  the series is positive, so clients should send positive values)
+- ``metadata``: ``rows`` int32 [-1] -> ``window_size`` int64 [-1], ``state_size`` int64 [-1],
+  ``min_history`` int64 [-1] (1), ``min_value`` float32 [-1] (values are raised to it before the
+  log: the series is positive, so clients should send positive values), the same in every row
 
 The run also fits two peers on the same 132 months and scores all on the held-out year: the
 seasonal-naive forecast (last year again) and Holt-Winters exponential smoothing. As a sanity
@@ -41,7 +41,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -52,7 +52,13 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
-from training.export import Endpoint, export_endpoints, publish_model
+from training.export import (
+    Endpoint,
+    export_endpoints,
+    metadata_endpoint,
+    metadata_warmup,
+    publish_model,
+)
 from training.jobs import RunOptions, profile_config
 from training.publish import PublishedVersion
 from training.reporting import TRAINING_CURVES, RunReports, plot_history
@@ -64,7 +70,6 @@ MODEL_NAME = "forecaster"
 WINDOW_SIGNATURE = "window"
 STEP_SIGNATURE = "step"
 PRIME_SIGNATURE = "prime"
-METADATA_SIGNATURE = "metadata"
 WINDOW_INPUT = "window"
 NEXT_VALUE_OUTPUT = "next_value"
 VALUE_INPUT = "value"
@@ -266,7 +271,7 @@ class ServingFunctions:
     window: Callable[..., dict[str, tf.Tensor]]
     step: Callable[..., dict[str, tf.Tensor]]
     prime: Callable[..., dict[str, tf.Tensor]]
-    metadata: Callable[..., dict[str, tf.Tensor]]
+    metadata: Mapping[str, tf.Tensor]
     window_size: int
     state_size: int
 
@@ -288,7 +293,7 @@ class ServingFunctions:
                 self.prime,
                 [tf.TensorSpec([None, None], tf.float32, name=HISTORY_INPUT)],
             ),
-            Endpoint(METADATA_SIGNATURE, self.metadata, []),
+            metadata_endpoint(self.metadata),
         ]
 
     def concrete(self) -> dict[str, Any]:
@@ -321,14 +326,11 @@ def serving_functions(model: RecurrentForecaster, window_size: int) -> ServingFu
         prediction, state = model.prime(history)
         return {PREDICTION_OUTPUT: prediction, STATE: state}
 
-    def metadata() -> dict[str, tf.Tensor]:
-        return dict(constants)
-
     return ServingFunctions(
         window=window,
         step=step,
         prime=prime,
-        metadata=metadata,
+        metadata=constants,
         window_size=window_size,
         state_size=model.state_size,
     )
@@ -576,7 +578,7 @@ def warmup_requests(split: SeriesSplit, window_size: int, state_size: int) -> li
         WarmupRequest(STEP_SIGNATURE, {VALUE_INPUT: values, STATE: states}),
         WarmupRequest(PRIME_SIGNATURE, {HISTORY_INPUT: train[None, :]}),
         WarmupRequest(PRIME_SIGNATURE, {HISTORY_INPUT: windows}),
-        WarmupRequest(METADATA_SIGNATURE, {}),
+        metadata_warmup(),
     ]
 
 

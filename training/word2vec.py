@@ -10,15 +10,19 @@ The vocabulary lives inside the export (a lookup table), so an unknown word is r
 mapped to a stand-in. Words are normalised in the graph as in training (lower case, surrounding
 punctuation removed); the gateway applies unicode NFKC before it sends them. Signatures:
 
-- ``similar`` (also ``serving_default``): ``words`` string [-1], ``k`` int32 []
-  -> ``neighbors`` string [-1, k], ``scores`` float32 [-1, k], ``known`` bool [-1]
-- ``analogy``: ``positive`` string [-1], ``negative`` string [-1], ``k`` int32 []
-  -> ``neighbors`` string [k], ``scores`` float32 [k], ``positive_known``, ``negative_known``
+- ``similar`` (also ``serving_default``): ``words`` string [-1], ``k`` int32 [-1] (per word)
+  -> ``neighbors`` string [-1, K], ``scores`` float32 [-1, K], ``known`` bool [-1]
+- ``analogy``: one query per row: ``positive`` string [-1, P], ``negative`` string [-1, N] (rows
+  padded with ""), ``k`` int32 [-1] -> ``neighbors`` string [-1, K], ``scores`` float32 [-1, K],
+  ``positive_known`` bool [-1, P], ``negative_known`` bool [-1, N] (true for padding)
 - ``embed``: ``words`` string [-1] -> ``embeddings`` float32 [-1, D], ``known`` bool [-1]
-- ``metadata``: no inputs -> ``vocabulary_size``, ``dimensions``, ``max_k`` (int64 scalars)
+- ``metadata``: ``rows`` int32 [-1] -> ``vocabulary_size``, ``dimensions``, ``max_k`` (int64
+  [-1], the same in every row)
 
 Scores are cosines over the L2-normalised embedding matrix (matmul + top_k), with the query words
-themselves left out, as gensim's most_similar does.
+themselves left out, as gensim's most_similar does. K is the largest k of the batch (at most
+``max_k``): every input and output has the batch in its 0th dimension, so TensorFlow Serving's
+batching can merge concurrent requests, and each client keeps the first k columns of its rows.
 """
 
 from __future__ import annotations
@@ -39,7 +43,13 @@ from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 
 from training.corpora import LEE, NEWS, Corpus, load_corpus
-from training.export import Endpoint, export_endpoints, publish_model
+from training.export import (
+    Endpoint,
+    export_endpoints,
+    metadata_endpoint,
+    metadata_warmup,
+    publish_model,
+)
 from training.jobs import RunOptions, profile_config
 from training.publish import PublishedVersion
 from training.reporting import TRAINING_CURVES, RunReports, plot_history
@@ -337,6 +347,12 @@ class _Lookup(tf.Module):
         return tf.gather(self.words, top.indices), top.values
 
 
+def _columns(k: tf.Tensor) -> tf.Tensor:
+    """How many neighbours a batch answers with: the most any of its rows asks for, up to
+    MAX_K; each client keeps the first k of its row."""
+    return tf.minimum(tf.reduce_max(k), MAX_K)
+
+
 def export_saved_model(vocabulary: Vocabulary, embeddings: np.ndarray, path: Path) -> None:
     """Write the SavedModel with the four signatures of the contract into ``path``."""
     lookup = _Lookup(vocabulary, embeddings)
@@ -346,38 +362,29 @@ def export_saved_model(vocabulary: Vocabulary, embeddings: np.ndarray, path: Pat
         known = ids >= 0
         safe = tf.maximum(ids, 0)
         neighbors, scores = lookup.nearest(
-            tf.gather(lookup.unit, safe), safe[:, tf.newaxis], tf.minimum(k, MAX_K)
+            tf.gather(lookup.unit, safe), safe[:, tf.newaxis], _columns(k)
         )
         return {"neighbors": neighbors, "scores": scores, "known": known}
 
     def analogy(positive: tf.Tensor, negative: tf.Tensor, k: tf.Tensor) -> dict[str, tf.Tensor]:
-        positive_ids, negative_ids = lookup.ids(positive), lookup.ids(negative)
-        safe_positive, safe_negative = tf.maximum(positive_ids, 0), tf.maximum(negative_ids, 0)
-        query = tf.reduce_sum(tf.gather(lookup.unit, safe_positive), axis=0) - tf.reduce_sum(
-            tf.gather(lookup.unit, safe_negative), axis=0
-        )
-        excluded = tf.concat([safe_positive, safe_negative], axis=0)[tf.newaxis, :]
-        neighbors, scores = lookup.nearest(query[tf.newaxis, :], excluded, tf.minimum(k, MAX_K))
-        return {
-            "neighbors": neighbors[0],
-            "scores": scores[0],
-            "positive_known": positive_ids >= 0,
-            "negative_known": negative_ids >= 0,
-        }
+        query = tf.zeros([tf.shape(k)[0], embeddings.shape[1]], tf.float32)
+        excluded, known = [], {}
+        for side, words, sign in (("positive", positive, 1.0), ("negative", negative, -1.0)):
+            ids = lookup.ids(words)
+            given = tf.not_equal(words, "")  # "" pads a row to the batch's width
+            used = tf.cast(given & (ids >= 0), tf.float32)[..., tf.newaxis]
+            query += sign * tf.reduce_sum(tf.gather(lookup.unit, tf.maximum(ids, 0)) * used, 1)
+            excluded.append(tf.where(given, ids, -1))
+            known[f"{side}_known"] = (ids >= 0) | ~given
+        neighbors, scores = lookup.nearest(query, tf.concat(excluded, axis=1), _columns(k))
+        return {"neighbors": neighbors, "scores": scores, **known}
 
     def embed(words: tf.Tensor) -> dict[str, tf.Tensor]:
         ids = lookup.ids(words)
         return {"embeddings": tf.gather(lookup.vectors, tf.maximum(ids, 0)), "known": ids >= 0}
 
-    def metadata() -> dict[str, tf.Tensor]:
-        return {
-            "vocabulary_size": tf.constant(len(vocabulary.words), tf.int64),
-            "dimensions": tf.constant(embeddings.shape[1], tf.int64),
-            "max_k": tf.constant(MAX_K, tf.int64),
-        }
-
     words = tf.TensorSpec([None], tf.string, name="words")
-    k = tf.TensorSpec([], tf.int32, name="k")
+    k = tf.TensorSpec([None], tf.int32, name="k")
     export_endpoints(
         path,
         [lookup],
@@ -387,26 +394,35 @@ def export_saved_model(vocabulary: Vocabulary, embeddings: np.ndarray, path: Pat
                 "analogy",
                 analogy,
                 [
-                    tf.TensorSpec([None], tf.string, name="positive"),
-                    tf.TensorSpec([None], tf.string, name="negative"),
+                    tf.TensorSpec([None, None], tf.string, name="positive"),
+                    tf.TensorSpec([None, None], tf.string, name="negative"),
                     k,
                 ],
             ),
             Endpoint("embed", embed, [words]),
-            Endpoint("metadata", metadata, []),
+            metadata_endpoint(
+                {
+                    "vocabulary_size": tf.constant(len(vocabulary.words), tf.int64),
+                    "dimensions": tf.constant(embeddings.shape[1], tf.int64),
+                    "max_k": tf.constant(MAX_K, tf.int64),
+                }
+            ),
         ],
     )
 
 
 def warmup_requests(vocabulary: Vocabulary) -> list[WarmupRequest]:
     frequent = np.array(vocabulary.words[:8], dtype=object)
-    k = np.array(10, np.int32)
+    k = np.full(len(frequent), 10, np.int32)
+    # An analogy row as the gateway sends it: its words, padded with "" to a fixed width.
+    positive = np.array([[*frequent[:2], *[""] * 8]], dtype=object)
+    negative = np.array([[frequent[2], *[""] * 9]], dtype=object)
     return [
-        WarmupRequest("similar", {"words": frequent[:1], "k": k}),
+        WarmupRequest("similar", {"words": frequent[:1], "k": k[:1]}),
         WarmupRequest("similar", {"words": frequent, "k": k}),
-        WarmupRequest("analogy", {"positive": frequent[:2], "negative": frequent[2:3], "k": k}),
+        WarmupRequest("analogy", {"positive": positive, "negative": negative, "k": k[:1]}),
         WarmupRequest("embed", {"words": frequent}),
-        WarmupRequest("metadata", {}),
+        metadata_warmup(),
     ]
 
 

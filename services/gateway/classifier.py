@@ -3,7 +3,8 @@
 The `classifier` model contract (see training/classifier.py):
 - signature `serving_default`: `features` float32 [-1, n] raw measurements -> `probabilities`
   float32 [-1, k] and `class_ids` int64 [-1]; feature scaling happens inside the graph;
-- signature `metadata`, no inputs: `feature_names` string [n], `class_names` string [k].
+- signature `metadata`, `rows` int32 [-1]: `feature_names` string [-1, n], `class_names` string
+  [-1, k], the same in every row.
 Feature and class names are read per version, so they always match the version that answers.
 """
 
@@ -20,10 +21,9 @@ from services.gateway import errors
 from services.gateway.backend import Deadline, ModelServerClient
 from services.gateway.catalog import ModelCatalog, VersionedCache
 from services.gateway.metrics import GatewayMetrics
-from services.gateway.outputs import output, strings
+from services.gateway.outputs import METADATA_SIGNATURE, output, read_metadata, strings
 
 SERVING_SIGNATURE = "serving_default"
-METADATA_SIGNATURE = "metadata"
 FEATURES_INPUT = "features"
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -181,11 +181,9 @@ class WineClassifier:
             raise errors.ModelContractError(f"{where}: {FEATURES_INPUT} must be float32 [-1, n]")
         if METADATA_SIGNATURE not in signatures:
             raise errors.ModelContractError(f"{where} has no {METADATA_SIGNATURE} signature")
-        metadata = await self._backend.predict(
-            self._model, version, METADATA_SIGNATURE, {}, deadline
-        )
-        feature_names = strings(output(metadata.outputs, "feature_names", self._model))
-        class_names = strings(output(metadata.outputs, "class_names", self._model))
+        metadata = await read_metadata(self._backend, self._model, version, deadline)
+        feature_names = strings(output(metadata, "feature_names", self._model))
+        class_names = strings(output(metadata, "class_names", self._model))
         if dims[1] not in (-1, len(feature_names)):
             raise errors.ModelContractError(
                 f"{where} takes {dims[1]} features but names {len(feature_names)}"

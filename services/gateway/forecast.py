@@ -5,7 +5,7 @@ in the graph):
 - `prime`: `history` float32 [-1, T] -> `prediction` float32 [-1], `state` float32 [-1, S];
 - `step`: `value` float32 [-1], `state` float32 [-1, S] -> `prediction`, `state`;
 - `window`: `window` float32 [-1, W] -> `next_value` float32 [-1];
-- `metadata`: no inputs -> `window_size`, `state_size` (int64 scalars).
+- `metadata`: `rows` int32 [-1] -> `window_size`, `state_size` (int64 [-1]), `min_value`.
 
 The stateful method primes the recurrent state on the history once, then feeds each prediction
 back through `step`, carrying the state in the request: O(1) per step, steps of all forecasts in
@@ -29,7 +29,7 @@ from services.gateway.catalog import ModelCatalog, VersionedCache
 from services.gateway.classifier import ModelVersion
 from services.gateway.generation import FloatArray, StepBatcher
 from services.gateway.metrics import GatewayMetrics
-from services.gateway.outputs import output
+from services.gateway.outputs import METADATA_SIGNATURE, output, read_metadata
 from services.gateway.signatures import Signature, read_signatures, require
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -200,11 +200,11 @@ class Forecaster:
         prime, step, window = (
             require(signatures, self._model, version, name) for name in ("prime", "step", "window")
         )
-        require(signatures, self._model, version, "metadata")
-        metadata = await self._backend.predict(self._model, version, "metadata", {}, deadline)
-        window_size = int(output(metadata.outputs, "window_size", self._model, ()))
-        state_size = int(output(metadata.outputs, "state_size", self._model, ()))
+        require(signatures, self._model, version, METADATA_SIGNATURE)
+        metadata = await read_metadata(self._backend, self._model, version, deadline)
+        window_size = int(output(metadata, "window_size", self._model, ()))
+        state_size = int(output(metadata, "state_size", self._model, ()))
         min_value = None
-        if "min_value" in metadata.outputs:
-            min_value = float(output(metadata.outputs, "min_value", self._model, ()))
+        if "min_value" in metadata:
+            min_value = float(output(metadata, "min_value", self._model, ()))
         return ForecasterSchema(window_size, state_size, min_value, prime, step, window)

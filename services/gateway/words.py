@@ -3,18 +3,23 @@
 The `word2vec` contract (training/word2vec.py). The gateway applies unicode NFKC; the graph
 lower-cases and strips surrounding punctuation, as training did, and holds the vocabulary, so the
 gateway learns from `known` which words the model does not have:
-- `similar`: `words` string [-1], `k` int32 [] -> `neighbors` string [-1, k], `scores` float32
-  [-1, k], `known` bool [-1];
-- `analogy`: `positive` string [-1], `negative` string [-1], `k` int32 [] -> `neighbors` string [k],
-  `scores` float32 [k], `positive_known` bool [-1], `negative_known` bool [-1];
-- `metadata`: no inputs -> `vocabulary_size`, `dimensions`, `max_k` (int64 scalars).
+- `similar`: `words` string [-1], `k` int32 [-1] -> `neighbors` string [-1, K], `scores` float32
+  [-1, K], `known` bool [-1], K >= k;
+- `analogy`: `positive` string [-1, P], `negative` string [-1, N] (padded with ""), `k` int32
+  [-1] -> `neighbors` string [-1, K], `scores` float32 [-1, K], `positive_known` bool [-1, P],
+  `negative_known` bool [-1, N];
+- `metadata`: `rows` int32 [-1] -> `vocabulary_size`, `dimensions`, `max_k` (int64 [-1]).
+
+Every input has the batch in its 0th dimension and analogy rows are always padded to
+MAX_ANALOGY_WORDS, so TensorFlow Serving's batching can merge any concurrent requests.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +28,7 @@ from services.gateway import errors
 from services.gateway.backend import Deadline, ModelServerClient
 from services.gateway.catalog import ModelCatalog, VersionedCache
 from services.gateway.classifier import ModelVersion
-from services.gateway.outputs import output, strings
+from services.gateway.outputs import METADATA_SIGNATURE, output, read_metadata, strings
 from services.gateway.signatures import Signature, read_signatures, require
 
 MAX_WORD_CHARS = 100
@@ -81,34 +86,43 @@ class WordVectors:
         self, version: int, word: str, k: int, deadline: Deadline
     ) -> SimilarWordsResult:
         schema = await self._schema(version, k, deadline)
-        inputs = {"words": _as_sent([word]), "k": np.array(k, dtype=np.int32)}
+        inputs = {"words": _as_sent([word]), "k": np.array([k], dtype=np.int32)}
         schema.similar.check_inputs(self._model, inputs)
         answer = await self._backend.predict(self._model, version, "similar", inputs, deadline)
         if not output(answer.outputs, "known", self._model, (1,))[0]:
             raise errors.UnknownWord("word", word)
-        neighbors = output(answer.outputs, "neighbors", self._model, (1, k))[0]
-        scores = output(answer.outputs, "scores", self._model, (1, k))[0]
-        return _result(neighbors, scores, ModelVersion(self._model, answer.version))
+        return self._first_row(answer.outputs, k, answer.version)
 
     async def _analogy(
         self, version: int, analogy: Analogy, k: int, deadline: Deadline
     ) -> SimilarWordsResult:
         schema = await self._schema(version, k, deadline)
         inputs = {
-            "positive": _as_sent(analogy.positive),
-            "negative": _as_sent(analogy.negative),
-            "k": np.array(k, dtype=np.int32),
+            "positive": _padded_row(analogy.positive),
+            "negative": _padded_row(analogy.negative),
+            "k": np.array([k], dtype=np.int32),
         }
         schema.analogy.check_inputs(self._model, inputs)
         answer = await self._backend.predict(self._model, version, "analogy", inputs, deadline)
         for side, words in (("positive", analogy.positive), ("negative", analogy.negative)):
-            known = output(answer.outputs, f"{side}_known", self._model, (len(words),))
-            for index, is_known in enumerate(known):
-                if not is_known:
-                    raise errors.UnknownWord(f"analogy.{side}[{index}]", words[index])
-        neighbors = output(answer.outputs, "neighbors", self._model, (k,))
-        scores = output(answer.outputs, "scores", self._model, (k,))
-        return _result(neighbors, scores, ModelVersion(self._model, answer.version))
+            shape = (1, MAX_ANALOGY_WORDS)
+            known = output(answer.outputs, f"{side}_known", self._model, shape)[0]
+            for index, word in enumerate(words):
+                if not known[index]:
+                    raise errors.UnknownWord(f"analogy.{side}[{index}]", word)
+        return self._first_row(answer.outputs, k, answer.version)
+
+    def _first_row(
+        self, outputs: Mapping[str, npt.NDArray[Any]], k: int, version: int
+    ) -> SimilarWordsResult:
+        """The k nearest words of the answer's one row (a batch may have answered with more)."""
+        neighbors = output(outputs, "neighbors", self._model, (1, None))[0]
+        scores = output(outputs, "scores", self._model, (1, None))[0]
+        if len(neighbors) < k or len(scores) != len(neighbors):
+            raise errors.ModelContractError(
+                f"model {self._model} answered {len(neighbors)} neighbours for k={k}"
+            )
+        return _result(neighbors[:k], scores[:k], ModelVersion(self._model, version))
 
     async def _schema(self, version: int, k: int, deadline: Deadline) -> WordsSchema:
         schema = await self.schemas.get(version, deadline)
@@ -122,10 +136,10 @@ class WordVectors:
         )
         similar, analogy, _ = (
             require(signatures, self._model, version, name)
-            for name in ("similar", "analogy", "metadata")
+            for name in ("similar", "analogy", METADATA_SIGNATURE)
         )
-        metadata = await self._backend.predict(self._model, version, "metadata", {}, deadline)
-        max_k = int(output(metadata.outputs, "max_k", self._model, ()))
+        metadata = await read_metadata(self._backend, self._model, version, deadline)
+        max_k = int(output(metadata, "max_k", self._model, ()))
         return WordsSchema(max_k, similar, analogy)
 
 
@@ -133,6 +147,13 @@ def _as_sent(words: Sequence[str]) -> npt.NDArray[np.object_]:
     # Unicode NFKC here; the model lower-cases and strips surrounding punctuation in its graph,
     # as its training did, so that part always matches the version that answers.
     return np.array([unicodedata.normalize("NFKC", word) for word in words], dtype=object)
+
+
+def _padded_row(words: Sequence[str]) -> npt.NDArray[np.object_]:
+    """One analogy side as a [1, MAX_ANALOGY_WORDS] row, padded with "" (which the model
+    ignores), so every analogy request has the same shape."""
+    row = list(_as_sent(words)) + [""] * (MAX_ANALOGY_WORDS - len(words))
+    return np.array([row], dtype=object)
 
 
 def _check_word(field: str, word: str) -> None:

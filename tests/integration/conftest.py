@@ -19,11 +19,27 @@ def classifier_repository(classifier_models_dir: Path, tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def shared_stack(full_models_dir: Path) -> AsyncIterator[Stack]:
+BATCHING_PARAMETERS = """
+max_batch_size { value: 256 }
+batch_timeout_micros { value: 1000 }
+max_enqueued_batches { value: 100 }
+num_batch_threads { value: 2 }
+"""
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session", params=["plain", "batching"])
+async def shared_stack(
+    request: pytest.FixtureRequest, full_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
     """One stack serving all five models, for tests that only read; tests that change things
-    start their own."""
-    stack = await start_stack(full_models_dir)
+    start their own. Every test using it runs twice: against a plain model server, and against
+    one with TensorFlow Serving's batching on, which every model contract must survive."""
+    settings: dict[str, Any] = {}
+    if request.param == "batching":
+        parameters = tmp_path_factory.mktemp("batching") / "batching.config"
+        parameters.write_text(BATCHING_PARAMETERS)
+        settings = {"enable_batching": True, "batching_parameters_file": str(parameters)}
+    stack = await start_stack(full_models_dir, **settings)
     yield stack
     await stack.close()
 

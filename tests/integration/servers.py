@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -35,12 +36,18 @@ class Stack:
         await self.model_server.stop(0)
 
 
-async def start_model_server_for(repository: Path, port: int = 0) -> ModelServerHandle:
-    """A model server for every model in the repository, from a models.config as in production."""
+async def start_model_server_for(
+    repository: Path, port: int = 0, **settings: Any
+) -> ModelServerHandle:
+    """A model server for every model in the repository, from a models.config as in production;
+    ``settings`` adds flags (enable_batching=True, ...)."""
     config = _model_config_for(repository)
     return await start_model_server(
         ModelServerSettings(
-            port=port, model_config_file=str(config), file_system_poll_wait_seconds=POLL_S
+            port=port,
+            model_config_file=str(config),
+            file_system_poll_wait_seconds=POLL_S,
+            **settings,
         )
     )
 
@@ -50,8 +57,8 @@ def _model_config_for(repository: Path) -> Path:
     return write_model_config(repository, names)
 
 
-async def start_stack(repository: Path) -> Stack:
-    model_server = await start_model_server_for(repository)
+async def start_stack(repository: Path, **model_server_settings: Any) -> Stack:
+    model_server = await start_model_server_for(repository, **model_server_settings)
     gateway = await start_gateway(
         GatewaySettings(
             port=0,

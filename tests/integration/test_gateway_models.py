@@ -15,6 +15,7 @@ from servers import Stack
 from status_assertions import expect_status
 
 from services.generated.gateway.v1 import gateway_pb2
+from services.modelserver.monitoring import ServingMetrics as ModelServerMetrics
 from training.series import load_airpassengers_split
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -318,6 +319,37 @@ async def test_analogy_leaves_out_its_own_words(shared_stack: Stack) -> None:
     words = [n.word for n in response.neighbors]
     assert len(words) == 5
     assert not {"minister", "israeli", "australia"} & set(words)
+
+
+async def test_concurrent_queries_with_different_k_each_get_their_own_answer(
+    shared_stack: Stack,
+) -> None:
+    queries = [
+        gateway_pb2.SimilarWordsRequest(word=word, k=k)
+        for k, word in enumerate(["police", "minister", "government", "fire", "president"], 1)
+    ] + [
+        gateway_pb2.SimilarWordsRequest(
+            analogy=gateway_pb2.Analogy(positive=positive, negative=["australia"]), k=k
+        )
+        for k, positive in ((2, ["minister"]), (7, ["minister", "israeli", "police"]))
+    ]
+    alone = [await shared_stack.stub.SimilarWords(query, timeout=30) for query in queries]
+    runs_before = batched_runs(shared_stack)
+    together = await asyncio.gather(
+        *(shared_stack.stub.SimilarWords(query, timeout=30) for query in queries * 4)
+    )
+    for query, answer, expected in zip(queries * 4, together, alone * 4, strict=True):
+        assert len(answer.neighbors) == query.k
+        assert [n.word for n in answer.neighbors] == [n.word for n in expected.neighbors]
+    if runs_before is not None:  # the model server batches: fewer model runs than requests
+        assert batched_runs(shared_stack) - runs_before < len(together)
+
+
+def batched_runs(stack: Stack) -> int | None:
+    """Model runs of the model server's batching sessions; None when batching is off."""
+    if stack.model_server.metrics.counters.value(ModelServerMetrics.BATCHED_RUNS) == 0:
+        return None
+    return stack.model_server.metrics.counters.value(ModelServerMetrics.BATCHED_RUNS)
 
 
 @pytest.mark.parametrize(

@@ -59,10 +59,14 @@ def test_signature_defs_match_the_contract(classifier_models_dir: Path) -> None:
     }
 
     metadata = signatures["metadata"]
-    assert len(metadata.inputs) == 0
+    # The batch in the 0th dimension of every input and output, as TensorFlow Serving's
+    # batching needs.
+    assert {name: tensor_spec(info) for name, info in metadata.inputs.items()} == {
+        "rows": (tf.int32, [-1])
+    }
     assert {name: tensor_spec(info) for name, info in metadata.outputs.items()} == {
-        "feature_names": (tf.string, [N_FEATURES]),
-        "class_names": (tf.string, [N_CLASSES]),
+        "feature_names": (tf.string, [-1, N_FEATURES]),
+        "class_names": (tf.string, [-1, N_CLASSES]),
     }
 
 
@@ -82,11 +86,12 @@ def test_export_round_trip(classifier_training: TrainResult) -> None:
 def test_metadata_signature_names(classifier_models_dir: Path) -> None:
     loaded = tf.saved_model.load(str(classifier_models_dir / "classifier" / "1"))
 
-    outputs = loaded.signatures["metadata"]()
+    outputs = loaded.signatures["metadata"](rows=tf.constant([0, 0]))
 
     wine = load_wine()
-    feature_names = [name.decode() for name in outputs["feature_names"].numpy()]
-    class_names = [name.decode() for name in outputs["class_names"].numpy()]
+    assert outputs["feature_names"].shape == (2, N_FEATURES)
+    feature_names = [name.decode() for name in outputs["feature_names"].numpy()[0]]
+    class_names = [name.decode() for name in outputs["class_names"].numpy()[1]]
     assert feature_names == list(wine.feature_names)
     assert "od280/od315_of_diluted_wines" in feature_names
     assert class_names == ["class_0", "class_1", "class_2"]

@@ -190,17 +190,18 @@ def test_signature_defs_match_the_contract(
         "state": (tf.float32, [-1, state_size]),
     }
 
-    assert len(signatures["metadata"].inputs) == 0
+    assert specs(signatures["metadata"].inputs) == {"rows": (tf.int32, [-1])}
     assert specs(signatures["metadata"].outputs) == {
-        "window_size": (tf.int64, []),
-        "state_size": (tf.int64, []),
-        "min_history": (tf.int64, []),
-        "min_value": (tf.float32, []),
+        "window_size": (tf.int64, [-1]),
+        "state_size": (tf.int64, [-1]),
+        "min_history": (tf.int64, [-1]),
+        "min_value": (tf.float32, [-1]),
     }
 
 
 def test_metadata_values(loaded: Any, state_size: int) -> None:
-    outputs = {name: value.numpy() for name, value in loaded.signatures["metadata"]().items()}
+    rows = loaded.signatures["metadata"](rows=tf.constant([0]))
+    outputs = {name: value.numpy()[0] for name, value in rows.items()}
 
     assert outputs["window_size"] == WINDOW_SIZE
     assert outputs["state_size"] == state_size
@@ -321,8 +322,11 @@ def test_export_loads_as_a_session_bundle_like_tensorflow_serving(
     allclose(stepped["prediction"], expected["prediction"])
     allclose(stepped["state"], expected["state"])
 
-    metadata = run_signature(servable, "metadata", {})
-    assert (int(metadata["window_size"]), int(metadata["state_size"])) == (WINDOW_SIZE, state_size)
+    metadata = run_signature(servable, "metadata", {"rows": np.zeros(1, np.int32)})
+    assert (int(metadata["window_size"][0]), int(metadata["state_size"][0])) == (
+        WINDOW_SIZE,
+        state_size,
+    )
 
 
 def test_warmup_requests_run_on_the_export(

@@ -72,7 +72,7 @@ def test_signature_defs_match_the_contract(word2vec_training: TrainResult) -> No
     similar = signatures["similar"]
     assert {n: spec(i) for n, i in similar.inputs.items()} == {
         "words": ("string", [-1]),
-        "k": ("int32", []),
+        "k": ("int32", [-1]),
     }
     assert {n: spec(i)[0] for n, i in similar.outputs.items()} == {
         "neighbors": "string",
@@ -88,14 +88,20 @@ def test_signature_defs_match_the_contract(word2vec_training: TrainResult) -> No
     }
     assert spec(signatures["embed"].outputs["embeddings"]) == ("float32", [-1, dims])
     assert set(signatures["metadata"].outputs) == {"vocabulary_size", "dimensions", "max_k"}
+    # Batchable by TensorFlow Serving: the batch is the 0th dimension of every input.
+    for name in ("similar", "analogy", "embed", "metadata"):
+        inputs = signatures[name].inputs.values()
+        assert inputs
+        assert all(spec(info)[1][:1] == [-1] for info in inputs)
 
 
 def test_similar_is_the_cosine_top_k_of_the_trained_vectors(
     word2vec_training: TrainResult, loaded: Any
 ) -> None:
     words = list(word2vec_training.vocabulary.words[:3])
-    out = loaded.signatures["similar"](words=tf.constant(words), k=tf.constant(K))
+    out = loaded.signatures["similar"](words=tf.constant(words), k=tf.constant([K, 2, 1]))
     assert np.asarray(out["known"]).tolist() == [True, True, True]
+    assert out["neighbors"].shape == (3, K)  # the largest k of the batch
     unit = unit_vectors(word2vec_training)
     for row, word in enumerate(words):
         index = word2vec_training.vocabulary.words.index(word)
@@ -108,7 +114,8 @@ def test_similar_is_the_cosine_top_k_of_the_trained_vectors(
 
 def test_raw_words_normalise_and_unknown_words_are_reported(loaded: Any) -> None:
     out = loaded.signatures["similar"](
-        words=tf.constant(["police", "  «Police,»", "POLICE", "qwertyuiopasdf"]), k=tf.constant(K)
+        words=tf.constant(["police", "  «Police,»", "POLICE", "qwertyuiopasdf"]),
+        k=tf.constant([K] * 4),
     )
     assert np.asarray(out["known"]).tolist() == [True, True, True, False]
     neighbors = [decoded(out["neighbors"][i]) for i in range(3)]
@@ -120,24 +127,27 @@ def test_analogy_is_3cosadd_without_the_input_words(
 ) -> None:
     vocabulary = word2vec_training.vocabulary.words
     positive, negative = ["government", "australia"], ["police"]
+    # Two queries in one batch: this one, padded with "", and another of wider rows.
     out = loaded.signatures["analogy"](
-        positive=tf.constant(positive), negative=tf.constant(negative), k=tf.constant(K)
+        positive=tf.constant([[*positive, ""], ["fire", "police", "government"]]),
+        negative=tf.constant([[*negative, ""], ["qwertyuiopasdf", "australia"]]),
+        k=tf.constant([K, 1]),
     )
     unit = unit_vectors(word2vec_training)
     ids = [vocabulary.index(w) for w in positive + negative]
     query = unit[ids[0]] + unit[ids[1]] - unit[ids[2]]
-    assert decoded(out["neighbors"]) == numpy_top_k(word2vec_training, query, set(ids), K)
-    assert np.asarray(out["positive_known"]).tolist() == [True, True]
-    assert np.asarray(out["negative_known"]).tolist() == [True]
+    assert decoded(out["neighbors"][0]) == numpy_top_k(word2vec_training, query, set(ids), K)
+    assert np.asarray(out["positive_known"]).tolist() == [[True, True, True]] * 2
+    assert np.asarray(out["negative_known"]).tolist() == [[True, True], [False, True]]
 
 
 def test_embed_returns_the_trained_rows(word2vec_training: TrainResult, loaded: Any) -> None:
     words = list(word2vec_training.vocabulary.words[10:14])
     out = loaded.signatures["embed"](words=tf.constant(words))
     np.testing.assert_allclose(out["embeddings"], word2vec_training.embeddings[10:14], atol=1e-6)
-    metadata = loaded.signatures["metadata"]()
-    assert int(metadata["max_k"]) == MAX_K
-    assert int(metadata["vocabulary_size"]) == len(word2vec_training.vocabulary.words)
+    metadata = loaded.signatures["metadata"](rows=tf.constant([0, 0]))
+    assert np.asarray(metadata["max_k"]).tolist() == [MAX_K, MAX_K]
+    assert int(metadata["vocabulary_size"][0]) == len(word2vec_training.vocabulary.words)
 
 
 def test_loads_as_a_session_bundle_like_tensorflow_serving(
@@ -147,10 +157,12 @@ def test_loads_as_a_session_bundle_like_tensorflow_serving(
     similar = servable.signature_def_map.signature_def["similar"]
     words = np.array([b"police", b"fire"], dtype=object)
     (neighbors,) = servable.run(
-        {similar.inputs["words"].name: words, similar.inputs["k"].name: np.int32(K)},
+        {similar.inputs["words"].name: words, similar.inputs["k"].name: np.full(2, K, np.int32)},
         [similar.outputs["neighbors"].name],
     )
-    expected = loaded.signatures["similar"](words=tf.constant(["police", "fire"]), k=tf.constant(K))
+    expected = loaded.signatures["similar"](
+        words=tf.constant(["police", "fire"]), k=tf.constant([K, K])
+    )
     assert np.asarray(neighbors).tolist() == np.asarray(expected["neighbors"]).tolist()
 
 
