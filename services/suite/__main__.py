@@ -20,7 +20,11 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict
 
 from services.suite.children import Child, ChildFailed
-from services.suite.model_config import write_model_config
+from services.suite.model_config import (
+    METRICS_PATH,
+    write_model_config,
+    write_monitoring_config,
+)
 from training.jobs import JOBS
 from training.publish import latest_version
 
@@ -37,6 +41,9 @@ class SuiteSettings(BaseSettings):
 
     models_dir: Path = Field(Path("models"), description="model repository: <name>/<version>/")
     modelserver_port: int = Field(8500, ge=0, description="model server gRPC port; 0: any free")
+    modelserver_rest_port: int = Field(
+        8501, ge=0, description="model server REST and Prometheus port; 0: no REST API"
+    )
     gateway_port: int = Field(50051, ge=0, description="gateway gRPC port; 0: any free")
     metrics_port: int = Field(9090, ge=0, description="gateway's Prometheus port; 0: any free")
     poll_s: float = Field(1.0, gt=0, description="how often the model server looks for versions")
@@ -50,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     models_dir = settings.models_dir.resolve()
     _train_missing(models_dir, settings.train_profile)
     model_config = write_model_config(models_dir, list(JOBS))
+    monitoring_config = write_monitoring_config(models_dir)
 
     stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -64,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"--model_config_file={model_config}",
                 f"--file_system_poll_wait_seconds={settings.poll_s}",
                 "--enable_grpc_healthcheck_service=true",
+                f"--rest_api_port={settings.modelserver_rest_port}",
+                f"--monitoring_config_file={monitoring_config}",
             ],
         )
         children.append(modelserver)
@@ -82,7 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         children.append(gateway)
         gateway_port = gateway.wait_for_port(settings.start_timeout_s)
         _wait_until_serving(f"localhost:{gateway_port}", settings.start_timeout_s)
-        print(_banner(modelserver_port, gateway_port, models_dir), flush=True)
+        print(
+            _banner(modelserver_port, gateway_port, settings.modelserver_rest_port, models_dir),
+            flush=True,
+        )
         while not stop_requested.wait(0.5):
             for child in children:
                 if child.exit_code() is not None:
@@ -122,12 +135,19 @@ def _wait_until_serving(target: str, timeout_s: float) -> None:
                 return
 
 
-def _banner(modelserver_port: int, gateway_port: int, models_dir: Path) -> str:
+def _banner(modelserver_port: int, gateway_port: int, rest_port: int, models_dir: Path) -> str:
+    rest = (
+        f"""  model server REST API                     http://localhost:{rest_port}/v1/models/classifier
+  model server metrics                      http://localhost:{rest_port}{METRICS_PATH}
+"""
+        if rest_port
+        else ""
+    )
     return f"""
 The suite is up.
   gateway (gateway.v1.GatewayService)       localhost:{gateway_port}
   model server (tensorflow.serving.*)       localhost:{modelserver_port}
-  model repository                          {models_dir}
+{rest}  model repository                          {models_dir}
 
 Try it:
   .venv/bin/python -m services.client --target localhost:{gateway_port} classify --wine-row 0

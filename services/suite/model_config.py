@@ -1,4 +1,4 @@
-"""The model server's config file for the local model repository, in TF Serving's format."""
+"""The model server's config files for the local model repository, in TF Serving's format."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 CONFIG_FILE_NAME = "models.config"
+MONITORING_FILE_NAME = "monitoring.config"
+METRICS_PATH = "/monitoring/prometheus/metrics"
 # Models whose requests span many model-server calls (a forecast is one call per step) keep the
 # previous version loaded: a forecast that started on it finishes on it after a rollout, while
 # new forecasts go to the new version.
@@ -33,4 +35,12 @@ def write_model_config(models_dir: Path, names: Sequence[str]) -> Path:
     """Writes ``<models_dir>/models.config`` for the named models; returns its path."""
     path = models_dir / CONFIG_FILE_NAME
     path.write_text(model_config_text(models_dir, names))
+    return path
+
+
+def write_monitoring_config(models_dir: Path) -> Path:
+    """Writes ``<models_dir>/monitoring.config``: Prometheus metrics on the REST port, at
+    TensorFlow Serving's usual path."""
+    path = models_dir / MONITORING_FILE_NAME
+    path.write_text(f'prometheus_config {{ enable: true path: "{METRICS_PATH}" }}\n')
     return path

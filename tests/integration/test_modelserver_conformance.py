@@ -5,7 +5,6 @@ uses, its model and config files, and the answers it expects."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -15,6 +14,7 @@ import grpc
 import pytest
 import pytest_asyncio
 import tensorflow as tf
+from servers import free_port
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_service_pb2_grpc
 from tf_serving_testdata import TESTDATA, copy_model, needs_testdata
 
@@ -22,12 +22,6 @@ pytestmark = [needs_testdata, pytest.mark.asyncio(loop_scope="session")]
 
 COMMAND = str(Path(sys.executable).parent / "tensorflow_model_server")
 READY_TIMEOUT_S = 120
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return int(probe.getsockname()[1])
 
 
 class ServerProcess:

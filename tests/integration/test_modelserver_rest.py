@@ -4,26 +4,19 @@ its tests and documentation give."""
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 import pytest_asyncio
+from servers import free_port
 from tf_serving_testdata import TESTDATA, copy_model, needs_testdata
 
 from services.modelserver.server import ModelServerHandle, start_model_server
 from services.modelserver.settings import ModelServerSettings
 
 pytestmark = [needs_testdata, pytest.mark.asyncio(loop_scope="session")]
-
-
-def free_port() -> int:
-    """A port nobody listens on now (0 turns the REST API off, as in TensorFlow Serving)."""
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

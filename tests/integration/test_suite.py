@@ -8,11 +8,13 @@ import json
 import re
 import signal
 import sys
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from client_cli import run_client
-from servers import republish
+from servers import free_port, republish
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -20,13 +22,24 @@ START_TIMEOUT_S = 120.0
 GATEWAY_LINE = re.compile(r"gateway \(gateway\.v1\.GatewayService\)\s+localhost:(\d+)")
 
 
+def http_text(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://localhost:{port}{path}", timeout=10) as response:
+        return str(response.read().decode())
+
+
+def http_json(port: int, path: str) -> Any:
+    return json.loads(http_text(port, path))
+
+
 async def test_suite_runs_serves_rollouts_and_stops(full_repository: Path) -> None:
+    rest_port = free_port()
     suite = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "services.suite",
         f"--models_dir={full_repository}",
         "--modelserver_port=0",
+        f"--modelserver_rest_port={rest_port}",
         "--gateway_port=0",
         "--metrics_port=0",
         "--poll_s=0.2",
@@ -43,6 +56,10 @@ async def test_suite_runs_serves_rollouts_and_stops(full_repository: Path) -> No
         answer = json.loads(output[output.index("{") :])
         assert [c["class_name"] for c in answer["classifications"]] == ["class_0", "class_2"]
         assert answer["model"] == {"name": "classifier", "version": "1"}
+        status = await asyncio.to_thread(http_json, rest_port, "/v1/models/classifier")
+        assert status["model_version_status"][0]["state"] == "AVAILABLE"
+        metrics = await asyncio.to_thread(http_text, rest_port, "/monitoring/prometheus/metrics")
+        assert ':tensorflow:serving:request_count{model_name="classifier",status="OK"}' in metrics
 
         assert republish(full_repository / "classifier", 1) == 2
         for _ in range(100):
