@@ -24,9 +24,12 @@ W = ``window_size``, both also in ``metadata``):
   -> ``next_value`` float32 [-1]; the same as ``prime`` on that window
 - ``step``: ``value`` float32 [-1] (the newest raw value), ``state`` float32 [-1, S]
   -> ``prediction`` float32 [-1] (the raw value after it), ``state`` float32 [-1, S]
-- ``prime``: ``history`` float32 [-1, T] (T >= 1 raw values, oldest first)
-  -> ``prediction`` float32 [-1], ``state`` float32 [-1, S]: ``step`` over the history from the
-  zero state, in one call
+- ``prime``: ``history`` float32 [-1, C] (C = 240 raw values, oldest first, the first ``count``
+  of them real and the rest padding), ``count`` int32 [-1], ``state`` float32 [-1, S]
+  -> ``prediction`` float32 [-1], ``state`` float32 [-1, S]: ``step`` over the real values,
+  from ``state``, in one call. A longer history is primed chunk by chunk (``prime_in_chunks``),
+  starting from the zero state. The fixed width keeps every prime request the same shape, so
+  TensorFlow Serving's batching can merge any of them.
 - ``metadata``: ``rows`` int32 [-1] -> ``window_size`` int64 [-1], ``state_size`` int64 [-1],
   ``min_history`` int64 [-1] (1), ``min_value`` float32 [-1] (values are raised to it before the
   log: the series is positive, so clients should send positive values), the same in every row
@@ -75,6 +78,8 @@ NEXT_VALUE_OUTPUT = "next_value"
 VALUE_INPUT = "value"
 STATE = "state"
 HISTORY_INPUT = "history"
+COUNT_INPUT = "count"
+PRIME_CHUNK = 240
 PREDICTION_OUTPUT = "prediction"
 
 FORECAST_PICTURE = "forecast.png"
@@ -291,7 +296,11 @@ class ServingFunctions:
             Endpoint(
                 PRIME_SIGNATURE,
                 self.prime,
-                [tf.TensorSpec([None, None], tf.float32, name=HISTORY_INPUT)],
+                [
+                    tf.TensorSpec([None, PRIME_CHUNK], tf.float32, name=HISTORY_INPUT),
+                    tf.TensorSpec([None], tf.int32, name=COUNT_INPUT),
+                    state,
+                ],
             ),
             metadata_endpoint(self.metadata),
         ]
@@ -322,9 +331,23 @@ def serving_functions(model: RecurrentForecaster, window_size: int) -> ServingFu
         prediction, new_state = model.step(value, state)
         return {PREDICTION_OUTPUT: prediction, STATE: new_state}
 
-    def prime(history: tf.Tensor) -> dict[str, tf.Tensor]:
-        prediction, state = model.prime(history)
-        return {PREDICTION_OUTPUT: prediction, STATE: state}
+    def prime(history: tf.Tensor, count: tf.Tensor, state: tf.Tensor) -> dict[str, tf.Tensor]:
+        def advance(
+            carry: tuple[tf.Tensor, tf.Tensor], inputs: tuple[tf.Tensor, tf.Tensor]
+        ) -> tuple[tf.Tensor, tf.Tensor]:
+            prediction, current = carry
+            value, position = inputs
+            next_prediction, next_state = model.step(value, current)
+            real = position < count  # padding leaves a row as it was
+            return (
+                tf.where(real, next_prediction, prediction),
+                tf.where(real[:, tf.newaxis], next_state, current),
+            )
+
+        positions = tf.range(tf.shape(history)[1])
+        start = (tf.zeros(tf.shape(count), tf.float32), state)
+        prediction, final = tf.foldl(advance, (tf.transpose(history), positions), initializer=start)
+        return {PREDICTION_OUTPUT: prediction, STATE: final}
 
     return ServingFunctions(
         window=window,
@@ -426,12 +449,30 @@ def holt_winters_forecast(train: np.ndarray, horizon: int, period: int) -> np.nd
     return np.asarray(fitted.forecast(horizon), np.float32)
 
 
-def generate(functions: dict[str, Any], history: np.ndarray, horizon: int) -> np.ndarray:
+def prime_in_chunks(
+    prime: Callable[..., Mapping[str, Any]], history: np.ndarray, state_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``prime`` signature over a history [B, T] of any length: PRIME_CHUNK values per call,
+    carrying the state from one call to the next. Returns the prediction [B] and state [B, S]."""
+    history = np.asarray(history, np.float32)
+    state = np.zeros((history.shape[0], state_size), np.float32)
+    prediction = np.zeros(history.shape[0], np.float32)
+    for start in range(0, history.shape[1], PRIME_CHUNK):
+        inputs = prime_chunk(history[:, start : start + PRIME_CHUNK], state)
+        outputs = prime(**{name: tf.constant(value) for name, value in inputs.items()})
+        prediction = np.asarray(outputs[PREDICTION_OUTPUT])
+        state = np.asarray(outputs[STATE])
+    return prediction, state
+
+
+def generate(
+    functions: dict[str, Any], history: np.ndarray, horizon: int, state_size: int
+) -> np.ndarray:
     """``horizon`` values after ``history`` [B, T]: ``prime`` on the history, then ``step`` fed
     with each prediction in turn. Returns [B, horizon]."""
-    outputs = functions[PRIME_SIGNATURE](history=tf.constant(history, tf.float32))
-    predictions = [outputs[PREDICTION_OUTPUT]]
-    state = outputs[STATE]
+    first, primed = prime_in_chunks(functions[PRIME_SIGNATURE], history, state_size)
+    predictions = [tf.constant(first)]
+    state = tf.constant(primed)
     for _ in range(horizon - 1):
         outputs = functions[STEP_SIGNATURE](value=predictions[-1], state=state)
         predictions.append(outputs[PREDICTION_OUTPUT])
@@ -558,7 +599,7 @@ def train_sine(config: SineConfig, verbose: int) -> tuple[SineCheck, keras.callb
     )
     functions = serving_functions(model, config.crop_length).concrete()
     seed_window = split.train[None, -config.crop_length :]
-    generated = generate(functions, seed_window, config.steps)[0]
+    generated = generate(functions, seed_window, config.steps, model.state_size)[0]
     check = SineCheck(
         model=model, split=split, generated=generated, rmse=rmse(generated, split.test)
     )
@@ -576,10 +617,23 @@ def warmup_requests(split: SeriesSplit, window_size: int, state_size: int) -> li
         WarmupRequest(WINDOW_SIGNATURE, {WINDOW_INPUT: windows}),
         WarmupRequest(STEP_SIGNATURE, {VALUE_INPUT: values[:1], STATE: states[:1]}),
         WarmupRequest(STEP_SIGNATURE, {VALUE_INPUT: values, STATE: states}),
-        WarmupRequest(PRIME_SIGNATURE, {HISTORY_INPUT: train[None, :]}),
-        WarmupRequest(PRIME_SIGNATURE, {HISTORY_INPUT: windows}),
+        WarmupRequest(PRIME_SIGNATURE, prime_chunk(train[None, :PRIME_CHUNK], states[:1])),
+        WarmupRequest(PRIME_SIGNATURE, prime_chunk(windows, states)),
         metadata_warmup(),
     ]
+
+
+def prime_chunk(values: np.ndarray, state: np.ndarray) -> dict[str, np.ndarray]:
+    """The inputs of one ``prime`` call: values [B, <= PRIME_CHUNK] padded to the signature's
+    width, their count, and the state [B, S] before them."""
+    rows, count = values.shape
+    history = np.zeros((rows, PRIME_CHUNK), np.float32)
+    history[:, :count] = values
+    return {
+        HISTORY_INPUT: history,
+        COUNT_INPUT: np.full(rows, count, np.int32),
+        STATE: np.asarray(state, np.float32),
+    }
 
 
 def plot_forecast(split: SeriesSplit, forecasts: Forecasts, scores: dict[str, float]) -> Figure:
@@ -659,7 +713,7 @@ def train(config: ForecasterConfig, options: RunOptions) -> ForecasterResult:
     concrete = functions.concrete()
     horizon = len(split.test)
     forecasts = Forecasts(
-        model=generate(concrete, split.train[None, :], horizon)[0],
+        model=generate(concrete, split.train[None, :], horizon, model.state_size)[0],
         one_step=one_step_forecasts(concrete, split, config.window_size),
         seasonal_naive=seasonal_naive_forecast(split.train, horizon, split.period),
         holt_winters=holt_winters_forecast(split.train, horizon, split.period),

@@ -2,7 +2,8 @@
 
 The `forecaster` contract (training/forecaster.py), raw series values in and out (scaling lives
 in the graph):
-- `prime`: `history` float32 [-1, T] -> `prediction` float32 [-1], `state` float32 [-1, S];
+- `prime`: `history` float32 [-1, C] (the first `count` real, the rest padding), `count` int32
+  [-1], `state` float32 [-1, S] -> `prediction` float32 [-1], `state` float32 [-1, S];
 - `step`: `value` float32 [-1], `state` float32 [-1, S] -> `prediction`, `state`;
 - `window`: `window` float32 [-1, W] -> `next_value` float32 [-1];
 - `metadata`: `rows` int32 [-1] -> `window_size`, `state_size` (int64 [-1]), `min_value`.
@@ -55,6 +56,7 @@ class ForecasterSchema:
     window_size: int
     state_size: int
     min_value: float | None  # the smallest value the model can take, if it says
+    prime_chunk: int  # how many values one prime call takes
     prime: Signature
     step: Signature
     window: Signature
@@ -168,12 +170,31 @@ class Forecaster:
             recent = history[-schema.window_size :].tolist()
             value = await self._window_step(version, schema, recent, deadline)
             return version, value, np.zeros(schema.state_size, np.float32)
-        inputs = {"history": history[np.newaxis, :]}
-        schema.prime.check_inputs(self._model, inputs)
-        prediction = await self._backend.predict(self._model, version, "prime", inputs, deadline)
-        first = output(prediction.outputs, "prediction", self._model, (1,))
-        state = output(prediction.outputs, "state", self._model, (1, schema.state_size))
-        return version, float(first[0]), state[0].astype(np.float32)
+        first, state = await self._prime(version, schema, history, deadline)
+        return version, first, state
+
+    async def _prime(
+        self, version: int, schema: ForecasterSchema, history: FloatArray, deadline: Deadline
+    ) -> tuple[float, FloatArray]:
+        """The recurrent state after the history, and the prediction of the value after it:
+        `prime` takes a fixed number of values per call, so a long history takes several,
+        each starting from the state the one before ended in."""
+        state = np.zeros((1, schema.state_size), np.float32)
+        first = np.zeros(1, np.float32)
+        for start in range(0, len(history), schema.prime_chunk):
+            chunk = history[start : start + schema.prime_chunk]
+            padded = np.zeros((1, schema.prime_chunk), np.float32)
+            padded[0, : len(chunk)] = chunk
+            inputs = {
+                "history": padded,
+                "count": np.array([len(chunk)], np.int32),
+                "state": state,
+            }
+            schema.prime.check_inputs(self._model, inputs)
+            answer = await self._backend.predict(self._model, version, "prime", inputs, deadline)
+            first = output(answer.outputs, "prediction", self._model, (1,))
+            state = output(answer.outputs, "state", self._model, (1, schema.state_size))
+        return float(first[0]), state[0].astype(np.float32)
 
     async def _window_step(
         self, version: int, schema: ForecasterSchema, recent: list[float], deadline: Deadline
@@ -207,4 +228,17 @@ class Forecaster:
         min_value = None
         if "min_value" in metadata:
             min_value = float(output(metadata, "min_value", self._model, ()))
-        return ForecasterSchema(window_size, state_size, min_value, prime, step, window)
+        history = prime.inputs.get("history")
+        if history is None or history.shape is None or len(history.shape) != 2:
+            raise errors.ModelContractError(
+                f"model {self._model} version {version}: prime needs a history input [-1, C]"
+            )
+        prime_chunk = history.shape[1]
+        if prime_chunk < 1:
+            raise errors.ModelContractError(
+                f"model {self._model} version {version}: prime's history must have a fixed "
+                f"width; it is {history.describe()}"
+            )
+        return ForecasterSchema(
+            window_size, state_size, min_value, prime_chunk, prime, step, window
+        )

@@ -15,10 +15,13 @@ from saved_models import signature_defs, tensor_spec
 from services.modelserver.servable import Servable, load_servable
 from services.modelserver.warmup import warm_up
 from training.forecaster import (
+    PRIME_CHUNK,
     ForecasterResult,
     SeriesCoding,
     generate,
     holt_winters_forecast,
+    prime_chunk,
+    prime_in_chunks,
     rmse,
     seasonal_naive_forecast,
     training_sequences,
@@ -51,6 +54,11 @@ def histories() -> np.ndarray:
     """Three 30-month histories from different points of the series, [3, 30]."""
     values = load_airpassengers_split().values
     return np.stack([values[start : start + 30] for start in (0, 50, 102)])
+
+
+def primed(loaded: Any, history: np.ndarray, state_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The exported ``prime`` over a whole history: its prediction and state."""
+    return prime_in_chunks(loaded.signatures["prime"], history, state_size)
 
 
 def allclose(actual: Any, expected: Any) -> None:
@@ -101,7 +109,8 @@ def test_the_forecast_is_generated_with_the_exported_step_signature(
     split = forecaster_training.split
     signatures = {name: loaded.signatures[name] for name in ("prime", "step")}
 
-    forecast = generate(signatures, split.train[None, :], 12)[0]
+    state_size = forecaster_training.model.state_size
+    forecast = generate(signatures, split.train[None, :], 12, state_size)[0]
 
     allclose(forecast, forecaster_training.forecasts.model)
     assert rmse(forecast, split.test) == pytest.approx(forecaster_training.metrics.rmse, rel=1e-4)
@@ -184,7 +193,13 @@ def test_signature_defs_match_the_contract(
         "state": (tf.float32, [-1, state_size]),
     }
 
-    assert specs(signatures["prime"].inputs) == {"history": (tf.float32, [-1, -1])}
+    # A fixed width: every prime request has the same shape, so TensorFlow Serving's batching
+    # can merge any of them.
+    assert specs(signatures["prime"].inputs) == {
+        "history": (tf.float32, [-1, PRIME_CHUNK]),
+        "count": (tf.int32, [-1]),
+        "state": (tf.float32, [-1, state_size]),
+    }
     assert specs(signatures["prime"].outputs) == {
         "prediction": (tf.float32, [-1]),
         "state": (tf.float32, [-1, state_size]),
@@ -209,7 +224,9 @@ def test_metadata_values(loaded: Any, state_size: int) -> None:
     assert 0 < outputs["min_value"] < 1
 
 
-def test_export_round_trip(forecaster_training: ForecasterResult, loaded: Any) -> None:
+def test_export_round_trip(
+    forecaster_training: ForecasterResult, loaded: Any, state_size: int
+) -> None:
     model = forecaster_training.model
     history = histories()
     window = history[:, -WINDOW_SIZE:]
@@ -219,10 +236,10 @@ def test_export_round_trip(forecaster_training: ForecasterResult, loaded: Any) -
     default = loaded.signatures["serving_default"](window=tf.constant(window))
     allclose(default["next_value"], outputs["next_value"])
 
-    outputs = loaded.signatures["prime"](history=tf.constant(history))
+    exported_prediction, exported_state = primed(loaded, history, state_size)
     prediction, state = model.prime(tf.constant(history))
-    allclose(outputs["prediction"], prediction)
-    allclose(outputs["state"], state)
+    allclose(exported_prediction, prediction)
+    allclose(exported_state, state)
 
     value = tf.constant(history[:, 0])
     outputs = loaded.signatures["step"](value=value, state=state)
@@ -238,17 +255,30 @@ def test_stepping_from_the_zero_state_equals_prime_and_window(loaded: Any, state
         outputs = loaded.signatures["step"](value=tf.constant(history[:, month]), state=state)
         state = outputs["state"]
 
-    primed = loaded.signatures["prime"](history=tf.constant(history))
-    allclose(outputs["prediction"], primed["prediction"])
-    allclose(state, primed["state"])
+    prediction, primed_state = primed(loaded, history, state_size)
+    allclose(outputs["prediction"], prediction)
+    allclose(state, primed_state)
 
     # `window` is `prime` on exactly window_size values.
     window = history[:, -WINDOW_SIZE:]
     windowed = loaded.signatures["window"](window=tf.constant(window))
-    allclose(
-        windowed["next_value"],
-        loaded.signatures["prime"](history=tf.constant(window))["prediction"],
-    )
+    allclose(windowed["next_value"], primed(loaded, window, state_size)[0])
+
+
+def test_a_long_history_primes_in_chunks_like_one_pass(
+    forecaster_training: ForecasterResult, loaded: Any, state_size: int
+) -> None:
+    values = load_airpassengers_split().values
+    history = np.tile(values, 3)[None, : PRIME_CHUNK + 100]  # two chunks, the second partial
+    prediction, state = primed(loaded, history, state_size)
+    expected_prediction, expected_state = forecaster_training.model.prime(tf.constant(history))
+    allclose(prediction, expected_prediction)
+    allclose(state, expected_state)
+    # Padding is ignored: the same values with a different tail of padding agree.
+    inputs = prime_chunk(history[:, :10], np.zeros((1, state_size), np.float32))
+    inputs["history"][:, 10:] = 999.0
+    padded = loaded.signatures["prime"](**{k: tf.constant(v) for k, v in inputs.items()})
+    allclose(padded["state"], primed(loaded, history[:, :10], state_size)[1])
 
 
 def test_prime_takes_a_single_value_and_the_zero_state_is_the_start(
@@ -256,25 +286,25 @@ def test_prime_takes_a_single_value_and_the_zero_state_is_the_start(
 ) -> None:
     values = np.array([112.0, 450.0], np.float32)
 
-    primed = loaded.signatures["prime"](history=tf.constant(values[:, None]))
+    prediction, state = primed(loaded, values[:, None], state_size)
     stepped = loaded.signatures["step"](value=tf.constant(values), state=tf.zeros([2, state_size]))
 
-    allclose(primed["prediction"], stepped["prediction"])
-    allclose(primed["state"], stepped["state"])
-    assert np.all(np.isfinite(primed["prediction"].numpy()))
+    allclose(prediction, stepped["prediction"])
+    allclose(state, stepped["state"])
+    assert np.all(np.isfinite(prediction))
 
 
-def test_step_rows_are_independent_so_clients_can_share_a_batch(loaded: Any) -> None:
+def test_step_rows_are_independent_so_clients_can_share_a_batch(
+    loaded: Any, state_size: int
+) -> None:
     # The gateway batches steps of different forecasts, each at its own point, into one call.
     history = histories()
-    primed = loaded.signatures["prime"](history=tf.constant(history))
+    state = tf.constant(primed(loaded, history, state_size)[1])
     values = tf.constant(history[:, -1] * 1.01)
 
-    batched = loaded.signatures["step"](value=values, state=primed["state"])
+    batched = loaded.signatures["step"](value=values, state=state)
     for row in range(len(history)):
-        alone = loaded.signatures["step"](
-            value=values[row : row + 1], state=primed["state"][row : row + 1]
-        )
+        alone = loaded.signatures["step"](value=values[row : row + 1], state=state[row : row + 1])
         allclose(alone["prediction"], batched["prediction"][row : row + 1])
         allclose(alone["state"], batched["state"][row : row + 1])
 
@@ -306,18 +336,16 @@ def test_export_loads_as_a_session_bundle_like_tensorflow_serving(
             loaded.signatures["window"](window=tf.constant(window))["next_value"],
         )
 
-    primed = run_signature(servable, "prime", {"history": history})
-    expected = loaded.signatures["prime"](history=tf.constant(history))
-    allclose(primed["prediction"], expected["prediction"])
-    allclose(primed["state"], expected["state"])
-    # Any history length goes through the same graph.
-    short = run_signature(servable, "prime", {"history": history[:, :3]})
-    assert short["state"].shape == (3, state_size)
+    inputs = prime_chunk(history, np.zeros((len(history), state_size), np.float32))
+    session_primed = run_signature(servable, "prime", inputs)
+    expected_prediction, expected_state = primed(loaded, history, state_size)
+    allclose(session_primed["prediction"], expected_prediction)
+    allclose(session_primed["state"], expected_state)
 
-    inputs = {"value": history[:, -1], "state": primed["state"]}
+    inputs = {"value": history[:, -1], "state": session_primed["state"]}
     stepped = run_signature(servable, "step", inputs)
     expected = loaded.signatures["step"](
-        value=tf.constant(history[:, -1]), state=tf.constant(primed["state"])
+        value=tf.constant(history[:, -1]), state=tf.constant(session_primed["state"])
     )
     allclose(stepped["prediction"], expected["prediction"])
     allclose(stepped["state"], expected["state"])
