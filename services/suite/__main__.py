@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = CliApp.run(SuiteSettings, cli_args=None if argv is None else list(argv))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     models_dir = settings.models_dir.resolve()
-    _train_missing(models_dir, settings.train_profile)
+    train_missing(models_dir, settings.train_profile)
     model_config = write_model_config(models_dir, list(JOBS))
     monitoring_config = write_monitoring_config(models_dir)
 
@@ -111,9 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("suite stopped")
 
 
-def _train_missing(models_dir: Path, profile: str) -> None:
+def train_missing(models_dir: Path, profile: str, names: Sequence[str] = tuple(JOBS)) -> None:
     """Trains, one after another and with their progress shown, the models without a version."""
-    for name in JOBS:
+    for name in names:
         if latest_version(models_dir / name) is None:
             print(f"No {name} version in {models_dir}: training one ({profile} profile)")
             subprocess.run(

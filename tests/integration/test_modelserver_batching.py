@@ -1,5 +1,5 @@
-"""--enable_batching with TensorFlow Serving's own batching file and model: concurrent Predicts
-are merged into fewer model runs and every caller gets its own rows back."""
+"""--enable_batching with TensorFlow Serving's model: concurrent Predicts are merged into fewer
+model runs and every caller gets its own rows back."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_service_pb2_grpc
-from tf_serving_testdata import TESTDATA, copy_model, needs_testdata
+from tf_serving_testdata import copy_model, needs_testdata
 
 from services.modelserver.monitoring import ServingMetrics
 from services.modelserver.server import ModelServerHandle, start_model_server
@@ -22,11 +22,20 @@ from services.modelserver.settings import ModelServerSettings
 pytestmark = [needs_testdata, pytest.mark.asyncio(loop_scope="session")]
 
 CONCURRENT = 32
+# One batch thread, and a batch waits 20 ms for company: Predicts sent together are merged.
+BATCHING_PARAMETERS = """
+max_batch_size { value: 128 }
+batch_timeout_micros { value: 20000 }
+max_enqueued_batches { value: 100 }
+num_batch_threads { value: 1 }
+"""
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def batching_server(tmp_path: Path) -> AsyncIterator[ModelServerHandle]:
     copy_model("saved_model_half_plus_two_cpu", tmp_path / "default")
+    parameters = tmp_path / "batching.config"
+    parameters.write_text(BATCHING_PARAMETERS)
     handle = await start_model_server(
         ModelServerSettings(
             port=0,
@@ -34,7 +43,7 @@ async def batching_server(tmp_path: Path) -> AsyncIterator[ModelServerHandle]:
             model_base_path=str(tmp_path / "default"),
             file_system_poll_wait_seconds=0,
             enable_batching=True,
-            batching_parameters_file=str(TESTDATA / "batching_config.txt"),
+            batching_parameters_file=str(parameters),
         )
     )
     yield handle

@@ -60,12 +60,12 @@ def test_bfloat16_results_travel_as_bit_patterns() -> None:
 def test_request_tensor_from_tensor_content() -> None:
     array = np.arange(6, dtype=np.float32).reshape(2, 3)
     tensor = tensor_from_proto(tf.make_tensor_proto(array))
-    np.testing.assert_array_equal(tensor.numpy(), array)
+    np.testing.assert_array_equal(tensor, array)
 
 
 def test_fewer_values_than_the_shape_repeat_the_last_like_tensorflow() -> None:
     tensor = tensor_from_proto(_proto(types_pb2.DT_FLOAT, [3], float_val=[1.0, 2.0]))
-    assert tensor.numpy().tolist() == [1.0, 2.0, 2.0]
+    assert tensor.tolist() == [1.0, 2.0, 2.0]
 
 
 @pytest.mark.parametrize(
@@ -93,3 +93,24 @@ def test_dtype_names_are_tensorflows() -> None:
         "string",
         "int64",
     ]
+
+
+@pytest.mark.parametrize(
+    "proto",
+    [
+        tf.make_tensor_proto(np.arange(12, dtype=np.float32).reshape(3, 4)),  # tensor_content
+        tf.make_tensor_proto(np.array([[1, 2], [3, 4]], np.int64)),
+        tf.make_tensor_proto(np.array([True, False, True])),
+        _proto(types_pb2.DT_FLOAT, [2, 2], float_val=[1.0, 2.0, 3.0, 4.0]),  # typed, exact
+        _proto(types_pb2.DT_INT32, [], int_val=[7]),  # a scalar
+        _proto(types_pb2.DT_INT8, [2], int_val=[300, -1]),  # out of int8: TensorFlow's rule
+        _proto(types_pb2.DT_DOUBLE, [4], double_val=[0.5]),  # repeats the last value
+        _proto(types_pb2.DT_STRING, [2], string_val=[b"a", b"b"]),
+    ],
+)
+def test_numpy_and_tensorflow_read_requests_alike(proto: tensor_pb2.TensorProto) -> None:
+    expected = tf.io.parse_tensor(proto.SerializeToString(), tf.dtypes.as_dtype(proto.dtype))
+    parsed = tensor_from_proto(proto)
+    assert parsed.shape == tuple(expected.shape)
+    np.testing.assert_array_equal(parsed, expected.numpy())
+    assert parsed.dtype == expected.numpy().dtype

@@ -1,0 +1,122 @@
+"""The model server's dynamic batching, off and on: CNN Predicts of one image each at 1, 8 and
+32 requests outstanding, against two model server processes serving the same version."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import numpy as np
+from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_service_pb2_grpc
+
+from benchmarks.harness import Measurement, Stability, measure
+from services.gateway.tensors import to_tensor_proto
+from services.suite.children import Child
+from services.suite.model_config import model_config_text
+
+CONCURRENCY = (1, 8, 32)
+# TensorFlow Serving's CPU advice: no timeout (a lone request runs at once; batches form while
+# the batch threads are busy), one thread per core.
+BATCHING_PARAMETERS = """\
+max_batch_size { value: 64 }
+batch_timeout_micros { value: 0 }
+max_enqueued_batches { value: 100 }
+num_batch_threads { value: 2 }
+"""
+START_TIMEOUT_S = 180
+
+
+@dataclass(frozen=True)
+class BatchingRow:
+    concurrency: int
+    off: Measurement
+    on: Measurement
+
+    @property
+    def throughput_ratio(self) -> float:
+        return self.on.throughput / self.off.throughput
+
+    @property
+    def p50_ratio(self) -> float:
+        return self.on.p50_ms / self.off.p50_ms
+
+
+@dataclass(frozen=True)
+class ModelAlone:
+    """The CNN's session run in-process, without any server: the ceiling batching works on."""
+
+    single_ms: float  # one image
+    batch_ms: float  # BATCH_OF images in one run
+    batch_size: int
+
+
+def time_model_alone(models_dir: Path, batch_size: int = 32, repeats: int = 50) -> ModelAlone:
+    from services.modelserver.predict import prepare_predict, run_session
+    from services.modelserver.servable import load_servable
+    from training.publish import latest_version
+
+    version = latest_version(models_dir / "cnn")
+    assert version is not None, "no CNN version to benchmark"
+    servable = load_servable("cnn", version, models_dir / "cnn" / str(version))
+
+    def median_ms(images: int) -> float:
+        proto = to_tensor_proto(np.zeros((images, 28, 28), np.float32))
+        run = prepare_predict(servable, "serving_default", {"images": proto}, [])
+        run_session(servable, run.feeds, run.fetches)  # the first run builds the callable
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            run_session(servable, run.feeds, run.fetches)
+            times.append(time.perf_counter() - started)
+        return float(np.median(times) * 1000)
+
+    return ModelAlone(median_ms(1), median_ms(batch_size), batch_size)
+
+
+@contextlib.contextmanager
+def model_servers(models_dir: Path, work_dir: Path) -> Iterator[tuple[int, int]]:
+    """Two model servers for the CNN: batching off, and on. Yields their ports."""
+    config = work_dir / "models.config"  # the repository's own config stays as it is
+    config.write_text(model_config_text(models_dir, ["cnn"]))
+    parameters = work_dir / "batching.config"
+    parameters.write_text(BATCHING_PARAMETERS)
+    common = ["--port=0", f"--model_config_file={config}", "--file_system_poll_wait_seconds=0"]
+    plain = Child("modelserver (batching off)", "services.modelserver", common)
+    batching = Child(
+        "modelserver (batching on)",
+        "services.modelserver",
+        [*common, "--enable_batching", f"--batching_parameters_file={parameters}"],
+    )
+    try:
+        yield plain.wait_for_port(START_TIMEOUT_S), batching.wait_for_port(START_TIMEOUT_S)
+    finally:
+        plain.stop(timeout_s=15)
+        batching.stop(timeout_s=15)
+
+
+async def run(models_dir: Path, work_dir: Path, stability: Stability) -> list[BatchingRow]:
+    image = np.random.default_rng(0).random((1, 28, 28), dtype=np.float32)
+    request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name="cnn"))
+    request.inputs["images"].CopyFrom(to_tensor_proto(image))
+    rows = []
+    with model_servers(models_dir, work_dir) as (plain_port, batching_port):
+        async with (
+            grpc.aio.insecure_channel(f"localhost:{plain_port}") as plain,
+            grpc.aio.insecure_channel(f"localhost:{batching_port}") as batching,
+        ):
+            plain_stub = prediction_service_pb2_grpc.PredictionServiceStub(plain)
+            batching_stub = prediction_service_pb2_grpc.PredictionServiceStub(batching)
+            for concurrency in CONCURRENCY:
+                # Side by side: each concurrency measured on both servers in turn.
+                off = await measure(
+                    lambda: plain_stub.Predict(request, timeout=30), concurrency, stability
+                )
+                on = await measure(
+                    lambda: batching_stub.Predict(request, timeout=30), concurrency, stability
+                )
+                rows.append(BatchingRow(concurrency, off, on))
+    return rows

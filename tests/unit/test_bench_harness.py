@@ -1,0 +1,59 @@
+"""The benchmark harness: windows, stability and percentiles, driven by a stand-in call."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+
+from benchmarks.harness import Stability, measure
+
+pytestmark = pytest.mark.asyncio
+
+QUICK = Stability(window_s=0.2, stable_windows=2, tolerance=10.0, max_windows=4, warmup_s=0.05)
+
+
+async def test_measures_outstanding_requests_and_their_percentiles() -> None:
+    outstanding = 0
+    most = 0
+
+    async def call() -> None:
+        nonlocal outstanding, most
+        outstanding += 1
+        most = max(most, outstanding)
+        await asyncio.sleep(0.002)
+        outstanding -= 1
+
+    result = await measure(call, 4, QUICK)
+    assert most == 4
+    assert result.concurrency == 4
+    assert result.requests > 0 and result.errors == 0
+    assert result.throughput == pytest.approx(result.requests / (2 * QUICK.window_s))
+    assert 0 < result.p50_ms <= result.p90_ms <= result.p99_ms
+    assert result.stable  # a tolerance this wide always agrees
+
+
+async def test_failures_are_counted_not_timed() -> None:
+    counter = itertools.count()
+
+    async def call() -> None:
+        await asyncio.sleep(0.001)
+        if next(counter) % 2:
+            raise RuntimeError("refused")
+
+    result = await measure(call, 2, QUICK)
+    assert result.errors > 0
+    assert result.requests > 0
+
+
+async def test_windows_that_never_agree_are_reported_unstable() -> None:
+    strict = Stability(window_s=0.1, stable_windows=2, tolerance=0.0, max_windows=3, warmup_s=0)
+    delays = itertools.cycle([0.001, 0.02])
+
+    async def call() -> None:
+        await asyncio.sleep(next(delays))
+
+    result = await measure(call, 1, strict)
+    assert result.windows == 3
+    assert not result.stable
