@@ -154,8 +154,6 @@ class ModelManager:
         listed are unloaded, new ones loaded, the others follow their new definition (base
         path, version policy, labels). Returns why each new model did not become available."""
         wanted = {definition.name: definition for definition in definitions}
-        for name in [name for name in self._slots if name not in wanted]:
-            await self._remove(name)
         added = []
         for name, definition in wanted.items():
             slot = self._slots.get(name)
@@ -168,6 +166,10 @@ class ModelManager:
             await self.sync_once()
             for slot in added:
                 self._start_polling(slot)
+        # Models that leave go last, once the new ones are in: a model that is renamed or
+        # replaced never leaves a gap with neither serving.
+        for name in [name for name in self._slots if name not in wanted]:
+            await self._remove(name)
         return [
             f"{{name: {slot.name}}} due to error: {slot.problem or self._load_errors(slot)}"
             for slot in added
