@@ -31,10 +31,6 @@ class UnavailableError(ServingError):
     """The server cannot take the request right now (a full batching queue); retry later."""
 
 
-class UnimplementedError(ServingError):
-    """An API TensorFlow Serving offers that this stand-in does not implement yet."""
-
-
 class TensorFlowRuntimeError(ServingError):
     """TensorFlow refused to run the model; carries TensorFlow's own error code.
 

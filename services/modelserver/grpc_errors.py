@@ -17,7 +17,6 @@ from services.modelserver.errors import (
     ServingError,
     TensorFlowRuntimeError,
     UnavailableError,
-    UnimplementedError,
 )
 
 logger = logging.getLogger(__name__)
@@ -29,7 +28,6 @@ _STATUS_BY_ERROR: dict[type[ServingError], grpc.StatusCode] = {
     InvalidArgumentError: grpc.StatusCode.INVALID_ARGUMENT,
     NotFoundError: grpc.StatusCode.NOT_FOUND,
     FailedPreconditionError: grpc.StatusCode.FAILED_PRECONDITION,
-    UnimplementedError: grpc.StatusCode.UNIMPLEMENTED,
     UnavailableError: grpc.StatusCode.UNAVAILABLE,
 }
 

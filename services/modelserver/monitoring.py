@@ -96,13 +96,6 @@ class ServingMetrics:
             buckets=_LATENCY_BUCKETS_US,
             registry=self.registry,
         )
-        self.runtime_latency = Histogram(
-            ":tensorflow:serving:runtime_latency",
-            "Distribution of wall time (in microseconds) for Tensorflow runtime.",
-            ["model_name", "API", "runtime"],
-            buckets=_LATENCY_BUCKETS_US,
-            registry=self.registry,
-        )
         self.queuing_latency = Histogram(
             ":tensorflow:serving:batching_session:queuing_latency",
             "Distribution of wall time spent (in microseconds) in queuing",

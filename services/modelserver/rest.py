@@ -138,7 +138,7 @@ class RestApi:
         status = self._dataplane.get_model_status(
             get_model_status_pb2.GetModelStatusRequest(model_spec=_model_spec(request))
         )
-        return _proto_json(status)
+        return web.json_response(_as_dict(status))
 
     async def _metadata(self, request: web.Request) -> web.Response:
         metadata = self._dataplane.get_model_metadata(
@@ -260,10 +260,6 @@ def _as_dict(message: Any) -> Any:
     return json_format.MessageToDict(
         message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
-
-
-def _proto_json(message: Any) -> web.Response:
-    return web.json_response(_as_dict(message))
 
 
 def _error(code: grpc.StatusCode, message: str) -> web.Response:
