@@ -32,10 +32,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     train_missing(models_dir, "quick", ["cnn"])
     stability = Stability(window_s=options.window_s)
     with tempfile.TemporaryDirectory() as work_dir:
-        rows = asyncio.run(batching.run(models_dir, Path(work_dir), stability))
+        results = asyncio.run(batching.run(models_dir, Path(work_dir), stability))
     model_alone = batching.time_model_alone(models_dir)
     command = "make bench"
-    report = render(command, machine_facts(), rows, model_alone)
+    report = render(command, machine_facts(), results, model_alone)
     options.output.write_text(report)
     sys.stdout.write(report)
 

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from benchmarks.harness import Measurement, Stability, measure
 from services.gateway.tensors import to_tensor_proto
@@ -19,6 +25,7 @@ from services.suite.children import Child
 from services.suite.model_config import model_config_text
 
 CONCURRENCY = (1, 8, 32)
+CEILING_CONCURRENCY = 32
 # TensorFlow Serving's CPU advice: no timeout (a lone request runs at once; batches form while
 # the batch threads are busy), one thread per core.
 BATCHING_PARAMETERS = """\
@@ -43,6 +50,14 @@ class BatchingRow:
     @property
     def p50_ratio(self) -> float:
         return self.on.p50_ms / self.off.p50_ms
+
+
+@dataclass(frozen=True)
+class BatchingResults:
+    rows: list[BatchingRow]
+    # GetModelStatus on the batching server, same client and cores: a call with no tensors and
+    # no model run, so no batching can push a Predict past it.
+    transport_ceiling: Measurement
 
 
 @dataclass(frozen=True)
@@ -98,7 +113,7 @@ def model_servers(models_dir: Path, work_dir: Path) -> Iterator[tuple[int, int]]
         batching.stop(timeout_s=15)
 
 
-async def run(models_dir: Path, work_dir: Path, stability: Stability) -> list[BatchingRow]:
+async def run(models_dir: Path, work_dir: Path, stability: Stability) -> BatchingResults:
     image = np.random.default_rng(0).random((1, 28, 28), dtype=np.float32)
     request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name="cnn"))
     request.inputs["images"].CopyFrom(to_tensor_proto(image))
@@ -119,4 +134,11 @@ async def run(models_dir: Path, work_dir: Path, stability: Stability) -> list[Ba
                     lambda: batching_stub.Predict(request, timeout=30), concurrency, stability
                 )
                 rows.append(BatchingRow(concurrency, off, on))
-    return rows
+            status_stub = model_service_pb2_grpc.ModelServiceStub(batching)
+            status = get_model_status_pb2.GetModelStatusRequest(model_spec=request.model_spec)
+            ceiling = await measure(
+                lambda: status_stub.GetModelStatus(status, timeout=30),
+                CEILING_CONCURRENCY,
+                stability,
+            )
+    return BatchingResults(rows, ceiling)

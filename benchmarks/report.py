@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from benchmarks.batching import BatchingRow, ModelAlone
+from benchmarks.batching import BatchingResults, BatchingRow, ModelAlone
 from benchmarks.harness import Measurement
 
 THROUGHPUT_TARGET = 3.0  # batching on / off at 32 outstanding requests
@@ -14,7 +14,7 @@ LATENCY_TARGET = 1.2  # batching on / off p50 at 1 outstanding request
 def render(
     command: str,
     facts: Mapping[str, str],
-    batching: Sequence[BatchingRow],
+    batching: BatchingResults,
     model_alone: ModelAlone,
 ) -> str:
     lines = [
@@ -39,11 +39,13 @@ def render(
         "| outstanding | off: req/s | off: p50 / p99 ms | on: req/s | on: p50 / p99 ms "
         "| throughput on/off | p50 on/off |",
         "|---|---|---|---|---|---|---|",
-        *(_batching_row(row) for row in batching),
+        *(_batching_row(row) for row in batching.rows),
         "",
-        *_batching_verdicts(batching),
+        *_batching_verdicts(batching.rows),
         "",
-        _model_alone(model_alone, batching),
+        _model_alone(model_alone, batching.rows),
+        "",
+        _transport_ceiling(batching),
     ]
     return "\n".join(lines) + "\n"
 
@@ -88,6 +90,20 @@ def _model_alone(alone: ModelAlone, rows: Sequence[BatchingRow]) -> str:
         f"one outstanding: most of it is the Python gRPC server's own work per request (and "
         f"the benchmark client shares the same cores), which batching does not shorten. The "
         f"rows at 8 and 32 are bounded by that per-request cost, not by the model."
+    )
+
+
+def _transport_ceiling(results: BatchingResults) -> str:
+    ceiling = results.transport_ceiling
+    off = {row.concurrency: row.off for row in results.rows}.get(ceiling.concurrency)
+    bound = ceiling.throughput / off.throughput if off else float("nan")
+    return (
+        f"The transport's own ceiling: `GetModelStatus`, which carries no tensor and runs no "
+        f"model, on the batching server with the same client and {ceiling.concurrency} "
+        f"outstanding, answers {_rate(ceiling)} req/s ({_latency(ceiling)} ms p50 / p99). "
+        f"That is {bound:.2f}x the batching-off Predict throughput, and it bounds what any "
+        f"batching could reach on this machine: a batched Predict still parses a tensor, "
+        f"builds a response and passes through the same gRPC server loop."
     )
 
 
