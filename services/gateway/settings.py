@@ -52,6 +52,13 @@ class GatewaySettings(BaseSettings):
     metrics_port: int = Field(
         9090, ge=0, le=65535, description="HTTP port of /metrics for Prometheus; 0 picks one"
     )
+    health_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="plaintext port serving only grpc.health.v1, for probes that cannot speak "
+        "TLS (Kubernetes' gRPC probes); unset: none; 0 picks a free one",
+    )
     shutdown_grace_s: float = Field(5.0, ge=0, description="time in-flight calls get to finish")
     log_level: str = Field("INFO", description="Python logging level")
     log_format: LogFormat = Field("json", description="json: one JSON object per line; or text")

