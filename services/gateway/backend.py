@@ -85,26 +85,31 @@ class Prediction:
     version: int
 
 
+def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
+    """The model server channel's options: retries, client-side round robin over every address
+    the target resolves to (a headless Service's pods), message limits and keepalive."""
+    return [
+        ("grpc.service_config", _RETRY_SERVICE_CONFIG),
+        ("grpc.enable_retries", 1),
+        ("grpc.lb_policy_name", "round_robin"),
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.max_receive_message_length", max_message_bytes),
+        # Pings on idle connections, so a peer or proxy that vanished is noticed.
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        # Notice a restarted model server within a second rather than the default 120 s.
+        ("grpc.initial_reconnect_backoff_ms", 200),
+        ("grpc.max_reconnect_backoff_ms", 1000),
+    ]
+
+
 class ModelServerClient:
     """Async client of one model server target (`host:port`, or `dns:///name:port`)."""
 
     def __init__(self, target: str, *, max_message_bytes: int, metrics: GatewayMetrics) -> None:
         self._metrics = metrics
         self._channel = grpc.aio.insecure_channel(
-            target,
-            options=[
-                ("grpc.service_config", _RETRY_SERVICE_CONFIG),
-                ("grpc.enable_retries", 1),
-                ("grpc.lb_policy_name", "round_robin"),
-                ("grpc.max_send_message_length", max_message_bytes),
-                ("grpc.max_receive_message_length", max_message_bytes),
-                # Pings on idle connections, so a peer or proxy that vanished is noticed.
-                ("grpc.keepalive_time_ms", 30_000),
-                ("grpc.keepalive_timeout_ms", 10_000),
-                # Notice a restarted model server within a second rather than the default 120 s.
-                ("grpc.initial_reconnect_backoff_ms", 200),
-                ("grpc.max_reconnect_backoff_ms", 1000),
-            ],
+            target, options=channel_options(max_message_bytes)
         )
         self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)

@@ -1,0 +1,93 @@
+"""The Dockerfile: hadolint-clean, its targets, and a build context that holds what it copies."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import subprocess
+import tomllib
+
+import pytest
+from rendered import REPO, tool
+from write_requirements import requirement_files
+
+DOCKERFILE = REPO / "Dockerfile"
+TARGETS = {"gateway", "modelserver", "training", "loadtest"}
+
+
+def test_hadolint_passes() -> None:
+    result = subprocess.run(
+        [tool("hadolint"), "--no-color", str(DOCKERFILE)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_target_runs_as_an_unprivileged_user_on_a_pinned_base() -> None:
+    text = DOCKERFILE.read_text()
+    (base,) = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.MULTILINE)
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base)
+    stages = _stages(text)
+    assert set(stages) >= TARGETS
+    for target in TARGETS:
+        assert re.search(r"^USER 10001:10001$", stages[target], re.MULTILINE), target
+
+
+def test_final_images_copy_no_build_tools_and_install_dependencies_before_code() -> None:
+    stages = _stages(DOCKERFILE.read_text())
+    for target in ("gateway", "modelserver"):
+        assert stages[target].startswith("FROM runtime-base AS")  # slim; no compilers
+        assert "pip install" not in stages[target]
+    app = stages["serving-app"]
+    assert app.startswith("FROM serving-deps AS")  # dependencies are a layer below the code
+    assert "--no-deps" in app
+
+
+@pytest.mark.parametrize("source", ["pyproject.toml", "README.md", "services", "training"])
+def test_the_build_context_keeps_what_the_images_copy(source: str) -> None:
+    text = DOCKERFILE.read_text()
+    copied = {
+        path
+        for line in re.findall(r"^COPY (?!--from)(.+)$", text, re.MULTILINE)
+        for path in line.split()[:-1]
+    }
+    assert source in copied
+    assert not _ignored(source)
+    assert (REPO / source).exists()
+
+
+def test_the_build_context_leaves_out_local_state() -> None:
+    for path in (".venv", "models", "reports", ".git", "tests/integration"):
+        assert _ignored(path), path
+
+
+def test_requirement_files_follow_pyproject() -> None:
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    files = requirement_files(pyproject)
+    serving = pyproject["project"]["dependencies"]
+    assert files["serving.txt"] == serving
+    assert files["training.txt"] == pyproject["project"]["optional-dependencies"]["training"]
+    (tensorflow,) = [dep for dep in serving if dep.startswith("tensorflow==")]
+    version = tensorflow.removeprefix("tensorflow==")
+    assert files["tensorflow-gpu.txt"] == [f"tensorflow[and-cuda]=={version}"]
+
+
+def _stages(text: str) -> dict[str, str]:
+    """Each stage's text, by its name."""
+    parts = re.split(r"^(?=FROM )", text, flags=re.MULTILINE)
+    return {
+        match.group(1): part for part in parts if (match := re.match(r"FROM \S+ AS (\S+)", part))
+    }
+
+
+def _ignored(path: str) -> bool:
+    """Whether .dockerignore leaves a path out of the build context (its last match wins)."""
+    ignored = False
+    for line in (REPO / ".dockerignore").read_text().splitlines():
+        pattern = line.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        negated = pattern.startswith("!")
+        pattern = pattern.removeprefix("!").rstrip("/")
+        if fnmatch.fnmatch(path, pattern) or path.startswith(pattern + "/"):
+            ignored = not negated
+    return ignored

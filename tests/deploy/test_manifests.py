@@ -1,0 +1,312 @@
+"""The Kubernetes manifests, rendered as `kubectl apply -k` would, checked offline: against the
+Kubernetes schemas in strict mode, and against the policies a platform engineer would ask for."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import kubernetes_validate
+import pytest
+from google.protobuf import text_format
+from rendered import (
+    KUBERNETES_VERSION,
+    KUSTOMIZATIONS,
+    OVERLAYS,
+    Manifest,
+    config_map,
+    container,
+    containers,
+    find,
+    pod_specs,
+    render,
+)
+from tensorflow_serving.config import model_server_config_pb2
+
+from services.gateway.backend import channel_options
+from services.gateway.settings import GatewaySettings
+from services.modelserver.batching import BatchingOptions
+from services.modelserver.settings import parse_settings
+from services.suite.model_config import model_config_text
+from training.jobs import JOBS
+
+NAMESPACE = "tf-serving-suite"
+# Containers that serve nothing a probe could ask: Jobs run to completion, and Locust workers
+# listen on no port (the master drops one that stops reporting).
+UNPROBED = {"Job"}
+UNPROBED_DEPLOYMENTS = {"locust-worker"}
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_every_object_validates_against_the_kubernetes_schemas(kustomization: str) -> None:
+    manifests = render(kustomization)
+    assert manifests
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+
+
+def test_strict_validation_refuses_a_field_kubernetes_does_not_know() -> None:
+    deployment = copy.deepcopy(find(render("overlays/gpu"), "Deployment", "gateway"))
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["grpcc"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_every_container_is_sized_and_locked_down(kustomization: str) -> None:
+    for workload, spec in pod_specs(render(kustomization)):
+        name = workload["metadata"]["name"]
+        pod_security = spec["securityContext"]
+        assert pod_security["runAsNonRoot"] is True, name
+        assert pod_security["seccompProfile"]["type"] == "RuntimeDefault", name
+        assert spec["automountServiceAccountToken"] is False, name
+        for box in spec["containers"]:
+            resources = box["resources"]
+            assert {"cpu", "memory"} <= set(resources["requests"]), name
+            assert resources["limits"]["memory"] == resources["requests"]["memory"], name
+            security = box["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False, name
+            assert security["readOnlyRootFilesystem"] is True, name
+            assert security["capabilities"]["drop"] == ["ALL"], name
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_every_server_has_readiness_and_liveness_probes(kustomization: str) -> None:
+    probed = 0
+    for workload, box in containers(render(kustomization)):
+        name = workload["metadata"]["name"]
+        if workload["kind"] in UNPROBED or name in UNPROBED_DEPLOYMENTS:
+            continue
+        assert "readinessProbe" in box and "livenessProbe" in box, name
+        probed += 1
+    if kustomization != "training":
+        assert probed
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_every_image_is_pinned_to_a_version(kustomization: str) -> None:
+    for workload, box in containers(render(kustomization)):
+        image = box["image"]
+        repository, _, tag = image.rpartition(":")
+        assert repository and "/" not in tag, f"{workload['metadata']['name']}: {image} has no tag"
+        assert tag != "latest", f"{workload['metadata']['name']}: {image}"
+
+
+def test_tensorflow_serving_gets_a_gpu_in_the_gpu_overlay_only() -> None:
+    gpu = render("overlays/gpu")
+    serving = container(gpu, "tfserving")
+    assert serving["image"].startswith("tensorflow/serving:") and serving["image"].endswith("-gpu")
+    assert serving["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert {"name": "TF_FORCE_GPU_ALLOW_GROWTH", "value": "true"} in serving["env"]
+    pod = find(gpu, "Deployment", "tfserving")["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
+        "tolerations"
+    ]
+
+    cpu = container(render("overlays/cpu"), "tfserving")
+    assert "/modelserver:" in cpu["image"]
+    assert "nvidia.com/gpu" not in cpu["resources"].get("limits", {})
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_tensorflow_serving_service_is_headless(overlay: str) -> None:
+    service = find(render(f"overlays/{overlay}"), "Service", "tfserving")
+    assert service["spec"]["clusterIP"] == "None"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_gateway_reaches_every_tensorflow_serving_pod_round_robin(overlay: str) -> None:
+    manifests = render(f"overlays/{overlay}")
+    target = config_map(manifests, "gateway-config")["data"]["GATEWAY_MODEL_SERVER"]
+    assert target == f"dns:///tfserving.{NAMESPACE}.svc.cluster.local:8500"
+    assert find(manifests, "Service", "tfserving")["spec"]["ports"][0]["port"] == 8500
+    assert ("grpc.lb_policy_name", "round_robin") in channel_options(4 * 1024 * 1024)
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_every_file_an_argument_names_is_mounted_from_an_object_that_exists(
+    kustomization: str,
+) -> None:
+    manifests = render(kustomization)
+    checked = 0
+    for _, spec in pod_specs(manifests):
+        for box in spec["containers"]:
+            values = [*box.get("args", []), *_env_values(manifests, box)]
+            for path in _absolute_paths(values):
+                source = _mounted_source(spec, box, path)
+                if source is None:
+                    continue  # an emptyDir or a volume claim: checked elsewhere
+                kind, name, key = source
+                # Secrets are made in the cluster, never kept here (README: Deploy).
+                if kind == "ConfigMap":
+                    assert key in find(manifests, kind, name)["data"], f"{name} has no {key}"
+                checked += 1
+    if kustomization.startswith("overlays/"):
+        assert checked >= 4  # three TensorFlow Serving config files and the TLS certificate
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_tensorflow_serving_serves_all_five_models_from_the_repository(overlay: str) -> None:
+    manifests = render(f"overlays/{overlay}")
+    text = config_map(manifests, "tfserving-config")["data"]["models.config"]
+    config = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
+    assert [model.name for model in config.model_config_list.config] == list(JOBS)
+    expected = text_format.Parse(
+        model_config_text(Path("/models"), list(JOBS)),
+        model_server_config_pb2.ModelServerConfig(),
+    )
+    assert config == expected
+    mounts = {m["name"]: m for m in container(manifests, "tfserving")["volumeMounts"]}
+    assert mounts["models"]["mountPath"] == "/models" and mounts["models"]["readOnly"] is True
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_our_model_server_accepts_the_same_command_line_and_config_files(
+    overlay: str, tmp_path: Path
+) -> None:
+    manifests = render(f"overlays/{overlay}")
+    serving = container(manifests, "tfserving")
+    assert serving["command"] == ["tensorflow_model_server"]
+    settings = parse_settings(serving["args"])
+    assert settings.enable_batching and settings.enable_grpc_healthcheck_service
+    assert settings.rest_api_port == 8501 and settings.monitoring_config_file
+    assert "grpc.max_connection_age_ms=" in settings.grpc_channel_arguments
+
+    batching = tmp_path / "batching.config"
+    batching.write_text(config_map(manifests, "tfserving-config")["data"]["batching.config"])
+    options = BatchingOptions.from_file(str(batching))
+    assert options.max_batch_size >= 64
+
+
+def test_the_gpu_overlay_batches_for_a_gpu() -> None:
+    text = config_map(render("overlays/gpu"), "tfserving-config")["data"]["batching.config"]
+    assert "batch_timeout_micros { value: 2000 }" in text
+    assert "allowed_batch_sizes: 256" in text
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_gateway_settings_come_from_its_config_map_and_secrets(
+    overlay: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifests = render(f"overlays/{overlay}")
+    gateway = container(manifests, "gateway")
+    env = dict(config_map(manifests, "gateway-config")["data"])
+    # The Secrets' files and values stand in for the ones the cluster mounts.
+    for variable in ("GATEWAY_TLS_CERT_FILE", "GATEWAY_TLS_KEY_FILE"):
+        stand_in = tmp_path / PurePosixPath(env[variable]).name
+        stand_in.write_text("PEM")
+        env[variable] = str(stand_in)
+    secret_env = {item["name"]: item["valueFrom"]["secretKeyRef"] for item in gateway["env"]}
+    assert secret_env["GATEWAY_AUTH_TOKEN"] == {"name": "gateway-auth", "key": "token"}
+    env["GATEWAY_AUTH_TOKEN"] = "a-token"
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+
+    settings = GatewaySettings.from_args([])
+    assert settings.health_port == 8086 and settings.tls_cert_file is not None
+    ports = {port["name"]: port["containerPort"] for port in gateway["ports"]}
+    assert ports == {"grpc": settings.port, "health": 8086, "metrics": settings.metrics_port}
+    for probe in ("startupProbe", "readinessProbe"):
+        assert gateway[probe]["grpc"]["port"] == settings.health_port
+
+    pod = find(manifests, "Deployment", "gateway")["spec"]["template"]["spec"]
+    pre_stop_s = gateway["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pod["terminationGracePeriodSeconds"] > pre_stop_s + settings.shutdown_grace_s
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_gateway_scales_and_survives_disruptions(overlay: str) -> None:
+    manifests = render(f"overlays/{overlay}")
+    autoscaler = find(manifests, "HorizontalPodAutoscaler", "gateway")
+    assert autoscaler["spec"]["scaleTargetRef"]["name"] == "gateway"
+    assert autoscaler["spec"]["maxReplicas"] > autoscaler["spec"]["minReplicas"] >= 1
+    budget = find(manifests, "PodDisruptionBudget", "gateway")
+    assert budget["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "gateway"}
+    assert "replicas" not in find(manifests, "Deployment", "gateway")["spec"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_the_gateway_reaches_tensorflow_serving_and_only_prometheus_scrapes(
+    overlay: str,
+) -> None:
+    manifests = render(f"overlays/{overlay}")
+    deny = find(manifests, "NetworkPolicy", "default-deny-ingress")["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    serving = find(manifests, "NetworkPolicy", "tfserving-from-gateway")["spec"]
+    (rule,) = serving["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "gateway"}}}]
+    assert [port["port"] for port in rule["ports"]] == [8500]
+    metrics = find(manifests, "NetworkPolicy", "metrics-from-prometheus")["spec"]
+    (rule,) = metrics["ingress"]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    scraped = {
+        int(workload["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"])
+        for workload, _ in pod_specs(manifests)
+    }
+    assert scraped == {port["port"] for port in rule["ports"]}
+
+
+def test_one_training_job_per_model_publishes_into_the_shared_repository() -> None:
+    jobs = {m["metadata"]["name"]: m for m in render("training") if m["kind"] == "Job"}
+    assert set(jobs) == {f"train-{name}" for name in JOBS}
+    for name in JOBS:
+        spec = jobs[f"train-{name}"]["spec"]["template"]["spec"]
+        (box,) = spec["containers"]
+        assert box["args"][:1] == [name]
+        assert box["args"][box["args"].index("--models-dir") + 1] == "/models"
+        assert box["resources"]["limits"]["nvidia.com/gpu"] == "1"
+        (models,) = [v for v in spec["volumes"] if v["name"] == "models"]
+        assert models["persistentVolumeClaim"]["claimName"] == "model-repository"
+        assert not models["persistentVolumeClaim"].get("readOnly", False)
+
+
+def test_the_load_test_runs_the_locustfile_with_the_worker_count_as_one_setting() -> None:
+    manifests = render("loadtest")
+    workers = find(manifests, "Deployment", "locust-worker")
+    assert workers["spec"]["replicas"] == 4
+    master = container(manifests, "locust-master")
+    assert master["args"] == ["--master"]
+    worker = container(manifests, "locust-worker")
+    assert "--master-host=locust-master" in worker["args"]
+    host = config_map(manifests, "locust-config")["data"]["LOCUST_HOST"]
+    assert host == f"gateway.{NAMESPACE}.svc.cluster.local:50051"
+
+
+def _env_values(manifests: tuple[Manifest, ...], box: Manifest) -> list[str]:
+    values = [item["value"] for item in box.get("env", []) if "value" in item]
+    for source in box.get("envFrom", []):
+        name = source["configMapRef"]["name"]
+        values += list(find(manifests, "ConfigMap", name)["data"].values())
+    return values
+
+
+def _absolute_paths(values: list[str]) -> list[PurePosixPath]:
+    paths = []
+    for value in values:
+        for candidate in re.findall(r"(?:^|=)(/[\w./-]+)$", value):
+            paths.append(PurePosixPath(candidate))
+    return paths
+
+
+def _mounted_source(
+    spec: Manifest, box: Manifest, path: PurePosixPath
+) -> tuple[str, str, str] | None:
+    """(kind, name, key) of the ConfigMap or Secret a file path is mounted from, or None for
+    other volumes. Fails if no volume is mounted at the path's folder."""
+    volumes = {volume["name"]: volume for volume in spec.get("volumes", [])}
+    for mount in box.get("volumeMounts", []):
+        folder = PurePosixPath(mount["mountPath"])
+        if path == folder or folder in path.parents:
+            volume: dict[str, Any] = volumes[mount["name"]]
+            key = str(path.relative_to(folder))
+            if "configMap" in volume:
+                return "ConfigMap", volume["configMap"]["name"], key
+            if "secret" in volume:
+                return "Secret", volume["secret"]["secretName"], key
+            return None
+    raise AssertionError(f"{box['name']} names {path}, but nothing is mounted there")
