@@ -76,6 +76,7 @@ RUN pip install --no-compile -r loadtest.txt
 FROM runtime-base AS loadtest
 COPY --from=loadtest-deps /opt/venv /opt/venv
 COPY --from=serving-app $SITE_PACKAGES/services $SITE_PACKAGES/services
+COPY --from=serving-app $SITE_PACKAGES/training $SITE_PACKAGES/training
 COPY tests/load ./tests/load
 USER 10001:10001
 EXPOSE 8089 5557

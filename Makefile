@@ -10,15 +10,21 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONDONTWRITEBYTECODE := 1
 
 OVERLAY ?= cpu
+# make loadtest: Locust's users, users started per second, duration and p95 limit (0: none).
+USERS ?= 8
+SPAWN_RATE ?= 4
+RUN_TIME ?= 60s
+MAX_P95_MS ?= 0
 KUBECTL := $(VENV)/bin/kubectl
 
-.PHONY: help venv run train test bench deploy train-job k8s-validate check lint format typecheck protos protos-check buf-lint clean
+.PHONY: help venv run train test bench loadtest deploy train-job k8s-validate check lint format typecheck protos protos-check buf-lint clean
 
 help:
 	@echo "make run    train the classifier if needed, start the model server and the gateway"
 	@echo "make test   lint, type-check, check generated code, run unit and integration tests"
 	@echo "make train  train all five models with the full profile and publish new versions"
 	@echo "make bench  run the benchmarks side by side and write BENCHMARKS.md"
+	@echo "make loadtest [USERS=8 SPAWN_RATE=4 RUN_TIME=60s MAX_P95_MS=0]  Locust against the suite"
 	@echo "make deploy OVERLAY=gpu|cpu   apply the Kubernetes manifests to the current cluster"
 	@echo "make train-job MODEL=cnn      (re)run one model's training Job in the cluster"
 	@echo "make k8s-validate             render, schema-check and policy-check k8s/ and the Dockerfile"
@@ -40,6 +46,10 @@ train: venv
 
 bench: venv
 	$(PY) -m benchmarks --output BENCHMARKS.md
+
+loadtest: venv
+	$(PY) tests/load/run.py --users $(USERS) --spawn-rate $(SPAWN_RATE) --run-time $(RUN_TIME) \
+		--max-p95-ms $(MAX_P95_MS)
 
 deploy: venv
 	$(KUBECTL) apply -k k8s/overlays/$(OVERLAY)

@@ -10,20 +10,32 @@ python scripts/write_requirements.py PYPROJECT OUT_DIR
 
 from __future__ import annotations
 
+import re
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 
-def requirement_files(pyproject: dict[str, object]) -> dict[str, list[str]]:
+def requirement_files(pyproject: dict[str, Any]) -> dict[str, list[str]]:
     project = pyproject["project"]
-    assert isinstance(project, dict)
     serving: list[str] = project["dependencies"]
+    extras: dict[str, list[str]] = project["optional-dependencies"]
     files = {"serving.txt": serving}
-    files |= {f"{extra}.txt": deps for extra, deps in project["optional-dependencies"].items()}
+    files |= {f"{extra}.txt": _expanded(project["name"], extras, extra) for extra in extras}
     (tensorflow,) = (dep for dep in serving if dep.startswith("tensorflow=="))
     files["tensorflow-gpu.txt"] = [tensorflow.replace("==", "[and-cuda]==", 1)]
     return files
+
+
+def _expanded(project: str, extras: dict[str, list[str]], extra: str) -> list[str]:
+    """An extra's requirements, with the project's own extras it names (`project[data]`) in
+    their place: a requirements file cannot name the project it belongs to."""
+    requirements = []
+    for requirement in extras[extra]:
+        own = re.fullmatch(rf"{re.escape(project)}\[([\w-]+)\]", requirement)
+        requirements += _expanded(project, extras, own.group(1)) if own else [requirement]
+    return requirements
 
 
 def main(pyproject_path: str, out_dir: str) -> None:

@@ -39,6 +39,10 @@ class Child:
             state = "did not report a port" if code is None else f"exited with code {code}"
             raise ChildFailed(f"{self.name} {state} within {timeout_s:.0f} s") from None
 
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
     def exit_code(self) -> int | None:
         return self._process.poll()
 

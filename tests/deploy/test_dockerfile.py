@@ -65,7 +65,11 @@ def test_requirement_files_follow_pyproject() -> None:
     files = requirement_files(pyproject)
     serving = pyproject["project"]["dependencies"]
     assert files["serving.txt"] == serving
-    assert files["training.txt"] == pyproject["project"]["optional-dependencies"]["training"]
+    extras = pyproject["project"]["optional-dependencies"]
+    assert files["data.txt"] == extras["data"]
+    # The project's own extras are spelled out: a requirements file cannot name the project.
+    assert files["training.txt"] == extras["data"] + extras["training"][1:]
+    assert files["loadtest.txt"] == extras["data"] + ["locust==2.47.0"]
     (tensorflow,) = [dep for dep in serving if dep.startswith("tensorflow==")]
     version = tensorflow.removeprefix("tensorflow==")
     assert files["tensorflow-gpu.txt"] == [f"tensorflow[and-cuda]=={version}"]
