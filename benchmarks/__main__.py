@@ -22,20 +22,43 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--window-s", type=float, default=2.0, help="length of one window")
     options = parser.parse_args(argv)
 
-    from benchmarks import batching
+    from benchmarks import batching, footprint, gateway_overhead, generation, similarity
     from benchmarks.harness import Stability
     from benchmarks.machine import machine_facts
-    from benchmarks.report import render
+    from benchmarks.report import Results, render
+    from benchmarks.stack import serving_stack
     from services.suite.__main__ import train_missing
 
     models_dir = options.models_dir.resolve()
-    train_missing(models_dir, "quick", ["cnn"])
+    train_missing(models_dir, "quick")
     stability = Stability(window_s=options.window_s)
-    with tempfile.TemporaryDirectory() as work_dir:
-        results = asyncio.run(batching.run(models_dir, Path(work_dir), stability))
-    model_alone = batching.time_model_alone(models_dir)
-    command = "make bench"
-    report = render(command, machine_facts(), results, model_alone)
+    with tempfile.TemporaryDirectory() as work:
+        work_dir = Path(work)
+        batching_results = asyncio.run(batching.run(models_dir, work_dir, stability))
+        gateways = {"default": [], **generation.GATEWAYS}
+        with serving_stack(models_dir, work_dir, gateways) as stack:
+            model_server = footprint.at_start("model server (five models)", stack.model_server)
+            gateway = footprint.at_start("gateway", stack.gateways["default"])
+            default_port = stack.gateways["default"].port
+            overhead = asyncio.run(
+                gateway_overhead.run(default_port, stack.model_server.port, stability)
+            )
+            unbatched_port = stack.gateways["one step per call"].port
+            generations = asyncio.run(generation.run(default_port, unbatched_port, stability))
+            similar = asyncio.run(similarity.run(models_dir, default_port, stability))
+            footprints = [
+                footprint.with_peak(model_server, stack.model_server),
+                footprint.with_peak(gateway, stack.gateways["default"]),
+            ]
+    results = Results(
+        batching=batching_results,
+        model_alone=batching.time_model_alone(models_dir),
+        overhead=overhead,
+        generation=generations,
+        similarity=similar,
+        footprints=footprints,
+    )
+    report = render("make bench", machine_facts(), results)
     options.output.write_text(report)
     sys.stdout.write(report)
 

@@ -3,12 +3,14 @@
 N workers each keep one request outstanding (as Triton's perf_analyzer does in its concurrency
 mode). Latencies are recorded per window; measuring stops once the last windows agree on
 throughput and median latency within a tolerance, or after a maximum number of windows, and the
-report says which.
+report says which. A window (and the warm-up) lasts until every worker could finish a request:
+at least N of them, so calls slower than the window length are still measured.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -41,6 +43,8 @@ class Stability:
     tolerance: float = 0.10  # relative spread allowed in throughput and p50
     max_windows: int = 10
     warmup_s: float = 1.0
+    # A window waits this long at most for its N requests, then ends with what it has.
+    max_window_s: float = 120.0
 
 
 async def measure(call: Call, concurrency: int, stability: Stability = Stability()) -> Measurement:
@@ -48,6 +52,7 @@ async def measure(call: Call, concurrency: int, stability: Stability = Stability
     latencies: list[float] = []
     errors = 0
     stop = asyncio.Event()
+    every_worker_done = asyncio.Event()  # this window holds at least `concurrency` latencies
 
     async def worker() -> None:
         nonlocal errors
@@ -59,16 +64,29 @@ async def measure(call: Call, concurrency: int, stability: Stability = Stability
                 errors += 1
                 continue
             latencies.append(time.perf_counter() - started)
+            if len(latencies) >= concurrency:
+                every_worker_done.set()
 
     workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+
+    async def window(length_s: float) -> tuple[float, list[float]]:
+        """The latencies of one window, and its throughput."""
+        latencies.clear()
+        every_worker_done.clear()
+        started = time.perf_counter()
+        await asyncio.sleep(length_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                every_worker_done.wait(), max(stability.max_window_s - length_s, 0)
+            )
+        recorded = list(latencies)
+        return len(recorded) / (time.perf_counter() - started), recorded
+
     try:
-        await asyncio.sleep(stability.warmup_s)
+        await window(stability.warmup_s)
         windows: list[tuple[float, list[float]]] = []
         while len(windows) < stability.max_windows:
-            latencies.clear()
-            await asyncio.sleep(stability.window_s)
-            window = list(latencies)
-            windows.append((len(window) / stability.window_s, window))
+            windows.append(await window(stability.window_s))
             if len(windows) >= stability.stable_windows and _agree(
                 windows[-stability.stable_windows :], stability.tolerance
             ):

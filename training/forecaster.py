@@ -253,6 +253,11 @@ class RecurrentForecaster(keras.Model):  # type: ignore[misc]
 
     def step(self, value: tf.Tensor, state: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """One raw value [B] and the state before it -> the raw next value and the new state."""
+        new_state = self.advance(value, state)
+        return self.predict_next(new_state), new_state
+
+    def advance(self, value: tf.Tensor, state: tf.Tensor) -> tf.Tensor:
+        """The state after one more raw value [B], without the prediction."""
         hidden, previous, seen = (
             state[:, : self.units],
             state[:, self.units],
@@ -261,8 +266,12 @@ class RecurrentForecaster(keras.Model):  # type: ignore[misc]
         current = self.coding.transform(value)
         # The very cell the RNN layer runs in `call` and `prime`: the same weights and numbers.
         output, _ = self.rnn.cell(self.coding.step_inputs(current, previous, seen), [hidden])
-        prediction = self.coding.decode(current, self.head(output)[:, 0])
-        return prediction, self._state(output, current)
+        return self._state(output, current)
+
+    def predict_next(self, state: tf.Tensor) -> tf.Tensor:
+        """The raw value after the one a state has last seen."""
+        hidden, current = state[:, : self.units], state[:, self.units]
+        return self.coding.decode(current, self.head(hidden)[:, 0])
 
     def _state(self, hidden: tf.Tensor, current: tf.Tensor) -> tf.Tensor:
         seen = tf.ones_like(current)
@@ -332,21 +341,22 @@ def serving_functions(model: RecurrentForecaster, window_size: int) -> ServingFu
         return {PREDICTION_OUTPUT: prediction, STATE: new_state}
 
     def prime(history: tf.Tensor, count: tf.Tensor, state: tf.Tensor) -> dict[str, tf.Tensor]:
-        def advance(
-            carry: tuple[tf.Tensor, tf.Tensor], inputs: tuple[tf.Tensor, tf.Tensor]
-        ) -> tuple[tf.Tensor, tf.Tensor]:
-            prediction, current = carry
-            value, position = inputs
-            next_prediction, next_state = model.step(value, current)
+        def advance(position: tf.Tensor, current: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            next_state = model.advance(history[:, position], current)
             real = position < count  # padding leaves a row as it was
-            return (
-                tf.where(real, next_prediction, prediction),
-                tf.where(real[:, tf.newaxis], next_state, current),
-            )
+            return position + 1, tf.where(real[:, tf.newaxis], next_state, current)
 
-        positions = tf.range(tf.shape(history)[1])
-        start = (tf.zeros(tf.shape(count), tf.float32), state)
-        prediction, final = tf.foldl(advance, (tf.transpose(history), positions), initializer=start)
+        # Only as many steps as the longest row has values: a short history in the fixed-width
+        # chunk does not pay for the padding after it. The loop carries the state alone; the
+        # prediction comes from the final state, once.
+        steps = tf.reduce_max(count)
+        _, final = tf.while_loop(
+            lambda position, _: position < steps,
+            advance,
+            (tf.constant(0), state),
+            parallel_iterations=1,
+        )
+        prediction = tf.where(count > 0, model.predict_next(final), 0.0)
         return {PREDICTION_OUTPUT: prediction, STATE: final}
 
     return ServingFunctions(

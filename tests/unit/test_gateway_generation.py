@@ -148,3 +148,50 @@ async def test_a_cancelled_generation_does_not_disturb_the_others() -> None:
     with pytest.raises(asyncio.CancelledError):
         await doomed
     await batcher.close()
+
+
+class SlowRecurrentToy(RecurrentToy):
+    """The toy step, slow enough to watch batches overlap; counts the calls at the server."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at_server = 0
+        self.most_at_server = 0
+
+    async def __call__(
+        self, version: int, values: FloatArray, states: FloatArray, deadline: Deadline
+    ) -> tuple[FloatArray, FloatArray]:
+        self.at_server += 1
+        self.most_at_server = max(self.most_at_server, self.at_server)
+        try:
+            await asyncio.sleep(0.02)
+            return await super().__call__(version, values, states, deadline)
+        finally:
+            self.at_server -= 1
+
+
+async def test_a_new_generation_does_not_wait_for_the_batch_in_flight() -> None:
+    model = SlowRecurrentToy()
+    batcher = StepBatcher(model, max_in_flight=2)
+
+    # Four generations that start a little apart never wait for each other's batches: the
+    # batches overlap at the model server, and every result is the one computed alone.
+    starts = [float(i) for i in range(4)]
+    results = await asyncio.gather(
+        *(generate(batcher, 1, start, 6, delay_s=0.005 * i) for i, start in enumerate(starts))
+    )
+
+    for start, values in zip(starts, results, strict=True):
+        assert values == pytest.approx(reference(1, start, 6), rel=1e-6)
+    assert model.most_at_server == 2  # pipelined, and never more than max_in_flight
+    await batcher.close()
+
+
+async def test_one_batch_in_flight_serialises_the_steps() -> None:
+    model = SlowRecurrentToy()
+    batcher = StepBatcher(model, max_in_flight=1)
+
+    await asyncio.gather(*(generate(batcher, 1, float(i), 4, delay_s=0.005 * i) for i in range(3)))
+
+    assert model.most_at_server == 1
+    await batcher.close()

@@ -1,0 +1,39 @@
+"""Resident memory and start-up time of the model server (all five models) and the gateway."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.stack import Started
+
+
+@dataclass(frozen=True)
+class ProcessFootprint:
+    name: str
+    seconds_to_serving: float
+    rss_after_start_mib: float
+    peak_rss_mib: float = 0.0  # the high-water mark, read after every benchmark ran
+
+
+def memory_mib(pid: int, field: str) -> float:
+    """A memory line of /proc/<pid>/status (VmRSS: now; VmHWM: the peak), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} for process {pid}")
+
+
+def at_start(name: str, started: Started) -> ProcessFootprint:
+    return ProcessFootprint(
+        name, started.seconds_to_serving, memory_mib(started.child.pid, "VmRSS")
+    )
+
+
+def with_peak(footprint: ProcessFootprint, started: Started) -> ProcessFootprint:
+    return ProcessFootprint(
+        footprint.name,
+        footprint.seconds_to_serving,
+        footprint.rss_after_start_mib,
+        memory_mib(started.child.pid, "VmHWM"),
+    )

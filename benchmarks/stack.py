@@ -1,0 +1,121 @@
+"""The suite as deployed, in processes of its own: a model server with all five models and
+batching on, and gateways in front, started and timed until they serve."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from services.suite.children import Child
+from services.suite.model_config import model_config_text
+from training.jobs import JOBS
+
+START_TIMEOUT_S = 300
+# The batching parameters the k8s base deploys on CPU nodes, with one batch thread per core here.
+BATCHING_PARAMETERS = """\
+max_batch_size { value: 64 }
+batch_timeout_micros { value: 0 }
+max_enqueued_batches { value: 100 }
+num_batch_threads { value: 2 }
+"""
+
+
+@dataclass
+class Started:
+    child: Child
+    port: int
+    seconds_to_serving: float
+
+
+@dataclass
+class ServingStack:
+    model_server: Started
+    gateways: dict[str, Started] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def serving_stack(
+    models_dir: Path, work_dir: Path, gateways: Mapping[str, Sequence[str]]
+) -> Iterator[ServingStack]:
+    """A model server for all five models, then one gateway per entry of ``gateways`` (name:
+    extra flags), each started in turn and timed from its start until it serves them all."""
+    config = work_dir / "all-models.config"
+    config.write_text(model_config_text(models_dir, list(JOBS)))
+    parameters = work_dir / "stack-batching.config"
+    parameters.write_text(BATCHING_PARAMETERS)
+    children: list[Child] = []
+    try:
+        started = time.perf_counter()
+        model_server = Child(
+            "modelserver",
+            "services.modelserver",
+            [
+                "--port=0",
+                f"--model_config_file={config}",
+                "--file_system_poll_wait_seconds=0",
+                "--enable_batching",
+                f"--batching_parameters_file={parameters}",
+                "--enable_grpc_healthcheck_service",
+            ],
+        )
+        children.append(model_server)
+        port = model_server.wait_for_port(START_TIMEOUT_S)
+        _wait_for_all_models(port)
+        stack = ServingStack(Started(model_server, port, time.perf_counter() - started))
+        for name, flags in gateways.items():
+            started = time.perf_counter()
+            gateway = Child(
+                f"gateway ({name})",
+                "services.gateway",
+                [
+                    "--port=0",
+                    f"--model_server=localhost:{port}",
+                    "--metrics_port=0",
+                    "--log_level=WARNING",
+                    *flags,
+                ],
+            )
+            children.append(gateway)
+            gateway_port = gateway.wait_for_port(START_TIMEOUT_S)
+            _wait_for_gateway(gateway_port)
+            stack.gateways[name] = Started(gateway, gateway_port, time.perf_counter() - started)
+        yield stack
+    finally:
+        for child in reversed(children):
+            child.stop(timeout_s=15)
+
+
+def _wait_for_all_models(port: int) -> None:
+    """Until the model server's overall health is SERVING: every configured model is loaded."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    with grpc.insecure_channel(f"localhost:{port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            answer = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+            if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                return
+            time.sleep(0.05)
+    raise TimeoutError(f"the model server did not serve all five models in {START_TIMEOUT_S} s")
+
+
+def _wait_for_gateway(port: int) -> None:
+    """Until the gateway lists a serving version of every model."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    with grpc.insecure_channel(f"localhost:{port}") as channel:
+        stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+        while time.monotonic() < deadline:
+            try:
+                response = stub.ListModels(gateway_pb2.ListModelsRequest(), timeout=5)
+            except grpc.RpcError:
+                response = gateway_pb2.ListModelsResponse()
+            if {m.name for m in response.models if m.serving_version > 0} >= set(JOBS):
+                return
+            time.sleep(0.05)
+    raise TimeoutError(f"the gateway did not serve all five models in {START_TIMEOUT_S} s")
