@@ -26,8 +26,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     from benchmarks.harness import Stability
     from benchmarks.machine import machine_facts
     from benchmarks.report import Results, render
-    from benchmarks.stack import serving_stack
     from services.suite.__main__ import train_missing
+    from services.suite.stack import serving_stack
 
     models_dir = options.models_dir.resolve()
     train_missing(models_dir, "quick")
@@ -55,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         model_alone=batching.time_model_alone(models_dir),
         overhead=overhead,
         generation=generations,
+        forecaster_alone=generation.time_forecaster_alone(models_dir),
         similarity=similar,
         footprints=footprints,
     )

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from tensorflow_serving.apis import (
 )
 
 from benchmarks.harness import Measurement, Stability, measure
+from benchmarks.model_alone import load_latest, median_run_ms
 from services.gateway.tensors import to_tensor_proto
 from services.suite.children import Child
 from services.suite.model_config import model_config_text
@@ -69,27 +69,17 @@ class ModelAlone:
     batch_size: int
 
 
-def time_model_alone(models_dir: Path, batch_size: int = 32, repeats: int = 50) -> ModelAlone:
-    from services.modelserver.predict import prepare_predict, run_session
-    from services.modelserver.servable import load_servable
-    from training.publish import latest_version
+def time_model_alone(models_dir: Path, batch_size: int = 32) -> ModelAlone:
+    servable = load_latest(models_dir, "cnn")
 
-    version = latest_version(models_dir / "cnn")
-    assert version is not None, "no CNN version to benchmark"
-    servable = load_servable("cnn", version, models_dir / "cnn" / str(version))
+    def images(count: int) -> dict[str, np.ndarray]:
+        return {"images": np.zeros((count, 28, 28), np.float32)}
 
-    def median_ms(images: int) -> float:
-        proto = to_tensor_proto(np.zeros((images, 28, 28), np.float32))
-        run = prepare_predict(servable, "serving_default", {"images": proto}, [])
-        run_session(servable, run.feeds, run.fetches)  # the first run builds the callable
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            run_session(servable, run.feeds, run.fetches)
-            times.append(time.perf_counter() - started)
-        return float(np.median(times) * 1000)
-
-    return ModelAlone(median_ms(1), median_ms(batch_size), batch_size)
+    return ModelAlone(
+        median_run_ms(servable, "serving_default", images(1)),
+        median_run_ms(servable, "serving_default", images(batch_size)),
+        batch_size,
+    )
 
 
 @contextlib.contextmanager

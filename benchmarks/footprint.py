@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from benchmarks.stack import Started
+from services.suite.stack import Started, memory_mib
 
 
 @dataclass(frozen=True)
@@ -14,14 +13,6 @@ class ProcessFootprint:
     seconds_to_serving: float
     rss_after_start_mib: float
     peak_rss_mib: float = 0.0  # the high-water mark, read after every benchmark ran
-
-
-def memory_mib(pid: int, field: str) -> float:
-    """A memory line of /proc/<pid>/status (VmRSS: now; VmHWM: the peak), in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} for process {pid}")
 
 
 def at_start(name: str, started: Started) -> ProcessFootprint:

@@ -10,10 +10,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
+import numpy as np
 
 from benchmarks.harness import Measurement, Stability, measure
+from benchmarks.model_alone import load_latest, median_run_ms
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from training.series import load_airpassengers_split
 
@@ -23,6 +26,42 @@ TARGET_CONCURRENCY = 64
 # Gateways the stack starts for this benchmark: name -> extra flags.
 GATEWAYS = {"one step per call": ["--max_generation_batch=1"]}
 STRATEGIES = ("window", "step", "continuous batching")
+
+
+@dataclass(frozen=True)
+class ForecasterAlone:
+    """The forecaster's signatures run in-process, without any server: the model's own cost."""
+
+    history: int  # values primed
+    prime_ms: float  # prime over the whole history, one forecast
+    step_ms: float  # one step of TARGET_CONCURRENCY forecasts at once
+    window_ms: float  # one window prediction, one forecast
+
+
+def time_forecaster_alone(models_dir: Path) -> ForecasterAlone:
+    servable = load_latest(models_dir, "forecaster")
+    metadata = servable.signature_def_map.signature_def
+    chunk = metadata["prime"].inputs["history"].tensor_shape.dim[1].size
+    state = metadata["step"].inputs["state"].tensor_shape.dim[1].size
+    window = metadata["window"].inputs["window"].tensor_shape.dim[1].size
+    history = np.asarray(load_airpassengers_split().train, np.float32)
+    padded = np.zeros((1, chunk), np.float32)
+    padded[0, : len(history)] = history
+    prime = {
+        "history": padded,
+        "count": np.array([len(history)], np.int32),
+        "state": np.zeros((1, state), np.float32),
+    }
+    step = {
+        "value": np.full(TARGET_CONCURRENCY, history[-1], np.float32),
+        "state": np.zeros((TARGET_CONCURRENCY, state), np.float32),
+    }
+    return ForecasterAlone(
+        history=len(history),
+        prime_ms=median_run_ms(servable, "prime", prime),
+        step_ms=median_run_ms(servable, "step", step),
+        window_ms=median_run_ms(servable, "window", {"window": history[None, -window:]}),
+    )
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,11 @@ class Child:
             self._process.kill()
             return self._process.wait()
 
+    def kill(self) -> int:
+        """SIGKILL: the process gets no chance to drain, as in a crash or an OOM kill."""
+        self._process.kill()
+        return self._process.wait()
+
     def _echo_stdout(self) -> None:
         assert self._process.stdout is not None
         for line in self._process.stdout:

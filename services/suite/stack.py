@@ -4,6 +4,7 @@ batching on, and gateways in front, started and timed until they serve."""
 from __future__ import annotations
 
 import contextlib
+import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ class Started:
     child: Child
     port: int
     seconds_to_serving: float
+    rest_port: int | None = None  # the model server's REST API
 
 
 @dataclass
@@ -53,6 +55,7 @@ def serving_stack(
     children: list[Child] = []
     try:
         started = time.perf_counter()
+        rest_port = free_port()
         model_server = Child(
             "modelserver",
             "services.modelserver",
@@ -63,12 +66,13 @@ def serving_stack(
                 "--enable_batching",
                 f"--batching_parameters_file={parameters}",
                 "--enable_grpc_healthcheck_service",
+                f"--rest_api_port={rest_port}",
             ],
         )
         children.append(model_server)
         port = model_server.wait_for_port(START_TIMEOUT_S)
         _wait_for_all_models(port)
-        stack = ServingStack(Started(model_server, port, time.perf_counter() - started))
+        stack = ServingStack(Started(model_server, port, time.perf_counter() - started, rest_port))
         for name, flags in gateways.items():
             started = time.perf_counter()
             gateway = Child(
@@ -90,6 +94,21 @@ def serving_stack(
     finally:
         for child in reversed(children):
             child.stop(timeout_s=15)
+
+
+def memory_mib(pid: int, field: str) -> float:
+    """A memory line of /proc/<pid>/status (VmRSS: now; VmHWM: the peak), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} for process {pid}")
+
+
+def free_port() -> int:
+    """A port nobody listens on now (TensorFlow Serving's --rest_api_port=0 means no REST)."""
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return int(probe.getsockname()[1])
 
 
 def _wait_for_all_models(port: int) -> None:
