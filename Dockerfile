@@ -56,6 +56,9 @@ ENTRYPOINT ["gateway"]
 
 FROM runtime-base AS modelserver
 COPY --from=serving-app /opt/venv /opt/venv
+# In a container, listen on every interface, as TensorFlow Serving does; the server alone
+# listens on localhost unless told otherwise.
+ENV MODELSERVER_HOST=::
 USER 10001:10001
 EXPOSE 8500 8501
 # The same command line as TensorFlow Serving's image, so manifests work with either.

@@ -4,6 +4,7 @@ session into one model repository, with its reports beside it."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,3 +67,35 @@ def autoencoder_training(trained_models_dir: Path, trained_reports_dir: Path) ->
 def classifier_models_dir(classifier_training: TrainResult) -> Path:
     """A model repository root holding ``classifier/1/`` (the quick profile)."""
     return classifier_training.published.path.parent.parent
+
+
+@pytest.fixture(scope="session")
+def all_models(
+    classifier_training: Any,
+    cnn_training: Any,
+    forecaster_training: Any,
+    word2vec_training: Any,
+    autoencoder_training: Any,
+) -> dict[str, Path]:
+    """Each model's published quick version, by name."""
+    trainings = [
+        classifier_training,
+        cnn_training,
+        forecaster_training,
+        word2vec_training,
+        autoencoder_training,
+    ]
+    return {training.published.path.parent.name: training.published.path for training in trainings}
+
+
+@pytest.fixture(scope="session")
+def full_models_dir(all_models: dict[str, Path]) -> Path:
+    """The session's repository, once all five models are in it."""
+    return next(iter(all_models.values())).parent.parent
+
+
+@pytest.fixture
+def classifier_repository(classifier_models_dir: Path, tmp_path: Path) -> Path:
+    """A private model repository holding a copy of the trained classifier's version 1."""
+    shutil.copytree(classifier_models_dir / "classifier", tmp_path / "classifier")
+    return tmp_path

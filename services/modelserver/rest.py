@@ -228,7 +228,13 @@ def _model_spec(request: web.Request) -> model_pb2.ModelSpec:
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
-    text = await request.text()
+    raw = await request.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidArgumentError(
+            f"JSON Parse error: the body is not UTF-8 (byte {exc.start})"
+        ) from exc
     if not text.strip():
         raise InvalidArgumentError("JSON Parse error: The document is empty")
     try:

@@ -97,9 +97,11 @@ async def start_model_server(settings: ModelServerSettings) -> ModelServerHandle
     batching = BatchingOptions.from_file(settings.batching_parameters_file)
     server = grpc.aio.server(options=channel_options(settings.grpc_channel_arguments))
     try:
-        port = server.add_insecure_port(f"[::]:{settings.port}")
+        port = server.add_insecure_port(grpc_address(settings.host, settings.port))
     except RuntimeError as exc:
-        raise StartupError(f"--port: cannot listen on port {settings.port}: {exc}") from exc
+        raise StartupError(
+            f"--port: cannot listen on {settings.host} port {settings.port}: {exc}"
+        ) from exc
     if settings.grpc_socket_path:
         _listen_on_socket(server, settings.grpc_socket_path)
 
@@ -157,7 +159,7 @@ async def start_model_server(settings: ModelServerSettings) -> ModelServerHandle
         if settings.rest_api_port:
             rest = RestApi(dataplane, metrics, _rest_options(settings))
             handle._rest, handle.rest_port = await start_rest_api(
-                rest, "0.0.0.0", settings.rest_api_port
+                rest, settings.host.strip("[]"), settings.rest_api_port
             )
     except BaseException:
         await handle.stop(None)
@@ -200,6 +202,13 @@ def channel_options(grpc_channel_arguments: str) -> list[tuple[str, int | str]]:
             raise StartupError(f"--grpc_channel_arguments: expected key=value, got '{argument}'")
         options[key] = _int32_or_str(value)
     return list(options.items())
+
+
+def grpc_address(host: str, port: int) -> str:
+    """host:port as gRPC spells it: an IPv6 address goes in brackets."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{port}"
 
 
 def _listen_on_socket(server: grpc.aio.Server, path: str) -> None:

@@ -27,6 +27,13 @@ class ModelServerSettings(BaseSettings):
     port: int = Field(
         default=8500, ge=0, le=65535, description="gRPC port to listen on; 0 picks a free port"
     )
+    host: str = Field(
+        default="localhost",
+        min_length=1,
+        description="address the gRPC and REST ports listen on: localhost unless told otherwise; "
+        "0.0.0.0 or :: for every interface, as TensorFlow Serving always listens (our extension, "
+        "also MODELSERVER_HOST; the container image sets ::)",
+    )
     model_name: str = Field(
         default="default",
         min_length=1,

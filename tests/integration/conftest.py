@@ -11,14 +11,6 @@ import pytest
 import pytest_asyncio
 from servers import Stack, start_stack
 
-
-@pytest.fixture
-def classifier_repository(classifier_models_dir: Path, tmp_path: Path) -> Path:
-    """A private model repository holding a copy of the trained classifier's version 1."""
-    shutil.copytree(classifier_models_dir / "classifier", tmp_path / "classifier")
-    return tmp_path
-
-
 BATCHING_PARAMETERS = """
 max_batch_size { value: 256 }
 batch_timeout_micros { value: 1000 }
@@ -50,31 +42,6 @@ async def private_stack(classifier_repository: Path) -> AsyncIterator[Stack]:
     stack = await start_stack(classifier_repository)
     yield stack
     await stack.close()
-
-
-@pytest.fixture(scope="session")
-def all_models(
-    classifier_training: Any,
-    cnn_training: Any,
-    forecaster_training: Any,
-    word2vec_training: Any,
-    autoencoder_training: Any,
-) -> dict[str, Path]:
-    """Each model's published quick version, by name."""
-    trainings = [
-        classifier_training,
-        cnn_training,
-        forecaster_training,
-        word2vec_training,
-        autoencoder_training,
-    ]
-    return {training.published.path.parent.name: training.published.path for training in trainings}
-
-
-@pytest.fixture(scope="session")
-def full_models_dir(all_models: dict[str, Path]) -> Path:
-    """The session's repository, once all five models are in it."""
-    return next(iter(all_models.values())).parent.parent
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,14 +72,6 @@ async def start_stack(repository: Path, **model_server_settings: Any) -> Stack:
     return Stack(
         repository, model_server, gateway, channel, gateway_pb2_grpc.GatewayServiceStub(channel)
     )
-
-
-def free_port() -> int:
-    """A port nobody listens on now, for flags where 0 does not mean "pick one" (TensorFlow
-    Serving's --rest_api_port=0 turns the REST API off)."""
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return int(probe.getsockname()[1])
 
 
 def republish(model_root: Path, version: int) -> int:

@@ -10,11 +10,11 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from servers import free_port
 from tf_serving_testdata import TESTDATA, copy_model, needs_testdata
 
 from services.modelserver.server import ModelServerHandle, start_model_server
 from services.modelserver.settings import ModelServerSettings
+from services.suite.stack import free_port
 
 pytestmark = [needs_testdata, pytest.mark.asyncio(loop_scope="session")]
 

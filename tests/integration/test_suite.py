@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 from client_cli import run_client
-from servers import free_port, republish
+from servers import republish
+
+from services.suite.stack import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

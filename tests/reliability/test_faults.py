@@ -1,0 +1,229 @@
+"""Faults under load, with real processes: a model server killed and restarted, a new version
+published, and a corrupt version published, each while eight clients drive the gateway. Each
+test prints what happened (calls made, failed inside and outside the fault)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import pytest_asyncio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from load import Load, Outcome, during, failures
+from sklearn.datasets import load_wine
+from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
+
+from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from services.suite.children import Child
+from services.suite.model_config import write_model_config
+from services.suite.stack import free_port
+from training.publish import publish_version
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+DEADLINE_S = 2.0
+# How long after the model server is back the gateway may take to answer again.
+RECOVERY_S = 5.0
+START_S = 120
+
+
+@dataclass
+class Processes:
+    repository: Path
+    model_server: Child
+    model_server_port: int
+    gateway: Child
+    channel: grpc.aio.Channel
+
+    @property
+    def stub(self) -> gateway_pb2_grpc.GatewayServiceStub:
+        return gateway_pb2_grpc.GatewayServiceStub(self.channel)
+
+
+def start_model_server(repository: Path, port: int) -> Child:
+    config = write_model_config(repository, ["classifier"])
+    child = Child(
+        "modelserver",
+        "services.modelserver",
+        [
+            f"--port={port}",
+            f"--model_config_file={config}",
+            "--file_system_poll_wait_seconds=0.2",
+            "--enable_grpc_healthcheck_service",
+            # A version that fails to load is reported at once, not after TensorFlow Serving's
+            # default five retries a minute apart.
+            "--max_num_load_retries=0",
+        ],
+    )
+    child.wait_for_port(START_S)
+    return child
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def processes(classifier_repository: Path) -> AsyncIterator[Processes]:
+    port = free_port()
+    model_server = await asyncio.to_thread(start_model_server, classifier_repository, port)
+    gateway = Child(
+        "gateway",
+        "services.gateway",
+        [
+            "--port=0",
+            f"--model_server=localhost:{port}",
+            "--metrics_port=0",
+            "--model_refresh_s=0.2",
+            "--log_level=WARNING",
+        ],
+    )
+    gateway_port = await asyncio.to_thread(gateway.wait_for_port, START_S)
+    channel = grpc.aio.insecure_channel(f"localhost:{gateway_port}")
+    running = Processes(classifier_repository, model_server, port, gateway, channel)
+    await _until(lambda: _classify(running.stub, 10), "the gateway serves the classifier")
+    yield running
+    await channel.close()
+    gateway.stop(timeout_s=15)
+    running.model_server.stop(timeout_s=15)
+
+
+def classify_request() -> gateway_pb2.ClassifyRequest:
+    request = gateway_pb2.ClassifyRequest()
+    request.samples.add().ordered.values.extend(load_wine().data[0].tolist())
+    return request
+
+
+async def _classify(stub: gateway_pb2_grpc.GatewayServiceStub, deadline_s: float) -> int:
+    response = await stub.Classify(classify_request(), timeout=deadline_s)
+    return int(response.model.version)
+
+
+async def _until(check: Callable[[], object], what: str, timeout_s: float = 30) -> float:
+    """Polls an async check until it returns truthy without raising; returns when it did."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if await check():  # type: ignore[misc]
+                return time.monotonic()
+        except grpc.aio.AioRpcError:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not within {timeout_s} s: {what}")
+
+
+def report(name: str, outcomes: list[Outcome], window: tuple[float, float] | None = None) -> str:
+    failed = failures(outcomes)
+    inside = during(failed, *window) if window else []
+    line = (
+        f"{name}: {len(outcomes)} calls, {len(failed)} failed "
+        f"({len(inside)} inside the fault window, {len(failed) - len(inside)} outside)"
+    )
+    print(line)
+    return line
+
+
+async def test_a_killed_model_server_fails_calls_fast_and_the_gateway_recovers_by_itself(
+    processes: Processes,
+) -> None:
+    stub = processes.stub
+    health = health_pb2_grpc.HealthStub(processes.channel)
+    load = Load(lambda deadline: stub.Classify(classify_request(), timeout=deadline))
+    load.start()
+    await asyncio.sleep(2)
+
+    killed_at = time.monotonic()
+    processes.model_server.kill()
+
+    async def not_serving() -> bool:
+        answer = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+        return bool(answer.status == health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    await _until(not_serving, "the gateway's health turns NOT_SERVING", timeout_s=10)
+    await asyncio.sleep(1)
+    processes.model_server = await asyncio.to_thread(
+        start_model_server, processes.repository, processes.model_server_port
+    )
+    back_at = time.monotonic()
+    outcomes_so_far = load.outcomes
+
+    async def answered_again() -> bool:
+        return any(o.code == grpc.StatusCode.OK and o.started > back_at for o in outcomes_so_far)
+
+    recovered_at = await _until(answered_again, "calls succeed again", timeout_s=RECOVERY_S)
+    await asyncio.sleep(2)
+    outcomes = await load.stop()
+
+    report("model server killed", outcomes, (killed_at, recovered_at))
+    assert max(o.ended - o.started for o in outcomes) < DEADLINE_S + 0.5  # no call hung
+    failed = failures(outcomes)
+    assert failed, "the outage failed no call: the fault did not happen"
+    assert {o.code for o in failed} == {grpc.StatusCode.UNAVAILABLE}
+    assert not [o for o in failed if o.ended < killed_at or o.started > recovered_at]
+    assert recovered_at - back_at < RECOVERY_S
+
+
+async def test_a_new_version_published_under_load_fails_no_call(processes: Processes) -> None:
+    stub = processes.stub
+    load = Load(lambda deadline: _classify(stub, deadline))
+    load.start()
+    await asyncio.sleep(1)
+    root = processes.repository / "classifier"
+    new = publish_version(
+        root, lambda target, _v: shutil.copytree(root / "1", target, dirs_exist_ok=True)
+    ).version
+
+    async def switched() -> bool:
+        return await _classify(stub, 5) == new
+
+    await _until(switched, f"version {new} answers")
+    await asyncio.sleep(1)
+    outcomes = await load.stop()
+
+    report("new version published", outcomes)
+    assert not failures(outcomes)
+    versions = [o.answer for o in outcomes]
+    assert versions[0] == 1 and versions[-1] == new
+    assert set(versions) == {1, new}
+
+
+async def test_a_corrupt_version_is_reported_and_the_previous_one_keeps_serving(
+    processes: Processes,
+) -> None:
+    stub = processes.stub
+    serving = await _classify(stub, 5)
+    load = Load(lambda deadline: _classify(stub, deadline))
+    load.start()
+    await asyncio.sleep(1)
+    root = processes.repository / "classifier"
+
+    def corrupt(target: Path, _version: int) -> None:
+        shutil.copytree(root / str(serving), target, dirs_exist_ok=True)
+        (target / "saved_model.pb").write_bytes(b"this is not a SavedModel")
+
+    broken = publish_version(root, corrupt).version
+    async with grpc.aio.insecure_channel(f"localhost:{processes.model_server_port}") as channel:
+        models = model_service_pb2_grpc.ModelServiceStub(channel)
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = "classifier"
+
+        async def statuses() -> dict[int, Any]:
+            response = await models.GetModelStatus(request, timeout=5)
+            return {s.version: s for s in response.model_version_status}
+
+        async def reported() -> bool:
+            status = (await statuses()).get(broken)
+            return status is not None and status.status.error_code != 0
+
+        await _until(reported, f"version {broken} is reported broken")
+        status = (await statuses())[broken]
+    await asyncio.sleep(1)
+    outcomes = await load.stop()
+
+    report("corrupt version published", outcomes)
+    assert status.status.error_message
+    assert not failures(outcomes)
+    assert {o.answer for o in outcomes} == {serving}
