@@ -17,13 +17,15 @@ RUN_TIME ?= 60s
 MAX_P95_MS ?= 0
 KUBECTL := $(VENV)/bin/kubectl
 
-.PHONY: help venv run train test bench bench-gpu loadtest deploy train-job k8s-validate check lint format typecheck protos protos-check buf-lint clean
+.PHONY: help venv run train test reliability soak bench bench-gpu loadtest deploy train-job k8s-validate check lint format typecheck protos protos-check buf-lint clean
 
 help:
 	@echo "make run    train the classifier if needed, start the model server and the gateway"
 	@echo "make test   lint, type-check, check generated code, run unit and integration tests"
 	@echo "make train  train all five models with the full profile and publish new versions"
 	@echo "make bench  run the benchmarks side by side and write BENCHMARKS.md"
+	@echo "make reliability  the fault and fuzz tests, with many more fuzz cases"
+	@echo "make soak   a 10-minute Locust soak; memory growth and throughput into BENCHMARKS.md"
 	@echo "make bench-gpu  on a GPU machine: the model server on the GPU against the CPU"
 	@echo "make loadtest [USERS=8 SPAWN_RATE=4 RUN_TIME=60s MAX_P95_MS=0]  Locust against the suite"
 	@echo "make deploy OVERLAY=gpu|cpu   apply the Kubernetes manifests to the current cluster"
@@ -47,6 +49,14 @@ train: venv
 
 bench: venv
 	$(PY) -m benchmarks --output BENCHMARKS.md
+
+# The fault and fuzz tests alone, with ten times the fuzz cases `make test` runs.
+reliability: venv
+	FUZZ_EXAMPLES=1000 $(PY) -m pytest -p no:cacheprovider -rA tests/reliability
+
+# A 10-minute Locust soak watching each process's memory; writes BENCHMARKS.md's Soak section.
+soak: venv
+	$(PY) -m benchmarks.soak --minutes 10
 
 # On a machine with an NVIDIA GPU and PyPI access; makes .venv-gpu, see scripts/bench_gpu.sh.
 bench-gpu:

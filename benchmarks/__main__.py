@@ -25,7 +25,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     from benchmarks import batching, footprint, gateway_overhead, generation, similarity
     from benchmarks.harness import Stability
     from benchmarks.machine import machine_facts
-    from benchmarks.report import Results, render
+    from benchmarks.report import Results, render, replace_section, section_of
+    from benchmarks.soak import HEADING as SOAK_HEADING
     from services.suite.__main__ import train_missing
     from services.suite.stack import serving_stack
 
@@ -60,7 +61,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         footprints=footprints,
     )
     report = render("make bench", machine_facts(), results)
-    options.output.write_text(report)
+    # `make soak` writes a section of its own, which a new bench run keeps.
+    previous = options.output.read_text() if options.output.exists() else ""
+    soak = section_of(previous, SOAK_HEADING)
+    options.output.write_text(replace_section(report, SOAK_HEADING, soak) if soak else report)
     sys.stdout.write(report)
 
 

@@ -292,6 +292,26 @@ def _footprint_section(footprints: Sequence[ProcessFootprint]) -> list[str]:
     return lines
 
 
+def replace_section(document: str, heading: str, section: str) -> str:
+    """The document with the section under ``heading`` (up to the next "## ") replaced by
+    ``section``, or with ``section`` appended if it has none."""
+    start = document.find(f"{heading}\n")
+    if start < 0:
+        return document.rstrip("\n") + ("\n\n" if document else "") + section
+    end = document.find("\n## ", start + len(heading))
+    rest = document[end + 1 :] if end >= 0 else ""
+    return document[:start] + section + ("\n" + rest if rest else "")
+
+
+def section_of(document: str, heading: str) -> str:
+    """The section under ``heading``, up to the next "## ", or ""."""
+    start = document.find(f"{heading}\n")
+    if start < 0:
+        return ""
+    end = document.find("\n## ", start + len(heading))
+    return document[start : end if end >= 0 else len(document)].rstrip("\n") + "\n"
+
+
 def _met(ok: bool) -> str:
     return "met" if ok else "missed"
 

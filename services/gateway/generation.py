@@ -5,10 +5,6 @@ steps waiting at the same moment to the model server as one batched call per mod
 way LLM servers schedule tokens: a generation joins at the next step after it starts and leaves
 when it is done, and nobody waits for a whole batch of generations to finish. Each step carries
 its recurrent state in and out, so any model-server replica can answer any step.
-
-Batches are pipelined: while one is at the model server, the steps that arrive meanwhile (of
-generations that just started, or whose batch came back) leave as the next one, up to
-`max_in_flight` batches at once, so the gateway and the model server work at the same time.
 """
 
 from __future__ import annotations
@@ -67,14 +63,10 @@ class StepBatcher:
         *,
         max_batch_size: int = 256,
         max_wait_s: float = 0.002,
-        max_in_flight: int = 2,
         on_batch: BatchListener | None = None,
     ) -> None:
         self._step = step
         self._max_batch_size = max_batch_size
-        self._slots = asyncio.Semaphore(max_in_flight)
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self._steps_in_flight = 0
         # How long a step waits for the other live generations to submit theirs.
         self._max_wait_s = max_wait_s
         self._on_batch = on_batch
@@ -105,10 +97,10 @@ class StepBatcher:
         return await step.result
 
     async def close(self) -> None:
-        tasks = [*self._in_flight, *([self._worker] if self._worker is not None else [])]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -129,26 +121,11 @@ class StepBatcher:
             by_version: dict[int, list[_Step]] = {}
             for step in batch:
                 by_version.setdefault(step.version, []).append(step)
-            for version, steps in by_version.items():
-                await self._slots.acquire()
-                self._steps_in_flight += len(steps)
-                task = asyncio.create_task(self._send_in_slot(version, steps))
-                self._in_flight.add(task)
-                task.add_done_callback(self._in_flight.discard)
+            await asyncio.gather(*(self._send(v, steps) for v, steps in by_version.items()))
 
     def _waiting_for_more(self) -> bool:
-        # Steps already at the model server cannot come sooner: only wait for the others.
         live = sum(1 for step in self._pending if not step.result.done())
-        expected = min(self._active - self._steps_in_flight, self._max_batch_size)
-        return live < expected
-
-    async def _send_in_slot(self, version: int, steps: list[_Step]) -> None:
-        try:
-            await self._send(version, steps)
-        finally:
-            self._steps_in_flight -= len(steps)
-            self._slots.release()
-            self._changed.set()
+        return live < min(self._active, self._max_batch_size)
 
     async def _send(self, version: int, steps: list[_Step]) -> None:
         values = np.array([step.value for step in steps], dtype=np.float32)

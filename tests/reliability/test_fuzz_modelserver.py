@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,7 +33,8 @@ CLIENT_ERRORS = {
     grpc.StatusCode.OUT_OF_RANGE,
     grpc.StatusCode.UNIMPLEMENTED,
 }
-EXAMPLES = 150
+# `make reliability` asks for more cases than `make test` has time for.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 MEMORY_SLACK_MIB = 60
 MODELS = ["classifier", "cnn", "forecaster", "word2vec", "autoencoder", "", "nope"]
 SIGNATURES = ["", "serving_default", "step", "prime", "window", "similar", "analogy", "metadata",
