@@ -148,4 +148,3 @@ async def test_a_cancelled_generation_does_not_disturb_the_others() -> None:
     with pytest.raises(asyncio.CancelledError):
         await doomed
     await batcher.close()
-
