@@ -158,6 +158,10 @@ async def test_a_killed_model_server_fails_calls_fast_and_the_gateway_recovers_b
     outcomes = await load.stop()
 
     report("model server killed", outcomes, (killed_at, recovered_at))
+    print(
+        f"  outage {recovered_at - killed_at:.1f} s; calls succeeded again "
+        f"{recovered_at - back_at:.2f} s after the model server was back"
+    )
     assert max(o.ended - o.started for o in outcomes) < DEADLINE_S + 0.5  # no call hung
     failed = failures(outcomes)
     assert failed, "the outage failed no call: the fault did not happen"

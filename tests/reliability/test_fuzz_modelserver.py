@@ -36,7 +36,8 @@ CLIENT_ERRORS = {
 # `make reliability` asks for more cases than `make test` has time for.
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 MEMORY_SLACK_MIB = 60
-MODELS = ["classifier", "cnn", "forecaster", "word2vec", "autoencoder", "", "nope"]
+MODELS = ["classifier", "cnn", "forecaster", "word2vec", "autoencoder", "", "nope",
+          "../classifier", "/etc/passwd", "classifier/1", "%2e%2e"]  # fmt: skip
 SIGNATURES = ["", "serving_default", "step", "prime", "window", "similar", "analogy", "metadata",
               "encode", "__saved_model_init_op", "x"]  # fmt: skip
 INPUTS = ["features", "images", "history", "count", "state", "value", "window", "words", "k",
