@@ -23,17 +23,10 @@ from benchmarks.model_alone import load_latest, median_run_ms
 from services.gateway.tensors import to_tensor_proto
 from services.suite.children import Child
 from services.suite.model_config import model_config_text
+from services.suite.stack import BATCHING_PARAMETERS, model_server_flags
 
 CONCURRENCY = (1, 8, 32)
 CEILING_CONCURRENCY = 32
-# TensorFlow Serving's CPU advice: no timeout (a lone request runs at once; batches form while
-# the batch threads are busy), one thread per core.
-BATCHING_PARAMETERS = """\
-max_batch_size { value: 64 }
-batch_timeout_micros { value: 0 }
-max_enqueued_batches { value: 100 }
-num_batch_threads { value: 2 }
-"""
 START_TIMEOUT_S = 180
 
 
@@ -89,12 +82,9 @@ def model_servers(models_dir: Path, work_dir: Path) -> Iterator[tuple[int, int]]
     config.write_text(model_config_text(models_dir, ["cnn"]))
     parameters = work_dir / "batching.config"
     parameters.write_text(BATCHING_PARAMETERS)
-    common = ["--port=0", f"--model_config_file={config}", "--file_system_poll_wait_seconds=0"]
-    plain = Child("modelserver (batching off)", "services.modelserver", common)
+    plain = Child("modelserver (batching off)", "services.modelserver", model_server_flags(config))
     batching = Child(
-        "modelserver (batching on)",
-        "services.modelserver",
-        [*common, "--enable_batching", f"--batching_parameters_file={parameters}"],
+        "modelserver (batching on)", "services.modelserver", model_server_flags(config, parameters)
     )
     try:
         yield plain.wait_for_port(START_TIMEOUT_S), batching.wait_for_port(START_TIMEOUT_S)

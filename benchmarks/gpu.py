@@ -28,6 +28,7 @@ from benchmarks.harness import Measurement, Stability, measure
 from services.gateway.tensors import to_tensor_proto
 from services.suite.children import Child
 from services.suite.model_config import model_config_text
+from services.suite.stack import model_server_flags
 
 BATCH_SIZES = (1, 32, 256)
 OUTSTANDING = 8
@@ -65,13 +66,7 @@ def model_server(models_dir: Path, work_dir: Path, *, gpu: bool) -> Iterator[int
     child = Child(
         f"modelserver ({'GPU' if gpu else 'CPU'})",
         "services.modelserver",
-        [
-            "--port=0",
-            f"--model_config_file={config}",
-            "--file_system_poll_wait_seconds=0",
-            "--enable_batching",
-            f"--batching_parameters_file={parameters}",
-        ],
+        model_server_flags(config, parameters),
     )
     try:
         yield child.wait_for_port(600)

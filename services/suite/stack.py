@@ -19,7 +19,8 @@ from services.suite.model_config import model_config_text
 from training.jobs import JOBS
 
 START_TIMEOUT_S = 300
-# The batching parameters the k8s base deploys on CPU nodes, with one batch thread per core here.
+# TensorFlow Serving's advice for CPUs, as the k8s base deploys it: no timeout (a lone request
+# runs at once; batches form while the batch threads are busy), one batch thread per core here.
 BATCHING_PARAMETERS = """\
 max_batch_size { value: 64 }
 batch_timeout_micros { value: 0 }
@@ -60,11 +61,7 @@ def serving_stack(
             "modelserver",
             "services.modelserver",
             [
-                "--port=0",
-                f"--model_config_file={config}",
-                "--file_system_poll_wait_seconds=0",
-                "--enable_batching",
-                f"--batching_parameters_file={parameters}",
+                *model_server_flags(config, parameters),
                 "--enable_grpc_healthcheck_service",
                 f"--rest_api_port={rest_port}",
             ],
@@ -102,6 +99,15 @@ def memory_mib(pid: int, field: str) -> float:
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no {field} for process {pid}")
+
+
+def model_server_flags(config: Path, batching_parameters: Path | None = None) -> list[str]:
+    """A model server on a free port for a models.config, without polling for new versions
+    (nothing is published while it is measured), with batching when given its parameters."""
+    flags = ["--port=0", f"--model_config_file={config}", "--file_system_poll_wait_seconds=0"]
+    if batching_parameters is not None:
+        flags += ["--enable_batching", f"--batching_parameters_file={batching_parameters}"]
+    return flags
 
 
 def free_port() -> int:
