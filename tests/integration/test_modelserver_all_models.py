@@ -54,7 +54,7 @@ def _signature_names(version_dir: Path) -> set[str]:
     return set(saved_model.meta_graphs[0].signature_def) - INTERNAL_SIGNATURES
 
 
-def test_the_five_models_are_the_jobs(all_models: dict[str, Path]) -> None:
+async def test_the_five_models_are_the_jobs(all_models: dict[str, Path]) -> None:
     assert sorted(all_models) == sorted(JOBS)
 
 
