@@ -87,7 +87,7 @@ async def test_a_run_over_its_p95_limit_fails(stack: Stack, tmp_path: Path) -> N
         tmp_path,
         "--users=2",
         "--spawn-rate=2",
-        "--run-time=4s",
+        "--run-time=6s",
         "--max-p95-ms=0.001",
         "--",
         "--task-weights=classify=1,recognize_digits=0,forecast=0,stream_forecast=0,"
