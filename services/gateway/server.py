@@ -86,6 +86,7 @@ async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
         interceptors.append(BearerTokenInterceptor(settings.auth_token.get_secret_value()))
     server = grpc.aio.server(
         interceptors=interceptors,
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         options=[
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_receive_message_length", settings.max_message_bytes),

@@ -34,6 +34,12 @@ class GatewaySettings(BaseSettings):
         1.0, gt=0, description="how often the model server is asked for new model versions"
     )
     max_batch_size: int = Field(1024, ge=1, description="most samples accepted in one request")
+    max_concurrent_rpcs: int = Field(
+        1000,
+        ge=1,
+        description="calls served at once; more are refused at once with RESOURCE_EXHAUSTED, "
+        "so a slow model server cannot pile up work and memory",
+    )
     max_message_bytes: int = Field(
         64 * 1024 * 1024, ge=4 * 1024 * 1024, description="largest gRPC message, both directions"
     )

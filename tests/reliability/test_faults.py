@@ -1,29 +1,40 @@
 """Faults under load, with real processes: a model server killed and restarted, a new version
-published, and a corrupt version published, each while eight clients drive the gateway. Each
+published, a corrupt version published, each while eight clients drive the gateway, and a model
+server slowed past every deadline while a flood of clients does. Each
 test prints what happened (calls made, failed inside and outside the fault)."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
+import statistics
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
+import numpy as np
 import pytest
 import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from load import Load, Outcome, during, failures
 from sklearn.datasets import load_wine
-from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
+from slow_proxy import SlowProxy
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
+from services.gateway.tensors import to_tensor_proto
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.suite.children import Child
 from services.suite.model_config import write_model_config
-from services.suite.stack import free_port
+from services.suite.stack import free_port, memory_mib
 from training.publish import publish_version
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -32,6 +43,10 @@ DEADLINE_S = 2.0
 # How long after the model server is back the gateway may take to answer again.
 RECOVERY_S = 5.0
 START_S = 120
+# The slow-backend test: calls the gateway admits at once, and the clients flooding it.
+ADMITTED = 8
+FLOOD = 64
+FLOOD_ROUNDS = 3
 
 
 @dataclass
@@ -231,3 +246,95 @@ async def test_a_corrupt_version_is_reported_and_the_previous_one_keeps_serving(
     assert status.status.error_message
     assert not failures(outcomes)
     assert {o.answer for o in outcomes} == {serving}
+
+
+async def test_a_slow_model_server_sheds_load_keeps_deadlines_and_memory(
+    classifier_repository: Path,
+) -> None:
+    port = free_port()
+    model_server = await asyncio.to_thread(start_model_server, classifier_repository, port)
+    proxy = SlowProxy(port)
+    await proxy.start()
+    gateway = Child(
+        "gateway",
+        "services.gateway",
+        [
+            "--port=0",
+            f"--model_server=localhost:{proxy.port}",
+            "--metrics_port=0",
+            "--model_refresh_s=0.2",
+            "--log_level=WARNING",
+            f"--max_concurrent_rpcs={ADMITTED}",
+        ],
+    )
+    try:
+        gateway_port = await asyncio.to_thread(gateway.wait_for_port, START_S)
+        async with grpc.aio.insecure_channel(f"localhost:{gateway_port}") as channel:
+            stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+            await _until(lambda: _classify(stub, 10), "the gateway serves the classifier")
+            before = memory_mib(gateway.pid, "VmRSS")
+
+            proxy.delay_s = 3.0  # every answer now comes 3 s late: past every deadline
+            outcomes = []
+            for _ in range(FLOOD_ROUNDS):
+                load = Load(lambda deadline: _classify(stub, deadline), workers=FLOOD)
+                load.start()
+                await asyncio.sleep(1.5)
+                outcomes += await load.stop()
+            after = memory_mib(gateway.pid, "VmRSS")
+
+            proxy.delay_s = 0.0
+            await _until(lambda: _classify(stub, 10), "the gateway answers again", timeout_s=15)
+    finally:
+        gateway.stop(timeout_s=15)
+        await proxy.close()
+        model_server.stop(timeout_s=15)
+
+    codes = Counter(outcome.code for outcome in outcomes)
+    shed = [o for o in outcomes if o.code == grpc.StatusCode.RESOURCE_EXHAUSTED]
+    print(
+        f"slow model server: {len(outcomes)} calls, "
+        + ", ".join(f"{code.name} {count}" for code, count in codes.items())
+        + f"; gateway RSS {before:.0f} -> {after:.0f} MiB"
+    )
+    assert set(codes) <= {
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNAVAILABLE,
+    }
+    assert codes[grpc.StatusCode.OK] == 0
+    assert len(shed) > len(outcomes) / 2  # most of the flood was refused, not queued
+    assert statistics.median(o.ended - o.started for o in shed) < 0.2  # refused at once
+    assert max(o.ended - o.started for o in outcomes) < DEADLINE_S + 0.5
+    assert after - before < 30, f"RSS grew from {before:.0f} to {after:.0f} MiB"
+
+
+async def test_a_model_server_stopped_under_load_refuses_new_calls(
+    classifier_repository: Path,
+) -> None:
+    port = free_port()
+    model_server = await asyncio.to_thread(start_model_server, classifier_repository, port)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "classifier"
+    request.inputs["features"].CopyFrom(to_tensor_proto(load_wine().data[:1].astype(np.float32)))
+    async with grpc.aio.insecure_channel(f"localhost:{port}") as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        load = Load(lambda deadline: stub.Predict(request, timeout=deadline))
+        load.start()
+        await asyncio.sleep(1)
+        stopping_at = time.monotonic()
+        exit_code = await asyncio.to_thread(model_server.stop, 15)  # SIGTERM, then waits
+        stopped_at = time.monotonic()
+        await asyncio.sleep(0.5)
+        outcomes = await load.stop()
+
+    report("model server SIGTERM", outcomes, (stopping_at, stopped_at))
+    codes = Counter(o.code for o in failures(outcomes))
+    print("  failed: " + ", ".join(f"{code.name} {count}" for code, count in codes.items()))
+    assert exit_code == 0
+    before = [o for o in outcomes if o.ended < stopping_at]
+    assert before and not failures(before)
+    # Calls after SIGTERM are refused with UNAVAILABLE. A few that race with gRPC's own
+    # shutdown end CANCELLED instead (RELIABILITY.md: not yet explained); never anything else.
+    assert set(codes) <= {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}
+    assert codes[grpc.StatusCode.CANCELLED] <= len(outcomes) / 100
