@@ -36,6 +36,16 @@ class JsonLines:
     def of(self, logger: str) -> list[dict[str, Any]]:
         return [record for record in self.records() if record["logger"] == logger]
 
+    async def access_lines(self, rpc: str) -> list[dict[str, Any]]:
+        """The gateway's access lines of an RPC. The line is written as the call ends, which
+        can come a moment after the client has its answer: wait for it, briefly."""
+        for _ in range(100):
+            lines = [r for r in self.of("services.gateway.access") if r["rpc"] == rpc]
+            if lines:
+                return lines
+            await asyncio.sleep(0.02)
+        return []
+
 
 @pytest.fixture
 def json_logs() -> Iterator[JsonLines]:
@@ -72,7 +82,7 @@ async def test_the_callers_request_id_reaches_the_logs_and_the_model_server(
     returned = await classify_with(shared_stack, ((REQUEST_ID_KEY, "trace-0042"),))
     assert returned == "trace-0042"
 
-    [access] = [r for r in json_logs.of("services.gateway.access") if r["rpc"] == "Classify"]
+    [access] = await json_logs.access_lines("Classify")
     assert access["request_id"] == "trace-0042"
     assert access["code"] == "OK"
     assert access["level"] == "INFO"
@@ -102,7 +112,7 @@ async def test_failed_calls_carry_their_id_too(shared_stack: Stack, json_logs: J
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     trailing = raised.value.trailing_metadata() or ()
     assert (REQUEST_ID_KEY, "bad-input-1") in tuple(trailing)
-    [access] = [r for r in json_logs.of("services.gateway.access") if r["rpc"] == "Classify"]
+    [access] = await json_logs.access_lines("Classify")
     assert (access["request_id"], access["code"]) == ("bad-input-1", "INVALID_ARGUMENT")
 
 
