@@ -94,6 +94,13 @@ methods = st.integers(-5, 5)  # proto3 enums are open: unknown values arrive as 
 histories = st.lists(doubles, max_size=400) | st.builds(
     lambda length, value: [value] * length, st.integers(9_990, 10_010), st.floats(100, 600)
 )
+# Forecast and StreamForecast take the same fields.
+forecast_fields: dict[str, st.SearchStrategy[Any]] = {
+    "history": histories,
+    "horizon": int32s | st.integers(-2, 300),
+    "method": methods,
+    "model_version": int64s,
+}
 requests: dict[str, st.SearchStrategy[Any]] = {
     "Classify": st.builds(
         gateway_pb2.ClassifyRequest,
@@ -105,20 +112,8 @@ requests: dict[str, st.SearchStrategy[Any]] = {
         images=st.lists(images, max_size=4),
         model_version=int64s,
     ),
-    "Forecast": st.builds(
-        gateway_pb2.ForecastRequest,
-        history=histories,
-        horizon=int32s | st.integers(-2, 300),
-        method=methods,
-        model_version=int64s,
-    ),
-    "StreamForecast": st.builds(
-        gateway_pb2.StreamForecastRequest,
-        history=histories,
-        horizon=int32s | st.integers(-2, 300),
-        method=methods,
-        model_version=int64s,
-    ),
+    "Forecast": st.builds(gateway_pb2.ForecastRequest, **forecast_fields),
+    "StreamForecast": st.builds(gateway_pb2.StreamForecastRequest, **forecast_fields),
     "SimilarWords": st.one_of(
         st.builds(gateway_pb2.SimilarWordsRequest, word=words, k=int32s | st.integers(-2, 200)),
         st.builds(
