@@ -1,8 +1,9 @@
 """The gateway's client of the model server (TensorFlow Serving's gRPC API).
 
 Every call carries a deadline and the request id of the gateway call it serves. Transient
-UNAVAILABLE answers are retried by gRPC itself, through the channel's service config, so there is
-no retry loop here. Backend status codes become domain errors in one place, `_translate`.
+UNAVAILABLE and CANCELLED answers are retried by gRPC itself, through the channel's service config,
+so there is no retry loop here. Backend status codes become domain errors in one place,
+`_translate`.
 """
 
 from __future__ import annotations
@@ -43,7 +44,11 @@ _RETRY_SERVICE_CONFIG = json.dumps(
                     "initialBackoff": "0.05s",
                     "maxBackoff": "0.5s",
                     "backoffMultiplier": 2,
-                    "retryableStatusCodes": ["UNAVAILABLE"],
+                    # A model server that shuts down cancels the calls it has received but not
+                    # yet started (grpc/grpc#41785): the client sees CANCELLED, though nothing
+                    # ran. Every method the gateway calls only reads, so a retry is safe, and
+                    # round robin sends it to another replica.
+                    "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"],
                 },
             }
         ]
@@ -197,6 +202,12 @@ def _translate(exc: grpc.aio.AioRpcError, model: str, version: int | None) -> No
     subject = f"model {model}" if version is None else f"model {model} version {version}"
     if code == grpc.StatusCode.UNAVAILABLE:
         raise errors.BackendUnavailable("model server is unavailable") from exc
+    if code == grpc.StatusCode.CANCELLED:
+        # The gateway's own cancellations arrive as asyncio.CancelledError, so this one came
+        # from the model server: it is shutting down.
+        raise errors.BackendUnavailable(
+            "model server is unavailable (it is shutting down)"
+        ) from exc
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         raise errors.DeadlineExceeded(
             "deadline exceeded while waiting for the model server"
