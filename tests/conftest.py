@@ -99,3 +99,11 @@ def classifier_repository(classifier_models_dir: Path, tmp_path: Path) -> Path:
     """A private model repository holding a copy of the trained classifier's version 1."""
     shutil.copytree(classifier_models_dir / "classifier", tmp_path / "classifier")
     return tmp_path
+
+
+@pytest.fixture
+def full_repository(all_models: dict[str, Path], tmp_path: Path) -> Path:
+    """A private model repository holding a copy of the quick version of all five models."""
+    for name, version_dir in all_models.items():
+        shutil.copytree(version_dir.parent, tmp_path / name)
+    return tmp_path

@@ -1,4 +1,5 @@
-"""``python -m training <model>|all [--profile quick|full] [--models-dir models] ...``."""
+"""``python -m training <model>|all [--profile quick|full] [--models-dir models] ...``, or
+``python -m training <model> --withdraw VERSION`` to roll a model back."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from training.jobs import JOBS, PROFILES, RunOptions, load_job
+from training.publish import withdraw_version
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,11 +34,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="TensorBoard logs and pictures go to <reports-dir>/<model>/<run>/",
     )
     parser.add_argument("--seed", type=int, default=None, help="override the profile's seed")
+    parser.add_argument(
+        "--withdraw",
+        type=int,
+        metavar="VERSION",
+        help="train nothing: remove this published version of the model (a rollback); model "
+        "servers then serve the newest remaining one",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.withdraw is not None:
+        if args.model == "all":
+            parser.error("--withdraw: name one model")
+        try:
+            withdraw_version(args.models_dir / args.model, args.withdraw)
+        except FileNotFoundError as exc:
+            parser.error(f"--withdraw: {exc}")
+        print(f"withdrew {args.model} version {args.withdraw}")
+        return 0
     # Before TensorFlow is imported (by the job module): keep its C++ info logs out of the output.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     options = RunOptions(

@@ -19,6 +19,7 @@ from pathlib import Path
 # As in TF Serving's file-system source: a version directory is named by a non-negative integer.
 _VERSION_NAME = re.compile(r"[0-9]+")
 _TEMP_PREFIX = ".publishing-"
+_WITHDRAW_PREFIX = ".withdrawing-"
 _DEFAULT_ATTEMPTS = 20
 _VERSION_DIR_MODE = 0o755
 
@@ -84,6 +85,21 @@ def publish_version(
         shutil.rmtree(temp_dir, ignore_errors=True)
         version = max(version, latest_version(model_root) or 0) + 1
     raise PublishError(f"no free version under {model_root} after {max_attempts} attempts")
+
+
+def withdraw_version(model_root: Path, version: int) -> None:
+    """Removes a published version (a rollback): model servers then serve the newest remaining.
+
+    The directory is first renamed to a hidden name, which is atomic, so a polling server sees
+    the whole version or none of it, never one half deleted.
+    """
+    source = model_root / str(version)
+    if version not in existing_versions(model_root):
+        raise FileNotFoundError(f"{source} is not a published version")
+    # rename(2) may replace an empty directory: mkdtemp claims a unique hidden name for it.
+    hidden = Path(tempfile.mkdtemp(prefix=f"{_WITHDRAW_PREFIX}{version}-", dir=model_root))
+    os.rename(source, hidden)
+    shutil.rmtree(hidden)
 
 
 def _rename_unless_taken(source: Path, target: Path) -> bool:

@@ -33,6 +33,11 @@ class UnknownWord(GatewayError):
         self.word = word
 
 
+class VersionUnloaded(GatewayError):
+    """The version a multi-call answer (a forecast) began on was unloaded before it ended; the
+    client must start again, since no other version may finish what it began."""
+
+
 class ModelNotReady(GatewayError):
     """The model server is up but has no available version of the model yet."""
 

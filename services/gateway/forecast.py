@@ -122,7 +122,8 @@ class Forecaster:
         pinned: int | None,
         deadline: Deadline,
     ) -> AsyncIterator[ForecastPoint]:
-        """Yields the forecast value by value, as soon as each exists."""
+        """Yields the forecast value by value, as soon as each exists; VersionUnloaded when its
+        version is unloaded before the last one."""
         with self._metrics.stage(self._model, "preprocess"):
             values = self.validate(history, horizon)
         steps = self._metrics.generation_steps.labels(self._model, method.value)
@@ -133,21 +134,61 @@ class Forecaster:
         model = ModelVersion(self._model, version)
         steps.inc()
         yield ForecastPoint(1, first, model)
+        try:
+            async for position, value in self._continue(
+                version, values, first, state, horizon, method, deadline
+            ):
+                steps.inc()
+                yield ForecastPoint(position, value, model)
+        except errors.ModelNotFound as exc:
+            # Removed or rolled back midway: no other version may finish what this one began.
+            raise errors.VersionUnloaded(
+                f"model {self._model} version {version} was unloaded while this forecast ran; "
+                "start the forecast again"
+            ) from exc
+
+    async def forecast_all(
+        self,
+        history: Sequence[float],
+        horizon: int,
+        method: Method,
+        pinned: int | None,
+        deadline: Deadline,
+    ) -> list[ForecastPoint]:
+        """The whole forecast at once. Nothing of it has been sent when its version is unloaded
+        midway, so an unpinned forecast then starts again on the version serving now."""
+        try:
+            return [p async for p in self.forecast(history, horizon, method, pinned, deadline)]
+        except errors.VersionUnloaded:
+            if pinned is not None:
+                raise
+        await self._catalog.refresh_model(self._model, deadline)
+        return [p async for p in self.forecast(history, horizon, method, pinned, deadline)]
+
+    async def _continue(
+        self,
+        version: int,
+        history: FloatArray,
+        first: float,
+        state: FloatArray,
+        horizon: int,
+        method: Method,
+        deadline: Deadline,
+    ) -> AsyncIterator[tuple[int, float]]:
+        """The values after the first, by position, all from `version`."""
         if method is Method.WINDOW:
             schema = await self.schemas.get(version, deadline)
-            recent = [*values[-schema.window_size :].tolist(), first][-schema.window_size :]
+            recent = [*history[-schema.window_size :].tolist(), first][-schema.window_size :]
             for position in range(2, horizon + 1):
                 value = await self._window_step(version, schema, recent, deadline)
                 recent = [*recent[1:], value]
-                steps.inc()
-                yield ForecastPoint(position, value, model)
+                yield position, value
             return
         value = first
         async with self.batcher.generation():
             for position in range(2, horizon + 1):
                 value, state = await self.batcher.step(version, value, state, deadline)
-                steps.inc()
-                yield ForecastPoint(position, value, model)
+                yield position, value
 
     async def _start(
         self, version: int, history: FloatArray, method: Method, deadline: Deadline

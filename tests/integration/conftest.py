@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -42,11 +41,3 @@ async def private_stack(classifier_repository: Path) -> AsyncIterator[Stack]:
     stack = await start_stack(classifier_repository)
     yield stack
     await stack.close()
-
-
-@pytest.fixture
-def full_repository(all_models: dict[str, Path], tmp_path: Path) -> Path:
-    """A private model repository holding a copy of the quick version of all five models."""
-    for name, version_dir in all_models.items():
-        shutil.copytree(version_dir.parent, tmp_path / name)
-    return tmp_path

@@ -1,7 +1,8 @@
 """Faults under load, with real processes: a model server killed and restarted, a new version
-published, a corrupt version published, each while eight clients drive the gateway, and a model
-server slowed past every deadline while a flood of clients does. Each
-test prints what happened (calls made, failed inside and outside the fault)."""
+published, a corrupt version published, each while eight clients drive the gateway; a model
+server slowed past every deadline while a flood of clients does; model servers stopped with
+SIGTERM, alone and in a rolling restart. Each test prints what happened (calls made, failed
+inside and outside the fault)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import shutil
 import statistics
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ import numpy as np
 import pytest
 import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from load import Load, Outcome, during, failures
+from load import Load, failures
+from processes import START_S, report, start_gateway, start_model_server, until
 from sklearn.datasets import load_wine
 from slow_proxy import SlowProxy
 from tensorflow_serving.apis import (
@@ -33,7 +35,6 @@ from tensorflow_serving.apis import (
 from services.gateway.tensors import to_tensor_proto
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.suite.children import Child
-from services.suite.model_config import write_model_config
 from services.suite.stack import free_port, memory_mib
 from training.publish import publish_version
 
@@ -42,7 +43,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 DEADLINE_S = 2.0
 # How long after the model server is back the gateway may take to answer again.
 RECOVERY_S = 5.0
-START_S = 120
 # The slow-backend test: calls the gateway admits at once, and the clients flooding it.
 ADMITTED = 8
 FLOOD = 64
@@ -62,40 +62,6 @@ class Processes:
         return gateway_pb2_grpc.GatewayServiceStub(self.channel)
 
 
-def start_model_server(repository: Path, port: int) -> Child:
-    config = write_model_config(repository, ["classifier"])
-    child = Child(
-        "modelserver",
-        "services.modelserver",
-        [
-            f"--port={port}",
-            f"--model_config_file={config}",
-            "--file_system_poll_wait_seconds=0.2",
-            "--enable_grpc_healthcheck_service",
-            # A version that fails to load is reported at once, not after TensorFlow Serving's
-            # default five retries a minute apart.
-            "--max_num_load_retries=0",
-        ],
-    )
-    child.wait_for_port(START_S)
-    return child
-
-
-def start_gateway(model_server: str, *flags: str) -> Child:
-    return Child(
-        "gateway",
-        "services.gateway",
-        [
-            "--port=0",
-            f"--model_server={model_server}",
-            "--metrics_port=0",
-            "--model_refresh_s=0.2",
-            "--log_level=WARNING",
-            *flags,
-        ],
-    )
-
-
 @pytest_asyncio.fixture(loop_scope="session")
 async def processes(classifier_repository: Path) -> AsyncIterator[Processes]:
     port = free_port()
@@ -104,7 +70,7 @@ async def processes(classifier_repository: Path) -> AsyncIterator[Processes]:
     gateway_port = await asyncio.to_thread(gateway.wait_for_port, START_S)
     channel = grpc.aio.insecure_channel(f"localhost:{gateway_port}")
     running = Processes(classifier_repository, model_server, port, gateway, channel)
-    await _until(lambda: _classify(running.stub, 10), "the gateway serves the classifier")
+    await until(lambda: _classify(running.stub, 10), "the gateway serves the classifier")
     yield running
     await channel.close()
     gateway.stop(timeout_s=15)
@@ -120,30 +86,6 @@ def classify_request() -> gateway_pb2.ClassifyRequest:
 async def _classify(stub: gateway_pb2_grpc.GatewayServiceStub, deadline_s: float) -> int:
     response = await stub.Classify(classify_request(), timeout=deadline_s)
     return int(response.model.version)
-
-
-async def _until(check: Callable[[], object], what: str, timeout_s: float = 30) -> float:
-    """Polls an async check until it returns truthy without raising; returns when it did."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if await check():  # type: ignore[misc]
-                return time.monotonic()
-        except grpc.aio.AioRpcError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not within {timeout_s} s: {what}")
-
-
-def report(name: str, outcomes: list[Outcome], window: tuple[float, float] | None = None) -> str:
-    failed = failures(outcomes)
-    inside = during(failed, *window) if window else []
-    line = (
-        f"{name}: {len(outcomes)} calls, {len(failed)} failed "
-        f"({len(inside)} inside the fault window, {len(failed) - len(inside)} outside)"
-    )
-    print(line)
-    return line
 
 
 async def test_a_killed_model_server_fails_calls_fast_and_the_gateway_recovers_by_itself(
@@ -162,7 +104,7 @@ async def test_a_killed_model_server_fails_calls_fast_and_the_gateway_recovers_b
         answer = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
         return bool(answer.status == health_pb2.HealthCheckResponse.NOT_SERVING)
 
-    await _until(not_serving, "the gateway's health turns NOT_SERVING", timeout_s=10)
+    await until(not_serving, "the gateway's health turns NOT_SERVING", timeout_s=10)
     await asyncio.sleep(1)
     processes.model_server = await asyncio.to_thread(
         start_model_server, processes.repository, processes.model_server_port
@@ -173,7 +115,7 @@ async def test_a_killed_model_server_fails_calls_fast_and_the_gateway_recovers_b
     async def answered_again() -> bool:
         return any(o.code == grpc.StatusCode.OK and o.started > back_at for o in outcomes_so_far)
 
-    recovered_at = await _until(answered_again, "calls succeed again", timeout_s=RECOVERY_S)
+    recovered_at = await until(answered_again, "calls succeed again", timeout_s=RECOVERY_S)
     await asyncio.sleep(2)
     outcomes = await load.stop()
 
@@ -203,7 +145,7 @@ async def test_a_new_version_published_under_load_fails_no_call(processes: Proce
     async def switched() -> bool:
         return await _classify(stub, 5) == new
 
-    await _until(switched, f"version {new} answers")
+    await until(switched, f"version {new} answers")
     await asyncio.sleep(1)
     outcomes = await load.stop()
 
@@ -242,7 +184,7 @@ async def test_a_corrupt_version_is_reported_and_the_previous_one_keeps_serving(
             status = (await statuses()).get(broken)
             return status is not None and status.status.error_code != 0
 
-        await _until(reported, f"version {broken} is reported broken")
+        await until(reported, f"version {broken} is reported broken")
         status = (await statuses())[broken]
     await asyncio.sleep(1)
     outcomes = await load.stop()
@@ -265,7 +207,7 @@ async def test_a_slow_model_server_sheds_load_keeps_deadlines_and_memory(
         gateway_port = await asyncio.to_thread(gateway.wait_for_port, START_S)
         async with grpc.aio.insecure_channel(f"localhost:{gateway_port}") as channel:
             stub = gateway_pb2_grpc.GatewayServiceStub(channel)
-            await _until(lambda: _classify(stub, 10), "the gateway serves the classifier")
+            await until(lambda: _classify(stub, 10), "the gateway serves the classifier")
             before = memory_mib(gateway.pid, "VmRSS")
 
             proxy.delay_s = 3.0  # every answer now comes 3 s late: past every deadline
@@ -278,7 +220,7 @@ async def test_a_slow_model_server_sheds_load_keeps_deadlines_and_memory(
             after = memory_mib(gateway.pid, "VmRSS")
 
             proxy.delay_s = 0.0
-            await _until(lambda: _classify(stub, 10), "the gateway answers again", timeout_s=15)
+            await until(lambda: _classify(stub, 10), "the gateway answers again", timeout_s=15)
     finally:
         gateway.stop(timeout_s=15)
         await proxy.close()
@@ -352,7 +294,7 @@ async def test_a_rolling_restart_of_the_model_servers_fails_no_call_through_the_
         gateway_port = await asyncio.to_thread(gateway.wait_for_port, START_S)
         async with grpc.aio.insecure_channel(f"localhost:{gateway_port}") as channel:
             stub = gateway_pb2_grpc.GatewayServiceStub(channel)
-            await _until(lambda: _classify(stub, 10), "the gateway serves the classifier")
+            await until(lambda: _classify(stub, 10), "the gateway serves the classifier")
             load = Load(lambda deadline: stub.Classify(classify_request(), timeout=deadline))
             load.start()
             await asyncio.sleep(1)

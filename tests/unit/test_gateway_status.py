@@ -15,6 +15,7 @@ from services.gateway.transport.status import status_for
         (errors.InvalidInput("samples", "empty"), grpc.StatusCode.INVALID_ARGUMENT),
         (errors.ModelNotFound("gone"), grpc.StatusCode.NOT_FOUND),
         (errors.ModelNotReady("loading"), grpc.StatusCode.UNAVAILABLE),
+        (errors.VersionUnloaded("rolled back"), grpc.StatusCode.ABORTED),
         (errors.BackendUnavailable("down"), grpc.StatusCode.UNAVAILABLE),
         (errors.DeadlineExceeded("late"), grpc.StatusCode.DEADLINE_EXCEEDED),
         (errors.ModelContractError("odd"), grpc.StatusCode.FAILED_PRECONDITION),

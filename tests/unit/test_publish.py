@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from training.publish import existing_versions, latest_version, publish_version
+from training.__main__ import main as training_main
+from training.publish import (
+    existing_versions,
+    latest_version,
+    publish_version,
+    withdraw_version,
+)
 
 
 def write_marker(directory: Path, version: int) -> None:
@@ -105,3 +111,41 @@ def test_empty_directory_published_meanwhile_is_not_replaced(tmp_path: Path) -> 
 
     assert publish_version(model_root, racing_write).version == 2
     assert list((model_root / "1").iterdir()) == []
+
+
+def test_a_withdrawn_version_is_gone_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    model_root = tmp_path / "classifier"
+    for _ in range(3):
+        publish_version(model_root, write_marker)
+
+    withdraw_version(model_root, 3)
+
+    assert entries(model_root) == ["1", "2"]
+    assert latest_version(model_root) == 2
+    assert publish_version(model_root, write_marker).version == 3
+
+
+def test_withdrawing_a_version_that_was_never_published_names_it(tmp_path: Path) -> None:
+    model_root = tmp_path / "classifier"
+    publish_version(model_root, write_marker)
+    (model_root / ".7").mkdir()
+
+    for version in (2, 7):
+        with pytest.raises(FileNotFoundError, match=f"classifier/{version} is not a published"):
+            withdraw_version(model_root, version)
+    assert entries(model_root) == [".7", "1"]
+
+
+def test_the_training_command_withdraws_a_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    publish_version(tmp_path / "cnn", write_marker)
+    publish_version(tmp_path / "cnn", write_marker)
+
+    assert training_main(["cnn", "--withdraw", "2", "--models-dir", str(tmp_path)]) == 0
+
+    assert entries(tmp_path / "cnn") == ["1"]
+    assert "withdrew cnn version 2" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        training_main(["cnn", "--withdraw", "2", "--models-dir", str(tmp_path)])
+    assert "--withdraw: " in capsys.readouterr().err

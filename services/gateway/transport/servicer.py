@@ -69,16 +69,13 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def Forecast(
         self, request: gateway_pb2.ForecastRequest, context: Context
     ) -> gateway_pb2.ForecastResponse:
-        points = [
-            point
-            async for point in self._cores.forecaster.forecast(
-                list(request.history),
-                request.horizon,
-                converters.method(request.method),
-                request.model_version or None,
-                self._deadline(context),
-            )
-        ]
+        points = await self._cores.forecaster.forecast_all(
+            list(request.history),
+            request.horizon,
+            converters.method(request.method),
+            request.model_version or None,
+            self._deadline(context),
+        )
         return converters.forecast_response(points)
 
     async def StreamForecast(
