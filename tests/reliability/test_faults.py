@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from load import Load, failures
+from load import Load, Outcome, failures
 from processes import START_S, report, start_gateway, start_model_server, until
 from sklearn.datasets import load_wine
 from slow_proxy import SlowProxy
@@ -245,6 +245,36 @@ async def test_a_slow_model_server_sheds_load_keeps_deadlines_and_memory(
     assert after - before < 30, f"RSS grew from {before:.0f} to {after:.0f} MiB"
 
 
+async def stopped_under_load(child: Child, load: Load) -> list[Outcome]:
+    """Sends SIGTERM to the child a second into the load and checks how the calls ended: all
+    succeeded before the signal, then they are refused with UNAVAILABLE; the child exits 0.
+
+    gRPC's core cancels the few calls that had reached the server but not its handlers when it
+    shuts down (grpc/grpc#41785): they end CANCELLED, though nothing ran. The gateway retries
+    them towards the model server (see the rolling restart below); a client that reaches a
+    server as it stops may see one, sent within moments of the signal.
+    """
+    load.start()
+    await asyncio.sleep(1)
+    stopping_at = time.monotonic()
+    exit_code = await asyncio.to_thread(child.stop, 15)  # SIGTERM, then waits
+    stopped_at = time.monotonic()
+    await asyncio.sleep(0.5)
+    outcomes = await load.stop()
+
+    report(f"{child.name} SIGTERM", outcomes, (stopping_at, stopped_at))
+    codes = Counter(o.code for o in failures(outcomes))
+    print("  failed: " + ", ".join(f"{code.name} {count}" for code, count in codes.items()))
+    assert exit_code == 0
+    before = [o for o in outcomes if o.ended < stopping_at]
+    assert before and not failures(before)
+    assert set(codes) <= {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}
+    cancelled = [o for o in outcomes if o.code == grpc.StatusCode.CANCELLED]
+    assert all(stopping_at - 1 < o.started < stopped_at for o in cancelled)
+    assert len(cancelled) <= len(outcomes) / 100
+    return outcomes
+
+
 async def test_a_model_server_stopped_under_load_refuses_new_calls(
     classifier_repository: Path,
 ) -> None:
@@ -255,28 +285,19 @@ async def test_a_model_server_stopped_under_load_refuses_new_calls(
     request.inputs["features"].CopyFrom(to_tensor_proto(load_wine().data[:1].astype(np.float32)))
     async with grpc.aio.insecure_channel(f"localhost:{port}") as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        load = Load(lambda deadline: stub.Predict(request, timeout=deadline))
-        load.start()
-        await asyncio.sleep(1)
-        stopping_at = time.monotonic()
-        exit_code = await asyncio.to_thread(model_server.stop, 15)  # SIGTERM, then waits
-        stopped_at = time.monotonic()
-        await asyncio.sleep(0.5)
-        outcomes = await load.stop()
+        await stopped_under_load(
+            model_server, Load(lambda deadline: stub.Predict(request, timeout=deadline))
+        )
 
-    report("model server SIGTERM", outcomes, (stopping_at, stopped_at))
-    codes = Counter(o.code for o in failures(outcomes))
-    print("  failed: " + ", ".join(f"{code.name} {count}" for code, count in codes.items()))
-    assert exit_code == 0
-    before = [o for o in outcomes if o.ended < stopping_at]
-    assert before and not failures(before)
-    # Calls after SIGTERM are refused with UNAVAILABLE. gRPC's core cancels the few calls that
-    # had reached the server, but not its handlers, when it shuts down (grpc/grpc#41785): those
-    # end CANCELLED. The gateway retries them; see the rolling restart below.
-    assert set(codes) <= {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}
-    cancelled = [o for o in outcomes if o.code == grpc.StatusCode.CANCELLED]
-    assert all(stopping_at - 1 < o.started < stopped_at for o in cancelled)
-    assert len(cancelled) <= len(outcomes) / 100
+
+async def test_a_gateway_stopped_under_load_answers_its_calls_and_refuses_new_ones(
+    processes: Processes,
+) -> None:
+    stub = processes.stub
+    await stopped_under_load(
+        processes.gateway,
+        Load(lambda deadline: stub.Classify(classify_request(), timeout=deadline)),
+    )
 
 
 async def test_a_rolling_restart_of_the_model_servers_fails_no_call_through_the_gateway(
