@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
 
+from services.common.shutdown import ShutdownGate
 from services.gateway.backend import ModelServerClient
 from services.gateway.catalog import ModelCatalog, ModelEndpoint
 from services.gateway.classifier import WineClassifier
@@ -47,6 +48,7 @@ class GatewayHandle:
     metrics_port: int
     _metrics_server: WSGIServer
     _refresher: asyncio.Task[None]
+    _gate: ShutdownGate
     # The plaintext health-only server (settings.health_port), if any.
     health_server: grpc.aio.Server | None = None
     health_port: int | None = None
@@ -56,11 +58,14 @@ class GatewayHandle:
         return self.cores.catalog
 
     async def stop(self, grace: float | None = None) -> None:
-        """Fails health checks first, then lets in-flight calls finish within `grace`."""
+        """Fails health checks and refuses new calls, lets the calls in flight finish within
+        `grace` seconds, then stops gRPC (None or 0: at once, cancelling them)."""
         await self.health.enter_graceful_shutdown()
+        self._gate.close()
         self._refresher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._refresher
+        grace = await self._gate.wait_for_calls(grace)
         await self.server.stop(grace)
         if self.health_server is not None:
             await self.health_server.stop(None)
@@ -84,6 +89,8 @@ async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
     interceptors: list[Any] = [ErrorMappingInterceptor(metrics)]
     if settings.auth_token is not None:
         interceptors.append(BearerTokenInterceptor(settings.auth_token.get_secret_value()))
+    gate = ShutdownGate("gateway")
+    interceptors.append(gate)
     server = grpc.aio.server(
         interceptors=interceptors,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
@@ -128,6 +135,7 @@ async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
         metrics_port,
         metrics_server,
         refresher,
+        gate,
         health_server,
         health_port,
     )

@@ -23,6 +23,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from services.common.shutdown import ShutdownGate
 from services.generated.modelserver.config.v1 import server_files_pb2
 from services.modelserver.batching import BatchingOptions
 from services.modelserver.config import load_model_definitions, read_text_proto
@@ -60,17 +61,20 @@ class ModelServerHandle:
     health: health_aio.HealthServicer
     executor: ThreadPoolExecutor
     metrics: ServingMetrics
+    gate: ShutdownGate
     rest_port: int | None = None  # None: the REST API is off
     _rest: web.AppRunner | None = field(default=None, repr=False)
     _config_poller: asyncio.Task[None] | None = field(default=None, repr=False)
     _stopped: bool = field(default=False, repr=False)
 
     async def stop(self, grace: float | None = None) -> None:
-        """Fails health checks, stops polling, lets in-flight calls finish within `grace`."""
+        """Fails health checks, refuses new calls and stops polling; lets the calls in flight
+        finish within `grace` seconds (None or 0: cancels them at once)."""
         if self._stopped:
             return
         self._stopped = True
         await self.health.enter_graceful_shutdown()
+        self.gate.close()
         if self._config_poller is not None:
             self._config_poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -78,6 +82,7 @@ class ModelServerHandle:
         await self.manager.stop()
         if self._rest is not None:
             await self._rest.shutdown()
+        grace = await self.gate.wait_for_calls(grace)
         await self.server.stop(grace)
         if self._rest is not None:
             await self._rest.cleanup()
@@ -95,7 +100,10 @@ async def start_model_server(settings: ModelServerSettings) -> ModelServerHandle
     """
     definitions = load_model_definitions(settings)
     batching = BatchingOptions.from_file(settings.batching_parameters_file)
-    server = grpc.aio.server(options=channel_options(settings.grpc_channel_arguments))
+    gate = ShutdownGate("model server")
+    server = grpc.aio.server(
+        options=channel_options(settings.grpc_channel_arguments), interceptors=[gate]
+    )
     try:
         port = server.add_insecure_port(grpc_address(settings.host, settings.port))
     except RuntimeError as exc:
@@ -144,7 +152,7 @@ async def start_model_server(settings: ModelServerSettings) -> ModelServerHandle
         services.append(health.SERVICE_NAME)
     reflection.enable_server_reflection(services, server)
 
-    handle = ModelServerHandle(port, manager, server, health_servicer, executor, metrics)
+    handle = ModelServerHandle(port, manager, server, health_servicer, executor, metrics, gate)
     try:
         # Like tensorflow_model_server, load first and only then accept calls.
         await manager.start()

@@ -14,6 +14,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from servers import Stack
 
+from services.common.shutdown import SHUTTING_DOWN
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -66,13 +67,13 @@ async def wait_until_in_flight(metrics_port: int, count: int) -> None:
     raise AssertionError(f"never {count} calls in flight")
 
 
-async def refused_soon(stub: gateway_pb2_grpc.GatewayServiceStub) -> grpc.StatusCode:
-    """The code a new call is refused with, once the gateway refuses them."""
+async def refused_soon(stub: gateway_pb2_grpc.GatewayServiceStub) -> tuple[grpc.StatusCode, str]:
+    """The code and message a new call is refused with, once the gateway refuses them."""
     for _ in range(100):
         try:
             await stub.ListModels(gateway_pb2.ListModelsRequest(), timeout=10)
         except grpc.aio.AioRpcError as exc:
-            return exc.code()
+            return exc.code(), exc.details() or ""
         await asyncio.sleep(0.02)
     raise AssertionError("new calls were still taken")
 
@@ -103,8 +104,12 @@ async def test_sigterm_answers_every_call_in_flight_and_refuses_new_ones(
 
         assert (await watch.read()).status == health_pb2.HealthCheckResponse.NOT_SERVING
         watch.cancel()
-        # Health turns first; the server stops taking new calls a moment later.
-        assert await refused_soon(stub) == grpc.StatusCode.UNAVAILABLE
+        # Health turns first; the gateway refuses new calls a moment later, itself, not by
+        # gRPC's shutdown, which would cancel some of them instead (grpc/grpc#41785).
+        assert await refused_soon(stub) == (
+            grpc.StatusCode.UNAVAILABLE,
+            f"the gateway is {SHUTTING_DOWN}",
+        )
         assert not all(call.done() for call in calls), "the calls ended before the test could see"
 
         assert await asyncio.gather(*calls) == [HORIZON] * IN_FLIGHT

@@ -249,10 +249,11 @@ async def stopped_under_load(child: Child, load: Load) -> list[Outcome]:
     """Sends SIGTERM to the child a second into the load and checks how the calls ended: all
     succeeded before the signal, then they are refused with UNAVAILABLE; the child exits 0.
 
-    gRPC's core cancels the few calls that had reached the server but not its handlers when it
-    shuts down (grpc/grpc#41785): they end CANCELLED, though nothing ran. The gateway retries
-    them towards the model server (see the rolling restart below); a client that reaches a
-    server as it stops may see one, sent within moments of the signal.
+    gRPC's core cancels the calls that had reached the server but not its handlers when it
+    shuts down (grpc/grpc#41785): they end CANCELLED, though nothing ran. Both servers refuse
+    new calls themselves first (services/common/shutdown.py), so only a call that arrives in
+    the very moment gRPC stops can still end so; the gateway retries those towards the model
+    server (see the rolling restart below).
     """
     load.start()
     await asyncio.sleep(1)

@@ -14,10 +14,11 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import grpc
 
+from services.common.refusal import ServerInterceptor
 from services.gateway import errors
 from services.gateway.logs import REQUEST_ID_KEY, current_request_id, request_id_from
 from services.gateway.metrics import GatewayMetrics
@@ -37,10 +38,6 @@ STATUS_BY_ERROR: dict[type[errors.GatewayError], grpc.StatusCode] = {
     errors.ModelContractError: grpc.StatusCode.FAILED_PRECONDITION,
     errors.BackendError: grpc.StatusCode.INTERNAL,
 }
-if TYPE_CHECKING:  # grpc's interceptor class is generic only in its type stubs
-    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
-else:
-    _ServerInterceptor = grpc.aio.ServerInterceptor
 INTERNAL_MESSAGE = "internal error; the gateway logged the details"
 
 
@@ -66,7 +63,7 @@ def _code_of(exc: BaseException) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-class ErrorMappingInterceptor(_ServerInterceptor):
+class ErrorMappingInterceptor(ServerInterceptor):
     """Maps exceptions escaping unary-unary and unary-stream handlers to status codes; tags
     every RPC with a request id, counts and times it by its outcome and logs one line for it."""
 

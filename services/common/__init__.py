@@ -1,0 +1,1 @@
+"""gRPC server pieces that the gateway and the model server both use."""
