@@ -28,8 +28,9 @@ from training.series import load_airpassengers_split
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
-# Loose: a version loading beside the serving one shares the two cores with twelve clients.
-DEADLINE_S = 10.0
+# Loose, a bound on a hang rather than a latency target: versions load beside the serving ones
+# on the two cores the twelve clients share, and a stream makes 240 model calls.
+DEADLINE_S = 30.0
 WORKERS_PER_RPC = 2
 SWITCH_TIMEOUT_S = 120.0
 STREAM_HORIZON = 240  # the longest forecast: a stream is likely in flight at the switch
