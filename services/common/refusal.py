@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health
 
-if TYPE_CHECKING:  # grpc's interceptor class is generic only in its type stubs
+# grpc's interceptor and handler classes are generic only in its type stubs. Continuation is
+# what an interceptor calls for the handler of the next interceptor, or of the service.
+if TYPE_CHECKING:
     ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
+    Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]]
 else:
     ServerInterceptor = grpc.aio.ServerInterceptor
+    Continuation = Callable
 
 # Kubernetes probes and load balancers call the health service as it is: never refused.
 HEALTH_METHODS = (f"/{health.SERVICE_NAME}/",)

@@ -14,12 +14,12 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import grpc
 
-from services.common.refusal import HEALTH_METHODS, ServerInterceptor, refusal
+from services.common.refusal import HEALTH_METHODS, Continuation, ServerInterceptor, refusal
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,7 @@ class ShutdownGate(ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any]:
         handler = await continuation(handler_call_details)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 
-from services.common.refusal import HEALTH_METHODS, ServerInterceptor, refusal
+from services.common.refusal import HEALTH_METHODS, Continuation, ServerInterceptor, refusal
 
 _SCHEME = b"bearer "
 _MISSING = "missing 'authorization: Bearer <token>' metadata"
@@ -28,9 +27,7 @@ class BearerTokenInterceptor(ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any]:
         handler = await continuation(handler_call_details)
