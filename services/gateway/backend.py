@@ -8,9 +8,10 @@ so there is no retry loop here. Backend status codes become domain errors in one
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -29,7 +30,11 @@ from tensorflow_serving.apis import (
 from services.gateway import errors
 from services.gateway.logs import outgoing_metadata
 from services.gateway.metrics import GatewayMetrics
+from services.gateway.replicas import Replicas
 from services.gateway.tensors import TensorConversionError, from_tensor_proto, to_tensor_proto
+
+# The replicas (by address) whose last status answer had a version of a model AVAILABLE.
+HolderLookup = Callable[[str, int], list[str]]
 
 _RETRY_SERVICE_CONFIG = json.dumps(
     {
@@ -109,18 +114,28 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
 
 
 class ModelServerClient:
-    """Async client of one model server target (`host:port`, or `dns:///name:port`)."""
+    """Async client of one model server target (`host:port`, or `dns:///name:port`).
+
+    Calls go round robin over every replica the target resolves to. Status checks go to each
+    replica on its own (`replica_version_statuses`), and a call pinned to a version that the
+    replica it met does not hold goes on to one that does (`holders`, set by the catalog).
+    """
 
     def __init__(self, target: str, *, max_message_bytes: int, metrics: GatewayMetrics) -> None:
         self._metrics = metrics
-        self._channel = grpc.aio.insecure_channel(
-            target, options=channel_options(max_message_bytes)
-        )
+        self._target = target
+        options = channel_options(max_message_bytes)
+        self._channel = grpc.aio.insecure_channel(target, options=options)
         self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
+        self._replicas = Replicas(
+            target, lambda address: grpc.aio.insecure_channel(address, options=options)
+        )
+        self.holders: HolderLookup = lambda model, version: []
 
     async def close(self) -> None:
         await self._channel.close(grace=None)
+        await self._replicas.close()
 
     async def predict(
         self,
@@ -138,14 +153,10 @@ class ModelServerClient:
         for name, array in inputs.items():
             request.inputs[name].CopyFrom(to_tensor_proto(array))
         self._metrics.backend_calls.labels(model, signature).inc()
-        try:
-            with self._metrics.stage(model, "predict"):
-                response = await self._predictions.Predict(
-                    request, timeout=deadline.remaining(), metadata=outgoing_metadata()
-                )
-        except grpc.aio.AioRpcError as exc:
-            self._metrics.backend_errors.labels(model, exc.code().name).inc()
-            _translate(exc, model, version)
+        with self._metrics.stage(model, "predict"):
+            response: predict_pb2.PredictResponse = await self._pinned_call(
+                "Predict", request, model, version, deadline
+            )
         try:
             arrays = {name: from_tensor_proto(t) for name, t in response.outputs.items()}
         except TensorConversionError as exc:
@@ -161,33 +172,108 @@ class ModelServerClient:
         request = get_model_metadata_pb2.GetModelMetadataRequest(
             model_spec=_spec(model, version), metadata_field=["signature_def"]
         )
-        try:
-            response = await self._predictions.GetModelMetadata(
-                request, timeout=deadline.remaining(), metadata=outgoing_metadata()
-            )
-        except grpc.aio.AioRpcError as exc:
-            _translate(exc, model, version)
+        response: get_model_metadata_pb2.GetModelMetadataResponse = await self._pinned_call(
+            "GetModelMetadata", request, model, version, deadline
+        )
         signature_map = get_model_metadata_pb2.SignatureDefMap()
         if not response.metadata["signature_def"].Unpack(signature_map):
             raise errors.ModelContractError(f"model {model} sent metadata without signature_def")
         return dict(signature_map.signature_def)
 
     async def version_statuses(self, model: str, deadline: Deadline) -> list[VersionStatus]:
-        """All versions of a model the model server knows, in any state."""
-        request = get_model_status_pb2.GetModelStatusRequest(
-            model_spec=model_pb2.ModelSpec(name=model)
-        )
+        """All versions of a model that the replica round robin picks knows, in any state."""
+        return await _version_statuses(self._models, model, deadline)
+
+    async def replica_version_statuses(
+        self, model: str, deadline: Deadline
+    ) -> dict[str, list[VersionStatus] | errors.GatewayError]:
+        """Each replica's versions of the model (an empty list: it does not have the model),
+        or why its check failed, by replica address."""
+        if not self._replicas.addressable:
+            channels = {self._target: self._channel}
+        else:
+            channels = self._replicas.channels() or await self._resolved_channels()
+
+        async def ask(channel: grpc.aio.Channel) -> list[VersionStatus] | errors.GatewayError:
+            try:
+                return await _version_statuses(
+                    model_service_pb2_grpc.ModelServiceStub(channel), model, deadline
+                )
+            except errors.ModelNotFound:
+                return []
+            except errors.GatewayError as exc:
+                return exc
+
+        answers = await asyncio.gather(*(ask(channel) for channel in channels.values()))
+        return dict(zip(channels, answers, strict=True))
+
+    async def _resolved_channels(self) -> dict[str, grpc.aio.Channel]:
+        await self._replicas.refresh()
+        channels = self._replicas.channels()
+        if not channels:
+            raise errors.BackendUnavailable("model server is unavailable (no replica resolved)")
+        return channels
+
+    async def refresh_replicas(self) -> set[str]:
+        """Follows the target's resolution (pods come and go); returns the replica addresses."""
+        await self._replicas.refresh()
+        if not self._replicas.addressable:
+            return {self._target}
+        return set(self._replicas.channels())
+
+    async def _pinned_call(
+        self, method: str, request: Any, model: str, version: int, deadline: Deadline
+    ) -> Any:
+        """Calls `method` round robin; if the replica it met does not hold the version (it has
+        not loaded it yet, or already unloaded it), calls each replica that does, in turn."""
         try:
-            response = await self._models.GetModelStatus(
-                request, timeout=deadline.remaining(), metadata=outgoing_metadata()
+            return await self._call(
+                getattr(self._predictions, method), request, model, version, deadline
             )
+        except errors.ModelNotFound as not_found:
+            error: errors.GatewayError = not_found
+        channels = self._replicas.channels()
+        for address in self.holders(model, version):
+            channel = channels.get(address)
+            if channel is None:
+                continue
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            try:
+                return await self._call(getattr(stub, method), request, model, version, deadline)
+            except (errors.ModelNotFound, errors.BackendUnavailable) as exc:
+                error = exc
+        raise error
+
+    async def _call(
+        self,
+        method: Any,
+        request: Any,
+        model: str,
+        version: int,
+        deadline: Deadline,
+    ) -> Any:
+        try:
+            return await method(request, timeout=deadline.remaining(), metadata=outgoing_metadata())
         except grpc.aio.AioRpcError as exc:
-            _translate(exc, model, None)
-        state_name = get_model_status_pb2.ModelVersionStatus.State.Name
-        return [
-            VersionStatus(version=status.version, state=state_name(status.state))
-            for status in response.model_version_status
-        ]
+            self._metrics.backend_errors.labels(model, exc.code().name).inc()
+            _translate(exc, model, version)
+
+
+async def _version_statuses(
+    stub: model_service_pb2_grpc.ModelServiceStub, model: str, deadline: Deadline
+) -> list[VersionStatus]:
+    request = get_model_status_pb2.GetModelStatusRequest(model_spec=model_pb2.ModelSpec(name=model))
+    try:
+        response = await stub.GetModelStatus(
+            request, timeout=deadline.remaining(), metadata=outgoing_metadata()
+        )
+    except grpc.aio.AioRpcError as exc:
+        _translate(exc, model, None)
+    state_name = get_model_status_pb2.ModelVersionStatus.State.Name
+    return [
+        VersionStatus(version=status.version, state=state_name(status.state))
+        for status in response.model_version_status
+    ]
 
 
 def _spec(model: str, version: int, signature: str = "") -> model_pb2.ModelSpec:

@@ -1,10 +1,12 @@
 """Which version of each model the gateway routes to, and what each version needs on the side.
 
-The model server's GetModelStatus is polled in the background; the newest AVAILABLE version is
-the serving version. Before the catalog switches to a new version it prepares it (for example,
-reads its feature names), so requests never wait for that and never see a half-known version.
-Requests are pinned to the serving version, so every answer is computed, pre- and post-processed
-with the parameters of one and the same version, also while a new version rolls out.
+Every model-server replica's GetModelStatus is polled in the background; the serving version is
+the newest version AVAILABLE on all of them (services/gateway/fleet.py). Before the catalog
+switches to a new version it prepares it (for example, reads its feature names), so requests
+never wait for that and never see a half-known version. Requests are pinned to the serving
+version, so every answer is computed, pre- and post-processed with the parameters of one and the
+same version, also while a new version rolls out. A status check that fails or is slow changes
+nothing: the last answers stand until replicas answer again.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Generic, TypeVar
 
 from services.gateway import errors
 from services.gateway.backend import Deadline, ModelServerClient, VersionStatus
+from services.gateway.fleet import FleetView
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,8 @@ class ModelState:
     endpoint: ModelEndpoint
     serving_version: int | None = None
     versions: list[VersionStatus] = field(default_factory=list)
+    fleet: FleetView = field(default_factory=FleetView)
+    checks_failing: bool = False  # the last status check failed: logged once, not every time
 
 
 class ModelCatalog:
@@ -72,6 +77,7 @@ class ModelCatalog:
         self._timeout_s = timeout_s
         self._states: dict[str, ModelState] = {}
         self._refresh_locks: dict[str, asyncio.Lock] = {}
+        backend.holders = self._holders
 
     def add(self, endpoint: ModelEndpoint) -> None:
         """Puts a model behind the gateway."""
@@ -112,36 +118,56 @@ class ModelCatalog:
             return await call(newer)
 
     async def refresh_model(self, model: str, deadline: Deadline | None = None) -> None:
-        """Reads the model's versions from the model server and switches to the newest."""
+        """Asks every replica for the model's versions and switches to the newest that all of
+        them hold. Raises why when no replica answered; what was known stands."""
         deadline = deadline or Deadline.after(self._timeout_s)
         state = self._states[model]
         async with self._refresh_locks[model]:
-            versions = await self._backend.version_statuses(model, deadline)
-            available = [v.version for v in versions if v.state == "AVAILABLE"]
-            newest = max(available, default=None)
+            answers = await self._backend.replica_version_statuses(model, deadline)
+            fleet = state.fleet
+            fleet.keep_only(set(answers))
+            failures = []
+            for address, answer in answers.items():
+                if isinstance(answer, errors.GatewayError):
+                    fleet.failed(address)
+                    failures.append(answer)
+                else:
+                    fleet.answered(address, answer)
+            if failures and len(failures) == len(answers):
+                raise failures[0]  # no replica answered: what was known stands
+            newest = fleet.choose_serving_version()
             if newest is not None and newest != state.serving_version:
                 await self._prepare(state, newest, deadline)
                 log.info(
                     "model %s: serving version %s (was %s)", model, newest, state.serving_version
                 )
-            state.versions = sorted(versions, key=lambda v: v.version, reverse=True)
+            state.versions = fleet.statuses()
             state.serving_version = newest
 
     async def refresh_all(self) -> bool:
-        """Refreshes every model; False when the model server could not be reached. A model
-        the model server does not have (yet) is left without a version."""
-        reachable = True
-        for model, state in self._states.items():
-            try:
-                await self.refresh_model(model)
-            except errors.GatewayError as exc:
-                if isinstance(exc, errors.BackendUnavailable | errors.DeadlineExceeded):
-                    reachable = False
-                if state.serving_version is not None:
-                    log.warning("model %s: %s", model, exc.message)
-                state.serving_version = None
-                state.versions = []
-        return reachable
+        """Follows the replicas and refreshes every model at once, so one slow check delays
+        no other; False when no replica answered for any model. A model whose check fails
+        keeps its serving version."""
+        await self._backend.refresh_replicas()
+        answered = await asyncio.gather(*(self._refresh_logged(model) for model in self._states))
+        return any(answered)
+
+    async def _refresh_logged(self, model: str) -> bool:
+        state = self._states[model]
+        try:
+            await self.refresh_model(model)
+        except errors.GatewayError as exc:
+            if not state.checks_failing:
+                kept = (
+                    ""
+                    if state.serving_version is None
+                    else f"; still serving version {state.serving_version}"
+                )
+                log.warning("model %s: status checks fail (%s)%s", model, exc.message, kept)
+            state.checks_failing = True
+            return False
+        state.checks_failing = False
+        return True
 
     async def state(self, model: str, deadline: Deadline) -> ModelState:
         """Fresh state of one model; ModelNotFound when the gateway does not front it. A model
@@ -151,16 +177,16 @@ class ModelCatalog:
             raise errors.ModelNotFound(
                 f"no model named {model!r}; the gateway fronts {', '.join(sorted(self._states))}"
             )
-        try:
-            await self.refresh_model(model, deadline)
-        except errors.ModelNotFound:
-            state.serving_version = None
-            state.versions = []
+        await self.refresh_model(model, deadline)
         return state
 
     async def states(self, deadline: Deadline) -> list[ModelState]:
         """Fresh state of every model, sorted by name."""
         return [await self.state(name, deadline) for name in sorted(self._states)]
+
+    def _holders(self, model: str, version: int) -> list[str]:
+        state = self._states.get(model)
+        return [] if state is None else state.fleet.holders(version)
 
     async def _prepare(self, state: ModelState, version: int, deadline: Deadline) -> None:
         if state.endpoint.prepare is None:

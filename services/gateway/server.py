@@ -117,7 +117,7 @@ async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
     await server.start()
     health_server, health_port = await _start_health_server(settings, health_servicer)
     refresher = asyncio.create_task(
-        _refresh_forever(cores.catalog, health_servicer, settings.model_refresh_s)
+        _refresh_forever(cores.catalog, health_servicer, settings.model_refresh_s, metrics)
     )
     log.info(
         "gateway listening on port %d (%s), model server %s",
@@ -214,16 +214,34 @@ def _domain_cores(
     )
 
 
+# Health turns NOT_SERVING only after this many refresh rounds in a row reached no replica.
+FAILED_REFRESHES_BEFORE_NOT_SERVING = 3
+
+
 async def _refresh_forever(
-    catalog: ModelCatalog, health_servicer: health_aio.HealthServicer, interval_s: float
+    catalog: ModelCatalog,
+    health_servicer: health_aio.HealthServicer,
+    interval_s: float,
+    metrics: GatewayMetrics,
 ) -> None:
-    """Follows new model versions; health is SERVING while the model server answers. Models it
-    has not loaded yet do not hold the others back: their RPCs answer UNAVAILABLE meanwhile."""
+    """Follows new model versions. Health is NOT_SERVING until a model server first answers,
+    and again only once refreshes keep failing; models not loaded yet do not hold the others
+    back (their RPCs answer UNAVAILABLE meanwhile). Nothing a refresh raises ends this loop."""
+    failed_in_a_row = FAILED_REFRESHES_BEFORE_NOT_SERVING
     while True:
-        reachable = await catalog.refresh_all()
+        try:
+            reachable = await catalog.refresh_all()
+        except Exception:
+            log.exception("model refresh failed")
+            metrics.refresh_failures.labels("unexpected").inc()
+            reachable = False
+        else:
+            if not reachable:
+                metrics.refresh_failures.labels("unreachable").inc()
+        failed_in_a_row = 0 if reachable else failed_in_a_row + 1
         status = (
             health_pb2.HealthCheckResponse.SERVING
-            if reachable
+            if failed_in_a_row < FAILED_REFRESHES_BEFORE_NOT_SERVING
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
         await _set_health(health_servicer, status)
