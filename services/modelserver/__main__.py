@@ -1,7 +1,11 @@
 """`python -m services.modelserver` / `tensorflow_model_server`: run the model server.
 
 Prints "Model server listening on port N" on stdout once models are loaded, so that a parent
-process started with --port=0 learns the port; stops gracefully on SIGINT and SIGTERM.
+process started with --port=0 learns the port.
+
+Like tensorflow_model_server, it has no handler for SIGTERM or SIGINT: the signal ends the
+process at once, and the calls in flight fail. Nothing the gateway does may depend on a model
+server that drains (DESIGN.md, "Production is a fleet").
 """
 
 from __future__ import annotations
@@ -19,9 +23,6 @@ from services.modelserver.errors import StartupError
 from services.modelserver.settings import ModelServerSettings, parse_settings
 
 logger = logging.getLogger("services.modelserver")
-
-# In-flight calls get this long to finish after a stop signal.
-STOP_GRACE_SECONDS = 10.0
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -45,20 +46,13 @@ def main(argv: Sequence[str] | None = None) -> None:
 async def _serve(settings: ModelServerSettings) -> None:
     from services.modelserver.server import start_model_server  # imports TensorFlow
 
+    # Python turns SIGINT into KeyboardInterrupt; tensorflow_model_server just dies of it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     handle = await start_model_server(settings)
     message = f"Model server listening on port {handle.port}"
     logger.info(message)
     print(message, flush=True)
-
-    stop_requested = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop_requested.set)
-    try:
-        await stop_requested.wait()
-        logger.info("Stop requested; finishing in-flight calls")
-    finally:
-        await handle.stop(STOP_GRACE_SECONDS)
+    await asyncio.Event().wait()  # serves until a signal ends the process
 
 
 def _describe(error: ValidationError) -> str:

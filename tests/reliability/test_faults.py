@@ -1,13 +1,14 @@
 """Faults under load, with real processes: a model server killed and restarted, a new version
 published, a corrupt version published, each while eight clients drive the gateway; a model
-server slowed past every deadline while a flood of clients does; model servers stopped with
-SIGTERM, alone and in a rolling restart. Each test prints what happened (calls made, failed
-inside and outside the fault)."""
+server slowed past every deadline while a flood of clients does; a model server and a gateway
+stopped with SIGTERM. Each test prints what happened (calls made, failed inside and outside the
+fault)."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import statistics
 import time
 from collections import Counter
@@ -250,10 +251,9 @@ async def stopped_under_load(child: Child, load: Load) -> list[Outcome]:
     succeeded before the signal, then they are refused with UNAVAILABLE; the child exits 0.
 
     gRPC's core cancels the calls that had reached the server but not its handlers when it
-    shuts down (grpc/grpc#41785): they end CANCELLED, though nothing ran. Both servers refuse
-    new calls themselves first (services/common/shutdown.py), so only a call that arrives in
-    the very moment gRPC stops can still end so; the gateway retries those towards the model
-    server (see the rolling restart below).
+    shuts down (grpc/grpc#41785): they end CANCELLED, though nothing ran. The gateway refuses
+    new calls itself first (services/common/shutdown.py), so only a call that arrives in the
+    very moment gRPC stops can still end so.
     """
     load.start()
     await asyncio.sleep(1)
@@ -276,9 +276,12 @@ async def stopped_under_load(child: Child, load: Load) -> list[Outcome]:
     return outcomes
 
 
-async def test_a_model_server_stopped_under_load_refuses_new_calls(
+async def test_a_model_server_dies_of_sigterm_at_once_as_tensorflow_serving_does(
     classifier_repository: Path,
 ) -> None:
+    """tensorflow_model_server has no SIGTERM handler, and neither has the stand-in: the calls
+    in flight fail and the process is gone at once. The rolling restart in test_rollouts.py
+    shows that the gateway hides this from its clients."""
     port = free_port()
     model_server = await asyncio.to_thread(start_model_server, classifier_repository, port)
     request = predict_pb2.PredictRequest()
@@ -286,9 +289,22 @@ async def test_a_model_server_stopped_under_load_refuses_new_calls(
     request.inputs["features"].CopyFrom(to_tensor_proto(load_wine().data[:1].astype(np.float32)))
     async with grpc.aio.insecure_channel(f"localhost:{port}") as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        await stopped_under_load(
-            model_server, Load(lambda deadline: stub.Predict(request, timeout=deadline))
-        )
+        load = Load(lambda deadline: stub.Predict(request, timeout=deadline))
+        load.start()
+        await asyncio.sleep(1)
+        signalled_at = time.monotonic()
+        exit_code = await asyncio.to_thread(model_server.stop, 15)  # SIGTERM, then waits
+        died_in_s = time.monotonic() - signalled_at
+        await asyncio.sleep(0.5)
+        outcomes = await load.stop()
+
+    report("model server SIGTERM", outcomes, (signalled_at, signalled_at + died_in_s))
+    print(f"  died {died_in_s:.2f} s after the signal")
+    assert exit_code == -signal.SIGTERM
+    before = [o for o in outcomes if o.ended < signalled_at]
+    assert before and not failures(before)
+    after = [o for o in outcomes if o.started > signalled_at + died_in_s]
+    assert after and {o.code for o in after} == {grpc.StatusCode.UNAVAILABLE}
 
 
 async def test_a_gateway_stopped_under_load_answers_its_calls_and_refuses_new_ones(
@@ -299,41 +315,3 @@ async def test_a_gateway_stopped_under_load_answers_its_calls_and_refuses_new_on
         processes.gateway,
         Load(lambda deadline: stub.Classify(classify_request(), timeout=deadline)),
     )
-
-
-async def test_a_rolling_restart_of_the_model_servers_fails_no_call_through_the_gateway(
-    classifier_repository: Path,
-) -> None:
-    """Two model servers behind one gateway, restarted one after the other as a Deployment's
-    rolling update does, under load: the gateway's retries and round robin hide both."""
-    ports = [free_port(), free_port()]
-    model_servers = [
-        await asyncio.to_thread(start_model_server, classifier_repository, port) for port in ports
-    ]
-    gateway = start_gateway(f"ipv4:{','.join(f'127.0.0.1:{port}' for port in ports)}")
-    exit_codes = []
-    try:
-        gateway_port = await asyncio.to_thread(gateway.wait_for_port, START_S)
-        async with grpc.aio.insecure_channel(f"localhost:{gateway_port}") as channel:
-            stub = gateway_pb2_grpc.GatewayServiceStub(channel)
-            await until(lambda: _classify(stub, 10), "the gateway serves the classifier")
-            load = Load(lambda deadline: stub.Classify(classify_request(), timeout=deadline))
-            load.start()
-            await asyncio.sleep(1)
-            for index, port in enumerate(ports):
-                exit_codes.append(await asyncio.to_thread(model_servers[index].stop, 15))
-                await asyncio.sleep(0.5)  # the other one serves alone meanwhile
-                model_servers[index] = await asyncio.to_thread(
-                    start_model_server, classifier_repository, port
-                )
-                await asyncio.sleep(1)
-            outcomes = await load.stop()
-    finally:
-        gateway.stop(timeout_s=15)
-        for model_server in model_servers:
-            model_server.stop(timeout_s=15)
-
-    report("rolling restart of two model servers", outcomes)
-    assert exit_codes == [0, 0]
-    failed = failures(outcomes)
-    assert not failed, Counter(o.code.name for o in failed)
