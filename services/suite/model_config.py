@@ -11,23 +11,23 @@ from tensorflow_serving.config import model_server_config_pb2
 CONFIG_FILE_NAME = "models.config"
 MONITORING_FILE_NAME = "monitoring.config"
 METRICS_PATH = "/monitoring/prometheus/metrics"
-# Models whose requests span many model-server calls (a forecast is one call per step) keep the
-# previous version loaded: a forecast that started on it finishes on it after a rollout, while
-# new forecasts go to the new version.
-KEEP_PREVIOUS_VERSION = frozenset({"forecaster"})
+# Every model keeps its previous version loaded. Replicas see a new version at different times,
+# and a version is safe to route to only once every replica holds it (services/gateway/fleet.py):
+# meanwhile the previous one, still on all of them, serves. A forecast, which spans many
+# model-server calls, also finishes on the version it started on after a rollout.
+VERSIONS_KEPT = 2
 
 
 def model_config_text(models_dir: Path, names: Sequence[str]) -> str:
     """A ModelServerConfig serving each named model from ``<models_dir>/<name>`` (absolute
-    paths, as TensorFlow Serving wants them): the latest version, or the latest two."""
+    paths, as TensorFlow Serving wants them), keeping the latest two versions of each."""
     config = model_server_config_pb2.ModelServerConfig()
     for name in names:
         model = config.model_config_list.config.add()
         model.name = name
         model.base_path = str((models_dir / name).resolve())
         model.model_platform = "tensorflow"
-        if name in KEEP_PREVIOUS_VERSION:
-            model.model_version_policy.latest.num_versions = 2
+        model.model_version_policy.latest.num_versions = VERSIONS_KEPT
     return text_format.MessageToString(config)
 
 

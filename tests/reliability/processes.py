@@ -18,9 +18,9 @@ START_S = 120
 
 
 def start_model_server(
-    repository: Path, port: int, models: Sequence[str] = ("classifier",)
+    repository: Path, port: int, models: Sequence[str] = ("classifier",), poll_s: float = 0.2
 ) -> Child:
-    """A model server for `models` of the repository, polling it for versions every 0.2 s;
+    """A model server for `models` of the repository, polling it for versions every `poll_s`;
     returns once it listens."""
     config = write_model_config(repository, models)
     child = Child(
@@ -29,7 +29,7 @@ def start_model_server(
         [
             f"--port={port}",
             f"--model_config_file={config}",
-            "--file_system_poll_wait_seconds=0.2",
+            f"--file_system_poll_wait_seconds={poll_s}",
             "--enable_grpc_healthcheck_service",
             # A version that fails to load is reported at once, not after TensorFlow Serving's
             # default five retries a minute apart.

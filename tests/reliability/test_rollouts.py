@@ -1,194 +1,86 @@
 """Rollouts and rollbacks of every model under load, with real processes: clients call every
 gateway RPC while a new version of all five models is published, and while that version is
-withdrawn again. Each test prints the calls made per RPC and how they ended."""
+withdrawn again, behind one model server and behind two replicas that poll the model repository
+on clocks of their own (1 s and 20 s), as TensorFlow Serving replicas in Kubernetes do. Each
+test prints the calls made per RPC and how they ended."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import pytest
 import pytest_asyncio
-from load import Call, Load, Outcome, failures
+from load import failures
+from mixed_load import (
+    STREAM,
+    SWITCH_TIMEOUT_S,
+    UNARY_RPCS,
+    MixedLoad,
+    answered_by,
+    check_streams,
+    known_words,
+    late_answers_from,
+    print_outcomes,
+    serving_versions,
+)
 from processes import START_S, start_gateway, start_model_server, until
 from servers import republish
-from workload import Words, Workload, candidate_words
 
-from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from services.generated.gateway.v1 import gateway_pb2_grpc
 from services.suite.children import Child
 from services.suite.stack import free_port
 from training.jobs import JOBS
 from training.publish import withdraw_version
-from training.series import load_airpassengers_split
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
-# Loose, a bound on a hang rather than a latency target: versions load beside the serving ones
-# on the two cores the twelve clients share, and a stream makes 240 model calls.
-DEADLINE_S = 30.0
-WORKERS_PER_RPC = 2
-SWITCH_TIMEOUT_S = 120.0
-STREAM_HORIZON = 240  # the longest forecast: a stream is likely in flight at the switch
-UNARY_RPCS = ("Classify", "RecognizeDigits", "Forecast", "SimilarWords", "Encode")
-STREAM = "StreamForecast"
+# Seconds between each replica's polls of the repository: one replica, or two that disagree on
+# the versions for up to 20 s after every change.
+FLEETS = {"one model server": (0.2,), "two replicas polling every 1 s and 20 s": (1.0, 20.0)}
 
 
 @dataclass
 class Suite:
     repository: Path
-    model_server: Child
+    model_servers: list[Child]
     gateway: Child
     stub: gateway_pb2_grpc.GatewayServiceStub
 
+    @property
+    def replicated(self) -> bool:
+        return len(self.model_servers) > 1
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def suite(full_repository: Path) -> AsyncIterator[Suite]:
-    port = free_port()
-    model_server = await asyncio.to_thread(start_model_server, full_repository, port, list(JOBS))
-    gateway = start_gateway(f"localhost:{port}")
+
+@pytest_asyncio.fixture(loop_scope="session", params=list(FLEETS.values()), ids=list(FLEETS))
+async def suite(full_repository: Path, request: pytest.FixtureRequest) -> AsyncIterator[Suite]:
+    ports = [free_port() for _ in request.param]
+    model_servers = []
     try:
-        gateway_port = await asyncio.to_thread(gateway.wait_for_port, START_S)
-        async with grpc.aio.insecure_channel(f"localhost:{gateway_port}") as channel:
-            stub = gateway_pb2_grpc.GatewayServiceStub(channel)
-            yield Suite(full_repository, model_server, gateway, stub)
+        for port, poll_s in zip(ports, request.param, strict=True):
+            model_servers.append(
+                await asyncio.to_thread(
+                    start_model_server, full_repository, port, list(JOBS), poll_s=poll_s
+                )
+            )
+        # Round robin over the replicas, as a headless Service's addresses give it.
+        gateway = start_gateway("ipv4:" + ",".join(f"127.0.0.1:{port}" for port in ports))
+        try:
+            gateway_port = await asyncio.to_thread(gateway.wait_for_port, START_S)
+            async with grpc.aio.insecure_channel(f"localhost:{gateway_port}") as channel:
+                stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+                yield Suite(full_repository, model_servers, gateway, stub)
+        finally:
+            gateway.stop(timeout_s=15)
     finally:
-        gateway.stop(timeout_s=15)
-        model_server.stop(timeout_s=15)
-
-
-async def serving_versions(stub: gateway_pb2_grpc.GatewayServiceStub) -> dict[str, int]:
-    answer = await stub.ListModels(gateway_pb2.ListModelsRequest(), timeout=10)
-    return {model.name: model.serving_version for model in answer.models}
-
-
-async def known_words(stub: gateway_pb2_grpc.GatewayServiceStub) -> Words:
-    """Frequent words of the corpus that the served word2vec version has."""
-    known = []
-    for word in candidate_words().frequent[:40]:
-        try:
-            await stub.SimilarWords(gateway_pb2.SimilarWordsRequest(word=word, k=3), timeout=10)
-        except grpc.aio.AioRpcError as error:
-            assert error.code() == grpc.StatusCode.NOT_FOUND, error.details()
-            continue
-        known.append(word)
-    assert len(known) >= 10, known
-    return Words(frequent=tuple(known), rare=(), analogies=())
-
-
-@dataclass
-class Streams:
-    """What each forecast stream answered, including the streams that ended in an error."""
-
-    ended_early: list[tuple[grpc.StatusCode, list[int]]]
-
-    def call(self, stub: gateway_pb2_grpc.GatewayServiceStub) -> Call:
-        history = load_airpassengers_split().train.tolist()
-        request = gateway_pb2.StreamForecastRequest(history=history, horizon=STREAM_HORIZON)
-
-        async def stream(deadline: float) -> list[int]:
-            versions: list[int] = []
-            try:
-                async for point in stub.StreamForecast(request, timeout=deadline):
-                    versions.append(point.model.version)
-            except grpc.aio.AioRpcError as error:
-                self.ended_early.append((error.code(), versions))
-                raise
-            return versions
-
-        return stream
-
-
-def unary_calls(stub: gateway_pb2_grpc.GatewayServiceStub, words: Words) -> dict[str, Call]:
-    """Each unary RPC with realistic requests, answering the model version that computed it."""
-    workload = Workload(words, seed=7)
-    requests: dict[str, tuple[Callable[..., Awaitable[object]], Callable[[], object]]] = {
-        "Classify": (stub.Classify, workload.classify),
-        "RecognizeDigits": (stub.RecognizeDigits, workload.recognize_digits),
-        "Forecast": (stub.Forecast, workload.forecast),
-        "SimilarWords": (stub.SimilarWords, workload.similar_words),
-        "Encode": (stub.Encode, workload.encode),
-    }
-
-    def version_of(method: Callable[..., Awaitable[object]], build: Callable[[], object]) -> Call:
-        async def call(deadline: float) -> int:
-            response = await method(build(), timeout=deadline)
-            return int(response.model.version)  # type: ignore[attr-defined]
-
-        return call
-
-    return {rpc: version_of(method, build) for rpc, (method, build) in requests.items()}
-
-
-def answered_by(outcome: Outcome) -> int | None:
-    """The one version that answered the call (a stream's first), None if it failed."""
-    if outcome.code != grpc.StatusCode.OK:
-        return None
-    answer = outcome.answer
-    return answer[0] if isinstance(answer, list) else answer  # type: ignore[return-value]
-
-
-class MixedLoad:
-    """Two closed-loop clients per RPC, on every gateway RPC that runs a model."""
-
-    def __init__(self, stub: gateway_pb2_grpc.GatewayServiceStub, words: Words) -> None:
-        self.streams = Streams(ended_early=[])
-        calls = {**unary_calls(stub, words), STREAM: self.streams.call(stub)}
-        self.loads = {
-            rpc: Load(call, workers=WORKERS_PER_RPC, deadline_s=DEADLINE_S)
-            for rpc, call in calls.items()
-        }
-
-    def start(self) -> None:
-        for load in self.loads.values():
-            load.start()
-
-    async def stop_once_answered_by(self, version: int, since: float) -> dict[str, list[Outcome]]:
-        """Stops a second after every RPC has answered a call, started after `since`, from
-        `version`; returns each RPC's calls."""
-
-        async def every_rpc_answered() -> bool:
-            return all(
-                any(o.started > since and answered_by(o) == version for o in load.outcomes)
-                for load in self.loads.values()
-            )
-
-        try:
-            await until(
-                every_rpc_answered, f"every RPC is answered by version {version}", SWITCH_TIMEOUT_S
-            )
-            await asyncio.sleep(1)
-        finally:  # no client outlives the test, even a failed one
-            outcomes = {rpc: await load.stop() for rpc, load in self.loads.items()}
-        return outcomes
-
-
-def print_outcomes(name: str, outcomes: dict[str, list[Outcome]]) -> None:
-    print(f"{name}:")
-    for rpc, calls in outcomes.items():
-        codes = Counter(o.code.name for o in calls)
-        versions = Counter(answered_by(o) for o in calls if o.code == grpc.StatusCode.OK)
-        print(f"  {rpc}: {len(calls)} calls, {dict(codes)}, answered by versions {dict(versions)}")
-
-
-def late_answers_from(calls: list[Outcome], old: int, new: int) -> list[Outcome]:
-    """Calls answered by the old version that started after a call answered by the new one
-    had ended: once a version switch shows in an answer, it holds for every later call."""
-    switched = min((o.ended for o in calls if answered_by(o) == new), default=None)
-    assert switched is not None, f"no call was answered by version {new}"
-    return [o for o in calls if o.started > switched and answered_by(o) == old]
-
-
-def check_streams(calls: list[Outcome]) -> None:
-    for outcome in calls:
-        if outcome.code == grpc.StatusCode.OK:
-            versions = outcome.answer
-            assert isinstance(versions, list) and len(versions) == STREAM_HORIZON
-            assert len(set(versions)) == 1, f"a stream mixed versions {set(versions)}"
+        for model_server in model_servers:
+            model_server.kill()
 
 
 async def test_a_new_version_of_every_model_published_under_load_fails_no_call(
@@ -238,10 +130,54 @@ async def test_withdrawing_the_serving_version_under_load_falls_back_without_fai
         calls = outcomes[rpc]
         assert not failures(calls), (rpc, Counter(o.code.name for o in failures(calls)))
         assert not late_answers_from(calls, old=2, new=1), rpc
-    # A stream on the withdrawn version cannot be finished by another: it ends ABORTED, having
-    # sent only values of its own version. Every other stream is whole and on one version.
+    # A stream on version 2 goes on on any replica that still holds it. Once none does, no
+    # other version may finish what it began: it ends ABORTED, having sent only values of its
+    # own version. Every other stream is whole and on one version.
     assert all(code == grpc.StatusCode.ABORTED for code, _ in aborted)
     assert all(set(versions) <= {2} for _, versions in aborted)
     assert {o.code for o in failures(outcomes[STREAM])} <= {grpc.StatusCode.ABORTED}
     assert not late_answers_from(outcomes[STREAM], old=2, new=1)
+    check_streams(outcomes[STREAM])
+
+
+async def test_a_rolling_restart_of_replicas_that_die_of_sigterm_fails_no_call(
+    full_repository: Path,
+) -> None:
+    """Two replicas behind one gateway, each sent SIGTERM in turn (and so dead at once, as
+    TensorFlow Serving is) and started again, as a Deployment's rolling update does, under load
+    on every RPC: the gateway's retries and round robin carry the unary calls, and every step
+    of a stream is a call of its own that any replica holding its version can answer."""
+    ports = [free_port(), free_port()]
+    model_servers = [
+        await asyncio.to_thread(start_model_server, full_repository, port, list(JOBS))
+        for port in ports
+    ]
+    gateway = start_gateway("ipv4:" + ",".join(f"127.0.0.1:{port}" for port in ports))
+    exit_codes = []
+    try:
+        gateway_port = await asyncio.to_thread(gateway.wait_for_port, START_S)
+        async with grpc.aio.insecure_channel(f"localhost:{gateway_port}") as channel:
+            stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+            load = MixedLoad(stub, await known_words(stub))
+            load.start()
+            try:
+                await asyncio.sleep(2)
+                for index, port in enumerate(ports):
+                    exit_codes.append(await asyncio.to_thread(model_servers[index].stop, 15))
+                    await asyncio.sleep(1)  # the other one serves alone meanwhile
+                    model_servers[index] = await asyncio.to_thread(
+                        start_model_server, full_repository, port, list(JOBS)
+                    )
+                    await asyncio.sleep(2)
+            finally:
+                outcomes = {rpc: await each.stop() for rpc, each in load.loads.items()}
+    finally:
+        gateway.stop(timeout_s=15)
+        for model_server in model_servers:
+            model_server.kill()
+
+    print_outcomes("rolling restart of two replicas dying of SIGTERM", outcomes)
+    assert exit_codes == [-signal.SIGTERM, -signal.SIGTERM]
+    for rpc, calls in outcomes.items():
+        assert not failures(calls), (rpc, Counter(o.code.name for o in failures(calls)))
     check_streams(outcomes[STREAM])
