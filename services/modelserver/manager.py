@@ -180,6 +180,10 @@ class ModelManager:
             if not slot.serving
         ]
 
+    def has_model(self, name: str) -> bool:
+        """Whether the model is in the config (whether or not a version serves)."""
+        return name in self._slots
+
     def is_version_available(self, name: str, version: int) -> bool:
         slot = self._slots.get(name)
         return slot is not None and version in slot.serving

@@ -13,7 +13,13 @@ import aiohttp
 import grpc
 import pytest
 import pytest_asyncio
-from tensorflow_serving.apis import get_model_status_pb2, model_pb2, model_service_pb2_grpc
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 from tf_serving_testdata import TESTDATA, copy_model, needs_testdata
 
 from services.modelserver.server import ModelServerHandle, start_model_server
@@ -211,6 +217,26 @@ async def test_grpc_is_answered_while_a_big_rest_body_is_parsed(
     assert len(latencies) >= 3, (latencies, rest_s)
     # Each status call took a small part of the parse, not the whole of it.
     assert max(latencies) < rest_s / 4, (max(latencies), rest_s)
+
+
+async def test_model_names_outside_the_config_share_one_label_value(
+    server: ModelServerHandle, http: aiohttp.ClientSession
+) -> None:
+    async with grpc.aio.insecure_channel(f"localhost:{server.port}") as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        for index in range(50):
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=f"made-up-{index}")
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await stub.Predict(request, timeout=10)
+            assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    async with http.get("/monitoring/prometheus/metrics") as response:
+        text = await response.text()
+    assert "made-up-" not in text
+    unknown = ':tensorflow:serving:request_count{model_name="(unknown)",status="NOT_FOUND"} '
+    [line] = [line for line in text.splitlines() if line.startswith(unknown)]
+    assert int(line.removeprefix(unknown)) >= 50
 
 
 async def test_prometheus_metrics_use_tensorflow_servings_names(
