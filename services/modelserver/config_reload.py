@@ -51,6 +51,11 @@ def allowed_roots(
         for definition in startup_definitions
         if "://" not in str(definition.base_path)
     }
+    if Path("/") in parents:
+        logger.warning(
+            "A start-up base path lies directly under /, so reload requests may load models "
+            "from anywhere; name the roots with --model_base_path_allowed_roots"
+        )
     return sorted(parents)
 
 
