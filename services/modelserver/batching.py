@@ -11,7 +11,10 @@ of ``allowed_batch_sizes`` by repeating a row), run once, and the outputs split 
 As there, a run must have inputs, each with a 0th dimension of one size, and every output must
 have that 0th dimension; a run bigger than ``max_batch_size`` is refused, and a full queue
 answers UNAVAILABLE. One difference: runs whose inner dimensions or dtypes differ wait in
-separate batches here, where TensorFlow Serving fails the whole mixed batch.
+separate batches here, where TensorFlow Serving fails the whole mixed batch. Those queues are
+bounded, since clients choose the shapes: a queue is dropped once it has nothing waiting or
+running, and while MAX_QUEUES of a session are busy a run of yet another shape is refused with
+UNAVAILABLE, like a full queue.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ from services.modelserver.errors import (
     StartupError,
     UnavailableError,
 )
+
+# Busy queues (one per fetches, dtypes and inner shapes) one model version may have at once.
+MAX_QUEUES = 64
 
 Runner = Callable[[Mapping[str, Any], Sequence[str]], list[Any]]
 """Runs one model call: feeds by tensor name, fetched tensor names -> fetched values."""
@@ -187,17 +193,32 @@ class BatchingSession:
         )
         queue = self._queues.get(key)
         if queue is None:
-            queue = self._queues[key] = _Queue(self, tuple(arrays), tuple(fetches))
+            if len(self._queues) >= MAX_QUEUES:
+                raise UnavailableError(
+                    f"All {MAX_QUEUES} batch scheduling queues of this model are busy with "
+                    "runs of other input shapes, dtypes or outputs; retry later"
+                )
+            queue = self._queues[key] = _Queue(self, key, tuple(arrays), tuple(fetches))
         return await queue.submit(_Task(arrays, size))
+
+    def _retire(self, key: tuple[Any, ...], queue: _Queue) -> None:
+        # Called when the queue has nothing waiting or running; a later run makes a new one.
+        if self._queues.get(key) is queue:
+            del self._queues[key]
 
 
 class _Queue:
     """The batches of one signature: an open one that fills, and closed ones that wait."""
 
     def __init__(
-        self, session: BatchingSession, feed_names: tuple[str, ...], fetches: tuple[str, ...]
+        self,
+        session: BatchingSession,
+        key: tuple[Any, ...],
+        feed_names: tuple[str, ...],
+        fetches: tuple[str, ...],
     ) -> None:
         self._session = session
+        self._key = key
         self._options = session._options
         self._feed_names = feed_names
         self._fetches = fetches
@@ -249,7 +270,22 @@ class _Queue:
             running = loop.create_task(self._run(head), name="batch")
             # The loop keeps only weak references to tasks.
             self._running.add(running)
-            running.add_done_callback(self._running.discard)
+            running.add_done_callback(self._ran)
+        self._retire_if_idle()
+
+    def _ran(self, running: asyncio.Task[None]) -> None:
+        self._running.discard(running)
+        self._retire_if_idle()
+
+    def _retire_if_idle(self) -> None:
+        # The dispatcher calls this as it ends, so it does not count as busy itself.
+        dispatching = (
+            self._dispatcher is not None
+            and not self._dispatcher.done()
+            and self._dispatcher is not asyncio.current_task()
+        )
+        if not self._batches and not self._running and not dispatching:
+            self._session._retire(self._key, self)
 
     async def _run(self, batch: _Batch) -> None:
         try:

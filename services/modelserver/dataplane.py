@@ -36,7 +36,7 @@ from services.modelserver.inference import (
     regression_result,
 )
 from services.modelserver.manager import ModelManager, VersionStatus
-from services.modelserver.monitoring import ServingMetrics
+from services.modelserver.monitoring import UNKNOWN_MODEL_LABEL, ServingMetrics
 from services.modelserver.predict import (
     predict_outputs,
     prepare_predict,
@@ -67,11 +67,16 @@ class DataPlane:
         self._batching = batching
         self._check_method_names = check_method_names
 
+    def _label(self, model_name: str) -> str:
+        # The client names the model: only names in the config may become label values, so
+        # that a client cannot grow the metrics without bound (TensorFlow Serving labels any).
+        return model_name if self._manager.has_model(model_name) else UNKNOWN_MODEL_LABEL
+
     async def predict(
         self, request: predict_pb2.PredictRequest, entrypoint: str = "GRPC"
     ) -> predict_pb2.PredictResponse:
         model_spec = _required_model_spec(request)
-        with self._metrics.request(model_spec.name, "Predict", entrypoint):
+        with self._metrics.request(self._label(model_spec.name), "Predict", entrypoint):
             return await self._predict(model_spec, request)
 
     async def _predict(
@@ -100,7 +105,7 @@ class DataPlane:
         self, request: classification_pb2.ClassificationRequest, entrypoint: str = "GRPC"
     ) -> classification_pb2.ClassificationResponse:
         model_spec = _required_model_spec(request)
-        with self._metrics.request(model_spec.name, "Classify", entrypoint):
+        with self._metrics.request(self._label(model_spec.name), "Classify", entrypoint):
             servable = self._servable_for(model_spec)
             run, values = await self._run_examples(
                 servable, model_spec.signature_name, CLASSIFY_METHOD, request.input
@@ -115,7 +120,7 @@ class DataPlane:
         self, request: regression_pb2.RegressionRequest, entrypoint: str = "GRPC"
     ) -> regression_pb2.RegressionResponse:
         model_spec = _required_model_spec(request)
-        with self._metrics.request(model_spec.name, "Regress", entrypoint):
+        with self._metrics.request(self._label(model_spec.name), "Regress", entrypoint):
             servable = self._servable_for(model_spec)
             run, values = await self._run_examples(
                 servable, model_spec.signature_name, REGRESS_METHOD, request.input
@@ -144,7 +149,7 @@ class DataPlane:
             if task.method_name not in (CLASSIFY_METHOD, REGRESS_METHOD):
                 raise InvalidArgumentError(f"Unsupported signature method_name: {task.method_name}")
         first = request.tasks[0].model_spec
-        with self._metrics.request(first.name, "MultiInference", "GRPC"):
+        with self._metrics.request(self._label(first.name), "MultiInference", "GRPC"):
             servable = self._servable_for(first)
             response = inference_pb2.MultiInferenceResponse()
             for task in request.tasks:

@@ -5,7 +5,9 @@ a new version is loaded beside the serving ones and swapped in once it is AVAILA
 are versions the policy no longer wants unloaded, so a model never drops to zero versions
 during a rollout, and a version that fails to load leaves the serving one in place.
 
-All state changes happen on the event loop; loading runs in worker threads. The map of serving
+All state changes happen on the event loop; loading and reading the disk run in worker threads,
+which return what they found and change nothing. Each model is reconciled under its own asyncio
+lock, so its poller and a config reload never load the same version twice. The map of serving
 versions is replaced, never mutated, so a request that picked a version keeps it even when that
 version is unloaded a moment later.
 """
@@ -87,6 +89,8 @@ class _ModelSlot:
     unsettled: set[int] = field(default_factory=set)
     problem: str | None = None  # what is wrong with the base path, as last logged
     available: bool | None = None  # as last reported to the listener
+    # Held while the model is reconciled or removed: the poller and a reload take turns.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def name(self) -> str:
@@ -176,6 +180,10 @@ class ModelManager:
             if not slot.serving
         ]
 
+    def has_model(self, name: str) -> bool:
+        """Whether the model is in the config (whether or not a version serves)."""
+        return name in self._slots
+
     def is_version_available(self, name: str, version: int) -> bool:
         slot = self._slots.get(name)
         return slot is not None and version in slot.serving
@@ -227,8 +235,9 @@ class ModelManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
         slot = self._slots.pop(name)
-        for version in list(slot.serving):
-            self._unload(slot, version)
+        async with slot.lock:  # a reconcile in flight finishes before the model goes
+            for version in list(slot.serving):
+                self._unload(slot, version)
         logger.info("Model %s is no longer in the config: unloaded", name)
         if self._on_availability_change is not None:
             await self._on_availability_change(name, None)
@@ -244,14 +253,17 @@ class ModelManager:
             await self._sync_model(slot)
 
     async def _sync_model(self, slot: _ModelSlot) -> None:
-        try:
-            await self._reconcile(slot)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # Whatever happened, the versions that serve keep serving; the next poll retries.
-            logger.exception("Polling model %s failed", slot.name)
-        await self._report_availability(slot)
+        async with slot.lock:
+            if self._slots.get(slot.name) is not slot:
+                return  # removed (or replaced) while this waited for the lock
+            try:
+                await self._reconcile(slot)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Whatever happened, the versions that serve keep serving; the next poll retries.
+                logger.exception("Polling model %s failed", slot.name)
+            await self._report_availability(slot)
 
     async def _reconcile(self, slot: _ModelSlot) -> None:
         definition = slot.definition
@@ -273,9 +285,9 @@ class ModelManager:
         )
 
         wanted = select_versions(on_disk, definition.version_policy)
-        to_load = await asyncio.to_thread(
-            self._whole_versions, slot, wanted, on_disk, self._settle_seconds
-        )
+        candidates = {version: on_disk[version] for version in wanted - slot.serving.keys()}
+        prints = await asyncio.to_thread(_fingerprints, candidates)
+        to_load = self._whole_versions(slot, wanted, prints, self._settle_seconds)
 
         # Newest first, as TensorFlow Serving's policy loads them.
         for version in sorted(to_load, reverse=True):
@@ -291,15 +303,15 @@ class ModelManager:
 
     @staticmethod
     def _whole_versions(
-        slot: _ModelSlot, wanted: set[int], on_disk: Mapping[int, Path], settle_seconds: float
+        slot: _ModelSlot, wanted: set[int], prints: Mapping[int, Fingerprint], settle_seconds: float
     ) -> set[int]:
-        """The wanted versions to load now: not serving, written completely (no file changed
-        for a moment), and not failed in the state they are in."""
+        """The wanted versions to load now, of those not serving (``prints``): written completely
+        (no file changed for a moment), and not failed in the state they are in. Runs on the
+        event loop, since it updates the slot."""
         slot.failed = {v: fp for v, fp in slot.failed.items() if v in wanted}
         slot.unsettled = set()
         ready = set()
-        for version in wanted - slot.serving.keys():
-            print_ = fingerprint(on_disk[version])
+        for version, print_ in prints.items():
             if not is_settled(print_, settle_seconds):
                 slot.unsettled.add(version)
             elif slot.failed.get(version) not in (None, print_):
@@ -375,3 +387,8 @@ class ModelManager:
         slot.available = available
         if self._on_availability_change is not None:
             await self._on_availability_change(slot.name, available)
+
+
+def _fingerprints(paths: Mapping[int, Path]) -> dict[int, Fingerprint]:
+    """Each version directory's fingerprint; reads the disk, so it runs in a worker thread."""
+    return {version: fingerprint(path) for version, path in paths.items()}

@@ -4,6 +4,10 @@ TensorFlow Serving exports its monitoring metrics with every character outside [
 turned into ':' (`/tensorflow/serving/request_count` is `:tensorflow:serving:request_count`),
 counters without a `_total` suffix and latencies in microseconds. Dashboards and alerts written
 for it work unchanged against this server.
+
+One difference bounds the label values: TensorFlow Serving counts a request under whatever
+model name the client sent, so clients can create label values without end; here a name that
+is not in the model config is counted under UNKNOWN_MODEL_LABEL.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from services.modelserver.grpc_errors import grpc_status
 
 DEFAULT_PATH = "/monitoring/prometheus/metrics"
 BATCH_THREAD_POOL = "model_server_batch_threads"
+# The model_name label of requests for a model not in the config.
+UNKNOWN_MODEL_LABEL = "(unknown)"
 
 # TensorFlow Serving's latency buckets: exponential, from 10 us by factors of 1.8.
 _LATENCY_BUCKETS_US = tuple(10 * 1.8**i for i in range(33))

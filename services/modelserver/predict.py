@@ -23,6 +23,7 @@ from services.modelserver.errors import (
 )
 from services.modelserver.servable import Servable
 from services.modelserver.tensors import (
+    TensorBoundsError,
     TensorParseError,
     dtype_name,
     tensor_from_proto,
@@ -134,6 +135,9 @@ def _input_tensors(
             )
         try:
             arguments[alias] = tensor_from_proto(proto)
+        except TensorBoundsError as exc:
+            # TensorFlow Serving's words, then why: this server refuses it before allocating.
+            raise InvalidArgumentError(f"tensor parsing error: {alias}: {exc}") from exc
         except TensorParseError as exc:
             raise InvalidArgumentError(f"tensor parsing error: {alias}") from exc
     unused = [alias for alias in inputs if alias not in signature_def.inputs]

@@ -7,18 +7,19 @@
     POST /v1/models/{name}[/versions/{v} | /labels/{l}]:regress
 
 Answers and errors are TensorFlow Serving's JSON (``{"error": "..."}``), with its mapping from
-status codes to HTTP statuses. With a monitoring config, the Prometheus metrics are served at
-its path on the same port.
+status codes to HTTP statuses. A body's JSON is parsed by json_body.py, a big one in a worker
+process, and its tensors are built in a worker thread, so that the loop keeps serving gRPC; a
+body nested too deeply for Python is a 400 like any malformed JSON. With a monitoring config,
+the Prometheus metrics are served at its path on the same port.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from aiohttp import web
@@ -36,6 +37,7 @@ from tensorflow_serving.apis import (
 from services.modelserver.dataplane import SIGNATURE_DEF_FIELD, DataPlane
 from services.modelserver.errors import InvalidArgumentError, ServingError, StartupError
 from services.modelserver.grpc_errors import grpc_status
+from services.modelserver.json_body import INLINE_BODY_BYTES, BodyDecoder
 from services.modelserver.monitoring import ServingMetrics
 from services.modelserver.rest_json import (
     classify_answer,
@@ -77,6 +79,7 @@ _CORS_HEADERS = {
 _MODEL = r"/v1/models/{name:[^/:]+}"
 _VERSIONS = ("", "/versions/{version:[^/:]+}", "/labels/{label:[^/:]+}")
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -93,9 +96,11 @@ class RestApi:
         self._dataplane = dataplane
         self._metrics = metrics
         self._options = options
+        self._decoder = BodyDecoder()
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._errors_as_json])
+        app.on_cleanup.append(self._close_decoder)
         for versions in _VERSIONS:
             app.router.add_get(_MODEL + versions, self._status)
             app.router.add_get(_MODEL + versions + "/metadata", self._metadata)
@@ -134,6 +139,12 @@ class RestApi:
             response.headers.update(_CORS_HEADERS)
         return response
 
+    async def _close_decoder(self, _app: web.Application) -> None:
+        self._decoder.close()
+
+    async def _body(self, request: web.Request, predict: bool = False) -> dict[str, Any]:
+        return await self._decoder.decode(await request.read(), predict)
+
     async def _status(self, request: web.Request) -> web.Response:
         status = self._dataplane.get_model_status(
             get_model_status_pb2.GetModelStatusRequest(model_spec=_model_spec(request))
@@ -156,7 +167,7 @@ class RestApi:
         )
 
     async def _predict(self, request: web.Request) -> web.Response:
-        body = await _json_object(request)
+        body = await self._body(request, predict=True)
         spec = _model_spec(request)
         signature_name = body.get("signature_name", "")
         if not isinstance(signature_name, str):
@@ -167,7 +178,10 @@ class RestApi:
         version, inputs = self._dataplane.signature_inputs(spec)
         # The inputs were read for this version's signature: let this version answer.
         spec.version.value = version
-        tensors, row_format = predict_inputs(body, inputs)
+        if request.content_length is not None and request.content_length <= INLINE_BODY_BYTES:
+            tensors, row_format = _built(predict_inputs, body, inputs)
+        else:  # copies of big arrays, or many strings: not on the loop
+            tensors, row_format = await asyncio.to_thread(_built, predict_inputs, body, inputs)
         predict = predict_pb2.PredictRequest(model_spec=spec)
         for name, tensor in tensors.items():
             predict.inputs[name].CopyFrom(tensor)
@@ -175,20 +189,28 @@ class RestApi:
         return web.json_response(predict_answer(response.outputs, row_format))
 
     async def _classify(self, request: web.Request) -> web.Response:
-        body, spec = await _example_call(request)
+        body, spec = await self._example_call(request)
         classify = classification_pb2.ClassificationRequest(
-            model_spec=spec, input=examples_input(body, "classify")
+            model_spec=spec, input=await _examples(request, body, "classify")
         )
         response = await self._dataplane.classify(classify, entrypoint="REST")
         return web.json_response(classify_answer(response.result))
 
     async def _regress(self, request: web.Request) -> web.Response:
-        body, spec = await _example_call(request)
+        body, spec = await self._example_call(request)
         regress = regression_pb2.RegressionRequest(
-            model_spec=spec, input=examples_input(body, "regress")
+            model_spec=spec, input=await _examples(request, body, "regress")
         )
         response = await self._dataplane.regress(regress, entrypoint="REST")
         return web.json_response(regress_answer(response.result))
+
+    async def _example_call(
+        self, request: web.Request
+    ) -> tuple[dict[str, Any], model_pb2.ModelSpec]:
+        body = await self._body(request)
+        spec = _model_spec(request)
+        spec.signature_name = _signature_name(body)
+        return body, spec
 
     async def _prometheus(self, request: web.Request) -> web.Response:
         return web.Response(
@@ -227,30 +249,19 @@ def _model_spec(request: web.Request) -> model_pb2.ModelSpec:
     return spec
 
 
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
+def _built(build: Callable[..., _T], *arguments: Any) -> _T:
+    """What ``build`` makes of a parsed body; a value nested deeper than Python recurses is
+    refused like malformed JSON."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidArgumentError(
-            f"JSON Parse error: the body is not UTF-8 (byte {exc.start})"
-        ) from exc
-    if not text.strip():
-        raise InvalidArgumentError("JSON Parse error: The document is empty")
-    try:
-        body = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidArgumentError(f"JSON Parse error: {exc.msg} at offset {exc.pos}") from exc
-    if not isinstance(body, dict):
-        raise InvalidArgumentError("JSON Parse error: the request body must be a JSON object")
-    return body
+        return build(*arguments)
+    except RecursionError as exc:
+        raise InvalidArgumentError("JSON Value: nested too deeply to be a tensor") from exc
 
 
-async def _example_call(request: web.Request) -> tuple[dict[str, Any], model_pb2.ModelSpec]:
-    body = await _json_object(request)
-    spec = _model_spec(request)
-    spec.signature_name = _signature_name(body)
-    return body, spec
+async def _examples(request: web.Request, body: dict[str, Any], method: str) -> Any:
+    if request.content_length is not None and request.content_length <= INLINE_BODY_BYTES:
+        return _built(examples_input, body, method)
+    return await asyncio.to_thread(_built, examples_input, body, method)
 
 
 def _signature_name(body: dict[str, Any]) -> str:

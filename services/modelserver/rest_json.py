@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +26,8 @@ from services.modelserver.tensors import dtype_name
 
 ROW_KEY = "instances"
 COLUMNAR_KEY = "inputs"
+# numpy's limit on dimensions; a string tensor nested deeper is not one.
+_MAX_DIMS = 64
 
 
 def predict_inputs(
@@ -67,11 +68,14 @@ def predict_answer(outputs: Mapping[str, tensor_pb2.TensorProto], row_format: bo
 def _rows(
     instances: Any, inputs: Mapping[str, meta_graph_pb2.TensorInfo]
 ) -> dict[str, tensor_pb2.TensorProto]:
-    if not isinstance(instances, list):
+    # A numeric array arrives as numpy's already (json_body.py).
+    if not isinstance(instances, list | np.ndarray):
         raise InvalidArgumentError("Excepting 'instances' to be an list/array")
-    if not instances:
+    if len(instances) == 0:
         raise InvalidArgumentError("No values in 'instances' array")
-    named = all(isinstance(row, dict) and not _is_b64(row) for row in instances)
+    named = isinstance(instances, list) and all(
+        isinstance(row, dict) and not _is_b64(row) for row in instances
+    )
     if not named:
         if len(inputs) != 1:
             raise InvalidArgumentError(
@@ -124,28 +128,65 @@ def _tensor(value: Any, dtype: int, where: str) -> tensor_pb2.TensorProto:
     """A JSON value of the given TensorFlow dtype as a TensorProto."""
     if dtype == types_pb2.DT_STRING:
         array = np.array(_strings(value, where), dtype=object)
-        if array.dtype != object:  # ragged nesting makes numpy guess
+        # Ragged nesting leaves lists inside the object array instead of a shape.
+        if array.ndim > _MAX_DIMS or not all(isinstance(item, bytes) for item in array.flat):
             raise InvalidArgumentError(f"{where}: ragged lists are not a tensor")
         return tf.make_tensor_proto(array, dtype=tf.string)
     tf_dtype = tf.dtypes.as_dtype(dtype) if dtype != types_pb2.DT_INVALID else None
+    expected = dtype_name(tf_dtype) if tf_dtype else "a number"
     try:
-        array = np.array(value, dtype=tf_dtype.as_numpy_dtype if tf_dtype else None)
-    except (TypeError, ValueError) as exc:
+        # numpy reads the JSON types first: a string or null is refused, not converted.
+        array = np.array(value)
+    except (TypeError, ValueError, OverflowError) as exc:
         if "inhomogeneous" in str(exc):
             raise InvalidArgumentError(f"{where}: ragged lists are not a tensor") from exc
-        expected = dtype_name(tf_dtype) if tf_dtype else "a number"
         raise InvalidArgumentError(
             f"{where}: JSON Value: {_preview(value)} is not of expected type: {expected}"
         ) from exc
-    if array.dtype == object:
+    if array.dtype == object and not _has_numbers_only(value):
         raise InvalidArgumentError(f"{where}: ragged lists or mixed types are not a tensor")
-    if tf_dtype is not None and tf_dtype.is_integer:
-        _check_integral(value, where, tf_dtype.name)
-    return tf.make_tensor_proto(array)
+    if array.dtype.kind not in "biuf":
+        # Object: an integer past 64 bits among numbers; U: a string.
+        reason = "is out of range" if array.dtype == object else "is not of expected type"
+        raise InvalidArgumentError(f"{where}: JSON Value: {_preview(value)} {reason}: {expected}")
+    if tf_dtype is None:
+        return tf.make_tensor_proto(array)
+    if tf_dtype.is_integer:
+        _check_integral(array, where, tf_dtype.name)
+        _check_range(array, value, where, tf_dtype)
+    return tf.make_tensor_proto(array.astype(tf_dtype.as_numpy_dtype))
+
+
+def _has_numbers_only(value: Any) -> bool:
+    """Whether an object array came from numbers only (big integers), not from ragged lists."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif not isinstance(item, int | float):
+            return False
+    return True
+
+
+def _check_range(array: np.ndarray, value: Any, where: str, tf_dtype: tf.DType) -> None:
+    # numpy's astype wraps an integer that does not fit; TensorFlow Serving refuses it.
+    if array.size == 0:
+        return
+    limits = np.iinfo(tf_dtype.as_numpy_dtype)
+    if array.min() < limits.min or array.max() > limits.max:
+        raise InvalidArgumentError(
+            f"{where}: JSON Value: {_preview(value)} is out of range for {tf_dtype.name}"
+        )
 
 
 def _preview(value: Any) -> str:
-    text = json.dumps(value)
+    if isinstance(value, np.ndarray):
+        value = value.reshape(-1)[:20].tolist()
+    try:
+        text = json.dumps(value)
+    except (RecursionError, ValueError):
+        return "(a value nested too deeply to show)"
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -159,24 +200,23 @@ def _strings(value: Any, where: str) -> Any:
             raise InvalidArgumentError(f"{where}: 'b64' value is not valid base64") from exc
     if isinstance(value, str):
         return value.encode()
+    shown = _preview(value) if isinstance(value, np.ndarray) else repr(value)
+    kind = "number" if isinstance(value, np.ndarray) else type(value).__name__
     raise InvalidArgumentError(
-        f"{where}: JSON Value: {value!r} Type: {type(value).__name__} is not of expected "
-        "type: string"
+        f"{where}: JSON Value: {shown} Type: {kind} is not of expected type: string"
     )
 
 
-def _check_integral(value: Any, where: str, dtype_name: str) -> None:
+def _check_integral(array: np.ndarray, where: str, dtype_name: str) -> None:
     """Integers must arrive as JSON integers: 2.5 for an int input loses precision."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, float) and not (math.isfinite(item) and item.is_integer()):
-            raise InvalidArgumentError(
-                f"{where}: Cannot convert JSON value: {item} to {dtype_name} without loss of "
-                "precision."
-            )
+    if array.dtype.kind != "f":
+        return
+    lossy = ~(np.isfinite(array) & (np.floor(array) == array))
+    if lossy.any():
+        item = array[lossy].flat[0]
+        raise InvalidArgumentError(
+            f"{where}: Cannot convert JSON value: {item} to {dtype_name} without loss of precision."
+        )
 
 
 def _is_b64(value: Any) -> bool:

@@ -27,7 +27,7 @@ from services.common.shutdown import ShutdownGate
 from services.generated.modelserver.config.v1 import server_files_pb2
 from services.modelserver.batching import BatchingOptions
 from services.modelserver.config import load_model_definitions, read_text_proto
-from services.modelserver.config_reload import ConfigReloader
+from services.modelserver.config_reload import ConfigReloader, allowed_roots
 from services.modelserver.dataplane import DataPlane
 from services.modelserver.errors import StartupError
 from services.modelserver.manager import ModelManager
@@ -142,7 +142,11 @@ async def start_model_server(settings: ModelServerSettings) -> ModelServerHandle
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionServicer(dataplane), server
     )
-    reloader = ConfigReloader(manager, settings.allow_version_labels_for_unavailable_models)
+    reloader = ConfigReloader(
+        manager,
+        settings.allow_version_labels_for_unavailable_models,
+        allowed_roots(settings.allowed_roots(), definitions),
+    )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
         ModelServicer(dataplane, reloader), server
     )

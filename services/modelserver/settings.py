@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -92,6 +93,12 @@ class ModelServerSettings(BaseSettings):
         ge=0,
         description="seconds between re-reads of --model_config_file; 0 reads it once at start",
     )
+    model_base_path_allowed_roots: str = Field(
+        default="",
+        description="comma-separated directories that HandleReloadConfigRequest may take base "
+        "paths from (symlinks and '..' resolved); empty: the parents of the start-up config's "
+        "base paths (our extension, also MODELSERVER_MODEL_BASE_PATH_ALLOWED_ROOTS)",
+    )
     enable_batching: bool = Field(
         default=False, description="merge concurrent requests to a signature into batches"
     )
@@ -136,9 +143,20 @@ class ModelServerSettings(BaseSettings):
                 "server_options.batching_parameters_file is set without setting "
                 "server_options.enable_batching to true."
             )
+        relative = [root for root in self.allowed_roots() if not os.path.isabs(root)]
+        if relative:
+            raise ValueError(
+                f"--model_base_path_allowed_roots: {relative[0]} is not an absolute path"
+            )
         if self.rest_api_port and self.rest_api_port == self.port:
             raise ValueError(f"--rest_api_port and --port are both {self.port}; use two ports")
         return self
+
+    def allowed_roots(self) -> list[str]:
+        """--model_base_path_allowed_roots as a list (empty when not given)."""
+        return [
+            root.strip() for root in self.model_base_path_allowed_roots.split(",") if root.strip()
+        ]
 
 
 def parse_settings(argv: Sequence[str]) -> ModelServerSettings:

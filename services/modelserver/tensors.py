@@ -4,6 +4,12 @@ Requests are parsed by TensorFlow's own `Tensor::FromProto` (through `tf.io.pars
 same protos are accepted and rejected as by TensorFlow Serving: a typed field shorter than the
 shape repeats its last value, `tensor_content` must match the shape exactly. Responses use the
 typed repeated fields (`float_val`, ...), TensorFlow Serving's default for Predict.
+
+Before anything is allocated, the shape is checked against what the proto carries, since a few
+bytes of `tensor_shape` can describe gigabytes: TensorFlow's fill of a short value list (and of
+an empty one, with zeros) is honoured only up to MAX_FILLED_TENSOR_BYTES, a rank above
+TensorFlow's 254 is refused as TensorFlow refuses it, and no tensor may exceed what one message
+can carry.
 """
 
 from __future__ import annotations
@@ -17,8 +23,15 @@ from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
 # The largest tensor a request may describe, like the largest message (2 GiB).
 MAX_TENSOR_BYTES = 2**31 - 1
+# A tensor whose typed field holds fewer values than its shape (TensorFlow repeats the last
+# one, or fills zeros) may be at most this big: past it, the shape must match the content.
+MAX_FILLED_TENSOR_BYTES = 1 << 20
+# TensorShape::kMaxDimensions.
+MAX_RANK = 254
 # tf.string reports size 0; each element is a TensorFlow tstring of 24 bytes at least.
 _TSTRING_BYTES = 24
+# Each value of these fields is half of one complex element.
+_PAIRED_FIELDS = frozenset({"scomplex_val", "dcomplex_val"})
 
 # DataTypeString() names that differ from tf.DType.name; TensorFlow's messages use the former.
 _TF_TYPE_NAMES = {"float32": "float", "float64": "double", "float16": "half"}
@@ -50,6 +63,10 @@ class TensorParseError(Exception):
     """The TensorProto does not describe a valid tensor."""
 
 
+class TensorBoundsError(TensorParseError):
+    """The TensorProto's shape is out of bounds for the content it carries; says why."""
+
+
 def dtype_name(dtype: tf.DType) -> str:
     """The name TensorFlow's C++ messages use for a dtype ("float", "string", "int64")."""
     name: str = dtype.name
@@ -68,12 +85,8 @@ def tensor_from_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
         raise TensorParseError(f"unknown dtype {proto.dtype}") from exc
     if dtype == tf.dtypes.resource or dtype == tf.dtypes.variant or dtype._is_ref_dtype:
         raise TensorParseError(f"dtype {dtype.name} cannot be sent in a request")
-    # A few values may stand for a huge tensor (the last value repeats to fill the shape);
-    # refuse to allocate more than the largest message the server accepts.
     sizes = [dim.size for dim in proto.tensor_shape.dim]
-    element_bytes = dtype.size or _TSTRING_BYTES
-    if any(size < 0 for size in sizes) or math.prod(sizes) * element_bytes > MAX_TENSOR_BYTES:
-        raise TensorParseError("invalid or oversized tensor shape")
+    _check_bounds(proto, sizes, dtype.size or _TSTRING_BYTES)
     fast = _numeric(proto, sizes)
     if fast is not None:
         return fast
@@ -81,6 +94,37 @@ def tensor_from_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
         return np.asarray(tf.io.parse_tensor(proto.SerializeToString(), out_type=dtype))
     except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
         raise TensorParseError("invalid TensorProto") from exc
+
+
+def _check_bounds(proto: tensor_pb2.TensorProto, sizes: list[int], element_bytes: int) -> None:
+    """Raises TensorBoundsError for a shape that is invalid, bigger than a message can carry, or
+    bigger than its content past the fill allowance; reads only the proto's lengths."""
+    if len(sizes) > MAX_RANK:
+        raise TensorBoundsError(f"shape has {len(sizes)} dimensions, more than {MAX_RANK}")
+    if any(size < 0 for size in sizes):
+        raise TensorBoundsError(f"shape {sizes} has a negative dimension")
+    count = math.prod(sizes)
+    size = count * element_bytes
+    if size > MAX_TENSOR_BYTES:
+        raise TensorBoundsError(
+            f"shape of {count} elements is {size} bytes, more than a {MAX_TENSOR_BYTES}-byte "
+            "message can carry"
+        )
+    if proto.tensor_content or size <= MAX_FILLED_TENSOR_BYTES:
+        return  # tensor_content must match the shape exactly, which TensorFlow checks
+    carried = max(
+        (
+            len(values) // (2 if descriptor.name in _PAIRED_FIELDS else 1)
+            for descriptor, values in proto.ListFields()
+            if descriptor.name.endswith("_val")
+        ),
+        default=0,
+    )
+    if carried < count:
+        raise TensorBoundsError(
+            f"shape of {count} elements but {carried} values given; a shorter list is filled "
+            f"only up to {MAX_FILLED_TENSOR_BYTES} bytes"
+        )
 
 
 def tf_dtype_of(array: np.ndarray) -> tf.DType:

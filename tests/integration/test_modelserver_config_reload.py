@@ -1,5 +1,6 @@
 """Changing the served models at run time: re-reading --model_config_file on its poll period,
-and HandleReloadConfigRequest, with TensorFlow Serving's test models."""
+and HandleReloadConfigRequest, with TensorFlow Serving's test models; a reload request takes
+base paths only from the allowed roots (--model_base_path_allowed_roots)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -55,7 +57,7 @@ def config_proto(
     return text_format.Parse(config_text(repository, *names, labels=labels), config)
 
 
-async def start(repository: Path, poll_s: int) -> ModelServerHandle:
+async def start(repository: Path, poll_s: int, **settings: Any) -> ModelServerHandle:
     config_file = repository / "models.config"
     config_file.write_text(config_text(repository, "half_plus_two"))
     return await start_model_server(
@@ -65,6 +67,7 @@ async def start(repository: Path, poll_s: int) -> ModelServerHandle:
             model_config_file_poll_wait_seconds=poll_s,
             file_system_poll_wait_seconds=0,
             max_num_load_retries=0,
+            **settings,
         )
     )
 
@@ -192,17 +195,19 @@ async def test_reload_request_adds_removes_and_labels(repository: Path, clients:
             "Only ModelConfigList is currently supported",
         ),
         (
-            'model_config_list { config { name: "gone" base_path: "/no/such/dir" '
+            'model_config_list { config { name: "gone" base_path: "ROOT/no/such/dir" '
             'model_platform: "tensorflow" } }',
             grpc.StatusCode.UNKNOWN,
             "1 model(s) did not become available: {{name: gone} due to error: Could not find "
-            "base path /no/such/dir for servable gone}",
+            "base path ROOT/no/such/dir for servable gone}",
         ),
     ],
 )
 async def test_refused_reloads_answer_with_their_status(
-    clients: Clients, config: str, code: grpc.StatusCode, message: str
+    repository: Path, clients: Clients, config: str, code: grpc.StatusCode, message: str
 ) -> None:
+    # ROOT: the folder the start-up model lives in, where reloads may take base paths from.
+    config, message = (text.replace("ROOT", str(repository)) for text in (config, message))
     models = clients.models
     request = model_management_pb2.ReloadConfigRequest(
         config=text_format.Parse(config, model_server_config_pb2.ModelServerConfig())
@@ -222,3 +227,76 @@ async def test_a_label_must_name_an_available_version(repository: Path, clients:
         grpc.StatusCode.INVALID_ARGUMENT,
         "Request to assign label to version 999 of model half_plus_two",
     )
+
+
+@pytest.fixture
+def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder outside the repository holding a model a caller should not be able to load."""
+    folder = tmp_path_factory.mktemp("elsewhere")
+    copy_model("saved_model_half_plus_three", folder / "half_plus_three")
+    return folder
+
+
+async def reload(
+    server: ModelServerHandle, folder: Path, *names: str
+) -> model_management_pb2.ReloadConfigResponse:
+    async with grpc.aio.insecure_channel(f"localhost:{server.port}") as channel:
+        stub = model_service_pb2_grpc.ModelServiceStub(channel)
+        request = model_management_pb2.ReloadConfigRequest(config=config_proto(folder, *names))
+        return await stub.HandleReloadConfigRequest(request, timeout=30)
+
+
+@pytest.mark.parametrize("route", ["outside", "dot-dot", "symlink"])
+async def test_a_base_path_outside_the_allowed_roots_is_refused(
+    repository: Path, elsewhere: Path, route: str
+) -> None:
+    # The same model outside the root, reached directly, through '..', or through a symlink
+    # inside the root: each resolves outside and is refused before anything is loaded.
+    if route == "outside":
+        folder = elsewhere
+    elif route == "dot-dot":
+        folder = repository / ".." / elsewhere.name
+        assert (folder / "half_plus_three").is_dir()
+    else:
+        folder = repository / "linked"
+        folder.mkdir()
+        (folder / "half_plus_three").symlink_to(elsewhere / "half_plus_three")
+    server = await start(repository, poll_s=0)
+    try:
+        await expect_status(
+            reload(server, folder, "half_plus_three"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"model_config_list.config[0].base_path: {folder / 'half_plus_three'} is not under "
+            "a directory the server allows (--model_base_path_allowed_roots)",
+        )
+        assert server.manager.model_names == ["half_plus_two"]
+    finally:
+        await server.stop(0)
+
+
+async def test_the_flag_names_the_roots_reloads_may_use(repository: Path, elsewhere: Path) -> None:
+    server = await start(
+        repository, poll_s=0, model_base_path_allowed_roots=f"{repository},{elsewhere}"
+    )
+    try:
+        response = await reload(server, elsewhere, "half_plus_three")
+        assert response.status.error_code == 0
+        assert server.manager.model_names == ["half_plus_three"]
+    finally:
+        await server.stop(0)
+
+
+async def test_the_operators_config_file_is_not_bound_by_the_roots(
+    repository: Path, elsewhere: Path
+) -> None:
+    server = await start(repository, poll_s=1)
+    try:
+        (repository / "models.config").write_text(config_text(elsewhere, "half_plus_three"))
+
+        async def served() -> bool:
+            await asyncio.sleep(0)
+            return server.manager.model_names == ["half_plus_three"]
+
+        await eventually(served)
+    finally:
+        await server.stop(0)

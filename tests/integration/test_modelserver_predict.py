@@ -19,9 +19,9 @@ import tensorflow as tf
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from status_assertions import expect_exact_status
+from status_assertions import expect_exact_status, expect_status
 from tensorflow.core.example import example_pb2
-from tensorflow.core.framework import tensor_pb2, types_pb2
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
@@ -366,6 +366,55 @@ async def test_predict_errors_like_tensorflow_serving(
     # The server is unharmed and answers the next call.
     response = await predictions.Predict(predict_request())
     assert tf.make_ndarray(response.outputs["y"]).tolist() == HALF_PLUS_TWO_OF_X
+
+
+def _shaped(dtype: int, dims: list[int], **values: Any) -> tensor_pb2.TensorProto:
+    proto = tensor_pb2.TensorProto(dtype=dtype, **values)
+    proto.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in dims)
+    return proto
+
+
+@pytest.mark.parametrize(
+    ("tensor", "reason"),
+    [
+        (  # 4 MiB of floats from one value: TensorFlow would repeat it
+            _shaped(types_pb2.DT_FLOAT, [2**20, 1], float_val=[1.0]),
+            "shape of 1048576 elements but 1 values given; a shorter list is filled only up to "
+            "1048576 bytes",
+        ),
+        (  # 4 MiB of zeros from no values at all
+            _shaped(types_pb2.DT_FLOAT, [2**20, 1]),
+            "shape of 1048576 elements but 0 values given",
+        ),
+        (  # 3 MiB of TensorFlow strings from one
+            _shaped(types_pb2.DT_STRING, [2**17, 1], string_val=[b"x"]),
+            "shape of 131072 elements but 1 values given",
+        ),
+        (  # 8 GiB
+            _shaped(types_pb2.DT_FLOAT, [2**31, 1], float_val=[1.0]),
+            "shape of 2147483648 elements is 8589934592 bytes, more than a 2147483647-byte "
+            "message can carry",
+        ),
+        (
+            _shaped(types_pb2.DT_FLOAT, [1] * 255, float_val=[1.0]),
+            "shape has 255 dimensions, more than 254",
+        ),
+    ],
+)
+async def test_a_shape_bigger_than_its_content_is_refused_before_allocating(
+    predictions: prediction_service_pb2_grpc.PredictionServiceStub,
+    tensor: tensor_pb2.TensorProto,
+    reason: str,
+) -> None:
+    await expect_status(
+        predictions.Predict(predict_request(inputs={"x": tensor})),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"tensor parsing error: x: {reason}",
+    )
+    # A short list within the fill allowance is still TensorFlow's: the last value repeats.
+    small = _shaped(types_pb2.DT_FLOAT, [4, 1], float_val=[2.0])
+    response = await predictions.Predict(predict_request(inputs={"x": small}))
+    assert tf.make_ndarray(response.outputs["y"]).tolist() == [[3.0]] * 4
 
 
 @pytest.mark.parametrize(

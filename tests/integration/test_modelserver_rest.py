@@ -3,13 +3,23 @@ its tests and documentation give."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import grpc
 import pytest
 import pytest_asyncio
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 from tf_serving_testdata import TESTDATA, copy_model, needs_testdata
 
 from services.modelserver.server import ModelServerHandle, start_model_server
@@ -146,6 +156,24 @@ async def test_status_and_metadata_are_tensorflow_servings(http: aiohttp.ClientS
          400, 'Serving signature name: "nope" not found in signature def'),
         ("/v1/models/default:predict", {"signature_name": 7, "instances": [1.0]}, None, 400,
          "'signature_name' key must be a string value."),
+        # Hostile JSON: each is a 400, like any malformed JSON, inline or in a worker process.
+        ("/v1/models/default:predict", None, '{"instances": ' + "[" * 1000 + "]" * 1000 + "}",
+         400, "JSON Parse error: the document is nested too deeply"),
+        ("/v1/models/default:predict", None, '{"instances": ' + "[" * 10**5 + "]" * 10**5 + "}",
+         400, "JSON Parse error: the document is nested too deeply"),
+        ("/v1/models/default:predict", None, '{"instances": [' + "9" * 5000 + "]}", 400,
+         "JSON Parse error: a number has too many digits"),
+        ("/v1/models/default:predict", {"instances": [2**70]}, None, 400,
+         "'instances': JSON Value: [1180591620717411303424] is out of range: float"),
+        ("/v1/models/default:predict", {"instances": [[1.0], [[1.0]]]}, None, 400,
+         "not a tensor"),
+        ("/v1/models/default:predict", {"instances": [None]}, None, 400, "not a tensor"),
+        ("/v1/models/default:predict", {"instances": ["1.5"]}, None, 400,
+         'JSON Value: ["1.5"] is not of expected type: float'),
+        ("/v1/models/default:predict", {"instances": [1.0] * 10**5 + [None]}, None, 400,
+         "not a tensor"),
+        ("/v1/models/default:predict", {"inputs": {"x": [[1.0, 1.0]] * 10**4 + [[1.0]]}}, None,
+         400, "ragged lists are not a tensor"),
     ],
 )  # fmt: skip
 async def test_errors_are_json_with_tensorflow_servings_status(
@@ -160,6 +188,55 @@ async def test_errors_are_json_with_tensorflow_servings_status(
     assert got_status == status, answer
     assert list(answer) == ["error"]
     assert error in answer["error"]
+
+
+async def test_grpc_is_answered_while_a_big_rest_body_is_parsed(
+    server: ModelServerHandle, http: aiohttp.ClientSession
+) -> None:
+    # About 12 MB of numbers, refused only once parsed (no such signature): the REST call's
+    # time is the parse's. Both clients share the server's event loop, as a stalled loop
+    # would stall them too.
+    body = json.dumps({"signature_name": "nope", "instances": [[0.5] * 8] * 300_000})
+    status_request = get_model_status_pb2.GetModelStatusRequest(
+        model_spec=model_pb2.ModelSpec(name="default")
+    )
+    async with grpc.aio.insecure_channel(f"localhost:{server.port}") as channel:
+        stub = model_service_pb2_grpc.ModelServiceStub(channel)
+        await stub.GetModelStatus(status_request, timeout=30)
+        assert (await call(http, "/v1/models/default:predict", raw=body))[0] == 400  # warm
+        started = time.perf_counter()
+        rest = asyncio.create_task(call(http, "/v1/models/default:predict", raw=body))
+        latencies = []
+        while not rest.done():
+            sent = time.perf_counter()
+            await stub.GetModelStatus(status_request, timeout=60)
+            latencies.append(time.perf_counter() - sent)
+            await asyncio.sleep(0.01)
+        rest_s = time.perf_counter() - started
+    assert (await rest)[0] == 400
+    assert len(latencies) >= 3, (latencies, rest_s)
+    # Each status call took a small part of the parse, not the whole of it.
+    assert max(latencies) < rest_s / 4, (max(latencies), rest_s)
+
+
+async def test_model_names_outside_the_config_share_one_label_value(
+    server: ModelServerHandle, http: aiohttp.ClientSession
+) -> None:
+    async with grpc.aio.insecure_channel(f"localhost:{server.port}") as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        for index in range(50):
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=f"made-up-{index}")
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await stub.Predict(request, timeout=10)
+            assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    async with http.get("/monitoring/prometheus/metrics") as response:
+        text = await response.text()
+    assert "made-up-" not in text
+    unknown = ':tensorflow:serving:request_count{model_name="(unknown)",status="NOT_FOUND"} '
+    [line] = [line for line in text.splitlines() if line.startswith(unknown)]
+    assert int(line.removeprefix(unknown)) >= 50
 
 
 async def test_prometheus_metrics_use_tensorflow_servings_names(

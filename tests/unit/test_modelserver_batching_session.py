@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from tf_serving_testdata import TESTDATA, needs_testdata
 
+from services.modelserver import batching
 from services.modelserver.batching import BatchingOptions, BatchingSession, BatchRecord
 from services.modelserver.errors import (
     FailedPreconditionError,
@@ -208,3 +209,30 @@ async def test_a_cancelled_run_leaves_its_batch(executor: ThreadPoolExecutor) ->
     model.release.set()
     await asyncio.gather(blocker, kept)
     assert model.batch_sizes == [1, 2]
+
+
+async def test_queues_of_new_shapes_are_dropped_when_idle_and_bounded_while_busy(
+    executor: ThreadPoolExecutor,
+) -> None:
+    model = HalfPlusTwo()
+    session = BatchingSession(model, BatchingOptions(num_batch_threads=2), executor)
+
+    def run(columns: int) -> Any:
+        return session.run({"x:0": np.ones((1, columns), np.float32)}, ["y:0"])
+
+    # A client sending ever-new shapes leaves no queue behind once each run is answered.
+    for columns in range(1, 201):
+        await run(columns)
+    await asyncio.sleep(0.01)  # the last batch's task ends just after its answer
+    assert session._queues == {}
+    # While MAX_QUEUES shapes are waiting, one more shape is refused, not queued.
+    model.release.clear()
+    busy = [asyncio.ensure_future(run(columns)) for columns in range(1, batching.MAX_QUEUES + 1)]
+    await asyncio.sleep(0.05)
+    with pytest.raises(UnavailableError, match="batch scheduling queues of this model are busy"):
+        await run(batching.MAX_QUEUES + 1)
+    model.release.set()
+    await asyncio.gather(*busy)
+    await asyncio.sleep(0.01)
+    assert session._queues == {}
+    await run(batching.MAX_QUEUES + 1)  # room again

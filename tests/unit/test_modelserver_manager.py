@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,24 @@ async def test_missing_base_path_keeps_what_serves(tmp_path: Path) -> None:
     (tmp_path / "m").rmdir()
     await manager.sync_once()
     assert latest(manager) == 7
+
+
+class SlowLoader(FakeLoader):
+    """Takes a moment to load, as a real SavedModel does, so that reconciles can overlap."""
+
+    def __call__(self, name: str, version: int, path: Path) -> Servable:
+        time.sleep(0.2)
+        return super().__call__(name, version, path)
+
+
+async def test_a_reload_and_a_poll_at_once_load_a_version_once(tmp_path: Path) -> None:
+    loader = SlowLoader()
+    manager = manager_for(tmp_path, loader)
+    (tmp_path / "1").mkdir()
+    # The model's poll and a config reload naming the same model reconcile it together; each
+    # waits for the other, so the second finds version 1 serving instead of loading it again.
+    await asyncio.gather(
+        manager.sync_once(), manager.reload([ModelDefinition("m", tmp_path, VersionPolicy())])
+    )
+    assert loader.calls == [1]
+    assert states(manager) == {1: "AVAILABLE"}

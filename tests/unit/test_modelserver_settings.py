@@ -128,3 +128,14 @@ def test_an_unsupported_flag_lists_the_supported_ones(capsys: pytest.CaptureFixt
 def test_batching_parameters_need_batching_on() -> None:
     with pytest.raises(ValidationError, match=r"without setting server_options\.enable_batching"):
         parse_settings(["--model_base_path=/m", "--batching_parameters_file=/b"])
+
+
+def test_allowed_roots_come_from_a_flag_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MODELSERVER_MODEL_BASE_PATH_ALLOWED_ROOTS", "/models, /more")
+    assert parse_settings(["--model_base_path=/models/a"]).allowed_roots() == ["/models", "/more"]
+    with pytest.raises(ValidationError, match="relative/root is not an absolute path"):
+        parse_settings(
+            ["--model_base_path=/models/a", "--model_base_path_allowed_roots=/models,relative/root"]
+        )

@@ -75,6 +75,9 @@ def test_fewer_values_than_the_shape_repeat_the_last_like_tensorflow() -> None:
         _proto(types_pb2.DT_FLOAT, [-1], float_val=[1.0]),
         _proto(types_pb2.DT_FLOAT, [2**20, 2**20], float_val=[1.0]),  # 4 TiB
         _proto(types_pb2.DT_STRING, [2**30], string_val=[b"x"]),  # 24 GiB
+        _proto(types_pb2.DT_FLOAT, [2**18 + 1], float_val=[1.0]),  # just past the fill allowance
+        _proto(types_pb2.DT_COMPLEX64, [2**17 + 1], scomplex_val=[1.0, 2.0]),
+        _proto(types_pb2.DT_FLOAT, [1] * 255, float_val=[1.0]),  # past TensorFlow's rank
         _proto(types_pb2.DT_INVALID, [1], float_val=[1.0]),
         _proto(999, [1]),
         _proto(types_pb2.DT_RESOURCE, [1]),
@@ -84,6 +87,13 @@ def test_fewer_values_than_the_shape_repeat_the_last_like_tensorflow() -> None:
 def test_invalid_request_tensors_are_refused(proto: tensor_pb2.TensorProto) -> None:
     with pytest.raises(TensorParseError):
         tensor_from_proto(proto)
+
+
+def test_a_short_list_fills_up_to_the_allowance_and_a_full_one_is_read_at_any_size() -> None:
+    filled = tensor_from_proto(_proto(types_pb2.DT_FLOAT, [2**18], float_val=[1.0]))  # 1 MiB
+    assert filled.shape == (2**18,) and filled[-1] == 1.0
+    full = _proto(types_pb2.DT_FLOAT, [2**19], float_val=np.ones(2**19, np.float32).tolist())
+    assert tensor_from_proto(full).shape == (2**19,)
 
 
 def test_dtype_names_are_tensorflows() -> None:
