@@ -1,6 +1,7 @@
 """Nothing a request carries reaches a shell, an interpreter or a file path: the serving code
-runs no subprocess, evaluates nothing, unpickles nothing, and opens files only from its own
-settings (config files, certificates, the model repository)."""
+runs no subprocess, evaluates nothing, unpickles no bytes a client wrote (only the REST body
+parser's worker processes send their own results back through multiprocessing), and opens files
+only from its own settings (config files, certificates, the model repository)."""
 
 from __future__ import annotations
 
