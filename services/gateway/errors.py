@@ -46,6 +46,10 @@ class BackendUnavailable(GatewayError):
     """The model server cannot be reached."""
 
 
+class BackendOverloaded(GatewayError):
+    """The model server is up but has no capacity for the call now; retry later, with backoff."""
+
+
 class DeadlineExceeded(GatewayError):
     """The request's time budget ran out before an answer was computed."""
 

@@ -34,6 +34,7 @@ STATUS_BY_ERROR: dict[type[errors.GatewayError], grpc.StatusCode] = {
     errors.VersionUnloaded: grpc.StatusCode.ABORTED,
     errors.ModelNotReady: grpc.StatusCode.UNAVAILABLE,
     errors.BackendUnavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.BackendOverloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
     errors.ModelContractError: grpc.StatusCode.FAILED_PRECONDITION,
     errors.BackendError: grpc.StatusCode.INTERNAL,
