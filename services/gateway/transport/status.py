@@ -64,6 +64,19 @@ def _code_of(exc: BaseException) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+def _cancelled_code(context: grpc.aio.ServicerContext[Any, Any]) -> grpc.StatusCode:
+    """Why gRPC cancelled a handler: grpc.aio cancels it both when the client cancels and when
+    the client's deadline passes. Only the deadline, Python-side state, tells them apart."""
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= _DEADLINE_SLACK_S:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    return grpc.StatusCode.CANCELLED
+
+
+# The server's deadline timer and the clock read here may differ by a little.
+_DEADLINE_SLACK_S = 0.001
+
+
 class ErrorMappingInterceptor(ServerInterceptor):
     """Maps exceptions escaping unary-unary and unary-stream handlers to status codes; tags
     every RPC with a request id, counts and times it by its outcome and logs one line for it."""
@@ -147,7 +160,7 @@ class ErrorMappingInterceptor(ServerInterceptor):
         try:
             yield outcome
         except asyncio.CancelledError:
-            outcome.code = grpc.StatusCode.CANCELLED
+            outcome.code = _cancelled_code(context)
             raise
         finally:
             seconds = time.perf_counter() - started
