@@ -2,8 +2,8 @@
 
 Every call carries a deadline and the request id of the gateway call it serves. Transient
 UNAVAILABLE and CANCELLED answers are retried by gRPC itself, through the channel's service config,
-so there is no retry loop here. Backend status codes become domain errors in one table,
-`BACKEND_STATUS_MEANINGS`.
+so there is no retry loop here, and gRPC's retry throttling keeps those retries from multiplying
+an overload. Backend status codes become domain errors in one table, `BACKEND_STATUS_MEANINGS`.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from services.gateway.tensors import TensorConversionError, from_tensor_proto, t
 
 log = logging.getLogger(__name__)
 
+RETRY_MAX_TOKENS = 1000  # the most gRPC allows
+RETRY_TOKEN_RATIO = 0.1
 _RETRY_SERVICE_CONFIG = json.dumps(
     {
         "methodConfig": [
@@ -54,7 +56,17 @@ _RETRY_SERVICE_CONFIG = json.dumps(
                     "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"],
                 },
             }
-        ]
+        ],
+        # A full batching queue answers UNAVAILABLE too, so unthrottled retries would triple
+        # the load on a saturated model server. Each attempt that fails with a retryable code
+        # costs a token, each success earns tokenRatio back, and no retry is sent while half
+        # the tokens or fewer are left. So a burst of up to maxTokens / 2 = 500 failed attempts
+        # is still retried: a replica draining in a rolling restart refuses calls for 0.1 s or
+        # more, which at a few thousand calls a second spread over two replicas is a few
+        # hundred. A backend that goes on failing then gets one attempt per call, and retries
+        # come back only while failures stay under a tenth of the successes. The tokens belong
+        # to the target (gRPC keeps them per server name) and so cover all of its replicas.
+        "retryThrottling": {"maxTokens": RETRY_MAX_TOKENS, "tokenRatio": RETRY_TOKEN_RATIO},
     }
 )
 
