@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 import grpc
 
+from services.common.bounded import bound_message
 from services.common.refusal import Continuation, ServerInterceptor
 from services.gateway import errors
 from services.gateway.logs import REQUEST_ID_KEY, current_request_id, request_id_from
@@ -51,7 +52,8 @@ def status_for(error: errors.GatewayError) -> grpc.StatusCode:
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> NoReturn:
     if isinstance(exc, errors.GatewayError):
-        await context.abort(status_for(exc), exc.message)
+        # Messages shorten what they echo; this bound holds for any that does not.
+        await context.abort(status_for(exc), bound_message(exc.message))
     log.exception("unexpected error in %s", type(exc).__name__)
     await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
 
