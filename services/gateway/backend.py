@@ -233,7 +233,7 @@ class BackendStatusMeaning:
     logged: bool = True
 
 
-_UNREADABLE = "the gateway logged the details"
+_DETAILS_LOGGED = "the gateway logged the details"
 _FAILED = BackendStatusMeaning(errors.BackendError, "model server failed ({code}) for {subject}")
 
 # Every code the model server can end a call with, or gRPC can on the way to it, and what it
@@ -267,7 +267,8 @@ BACKEND_STATUS_MEANINGS: dict[grpc.StatusCode, BackendStatusMeaning] = {
     ),
     # Overload: out of memory for the batch (TensorFlow's OOM), or a full queue in servers
     # that say so with this code. The same code as the gateway's own load shedding, and one
-    # that clients do not retry at once. -> RESOURCE_EXHAUSTED
+    # that clients do not retry at once. (gRPC says it too of an answer over the gateway's
+    # message limit, which its batch limits keep far away.) -> RESOURCE_EXHAUSTED
     grpc.StatusCode.RESOURCE_EXHAUSTED: BackendStatusMeaning(
         errors.BackendOverloaded,
         "{subject} is overloaded in the model server; retry later, with backoff",
@@ -276,16 +277,16 @@ BACKEND_STATUS_MEANINGS: dict[grpc.StatusCode, BackendStatusMeaning] = {
     # means the gateway and the model disagree: not the client's fault. -> FAILED_PRECONDITION
     grpc.StatusCode.INVALID_ARGUMENT: BackendStatusMeaning(
         errors.ModelContractError,
-        "{subject} refused the inputs the gateway built from its metadata; " + _UNREADABLE,
+        "{subject} refused the inputs the gateway built from its metadata; " + _DETAILS_LOGGED,
     ),
     grpc.StatusCode.OUT_OF_RANGE: BackendStatusMeaning(
         errors.ModelContractError,
-        "{subject} refused the inputs the gateway built from its metadata; " + _UNREADABLE,
+        "{subject} refused the inputs the gateway built from its metadata; " + _DETAILS_LOGGED,
     ),
     # A missing signature or an unusable output: the version cannot serve the contract.
     # -> FAILED_PRECONDITION
     grpc.StatusCode.FAILED_PRECONDITION: BackendStatusMeaning(
-        errors.ModelContractError, "{subject} cannot serve this call; " + _UNREADABLE
+        errors.ModelContractError, "{subject} cannot serve this call; " + _DETAILS_LOGGED
     ),
     # The model server failed, or the gateway is deployed against the wrong server or without
     # its credentials: nothing the client can change. -> INTERNAL
