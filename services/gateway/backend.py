@@ -2,14 +2,15 @@
 
 Every call carries a deadline and the request id of the gateway call it serves. Transient
 UNAVAILABLE and CANCELLED answers are retried by gRPC itself, through the channel's service config,
-so there is no retry loop here. Backend status codes become domain errors in one place,
-`_translate`.
+so there is no retry loop here, and gRPC's retry throttling keeps those retries from multiplying
+an overload. Backend status codes become domain errors in one table, `BACKEND_STATUS_MEANINGS`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,11 @@ from services.gateway.logs import outgoing_metadata
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.replicas import Replicas
 from services.gateway.tensors import TensorConversionError, from_tensor_proto, to_tensor_proto
+
+log = logging.getLogger(__name__)
+
+RETRY_MAX_TOKENS = 1000  # the most gRPC allows
+RETRY_TOKEN_RATIO = 0.1
 
 # The replicas (by address) whose last status answer had a version of a model AVAILABLE.
 HolderLookup = Callable[[str, int], list[str]]
@@ -56,7 +62,17 @@ _RETRY_SERVICE_CONFIG = json.dumps(
                     "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"],
                 },
             }
-        ]
+        ],
+        # A full batching queue answers UNAVAILABLE too, so unthrottled retries would triple
+        # the load on a saturated model server. Each attempt that fails with a retryable code
+        # costs a token, each success earns tokenRatio back, and no retry is sent while half
+        # the tokens or fewer are left. So a burst of up to maxTokens / 2 = 500 failed attempts
+        # is still retried: a replica draining in a rolling restart refuses calls for 0.1 s or
+        # more, which at a few thousand calls a second spread over two replicas is a few
+        # hundred. A backend that goes on failing then gets one attempt per call, and retries
+        # come back only while failures stay under a tenth of the successes. The tokens belong
+        # to the target (gRPC keeps them per server name) and so cover all of its replicas.
+        "retryThrottling": {"maxTokens": RETRY_MAX_TOKENS, "tokenRatio": RETRY_TOKEN_RATIO},
     }
 )
 
@@ -283,24 +299,89 @@ def _spec(model: str, version: int, signature: str = "") -> model_pb2.ModelSpec:
 
 
 def _translate(exc: grpc.aio.AioRpcError, model: str, version: int | None) -> NoReturn:
-    """Turns a model server status into the domain error that explains it to the client."""
-    code, details = exc.code(), exc.details() or ""
+    """Turns a model server status into the domain error that explains it to the client. The
+    client gets the row's fixed message; the model server's own text goes to the log only."""
+    code = exc.code()
+    meaning = BACKEND_STATUS_MEANINGS.get(code, _FAILED)
     subject = f"model {model}" if version is None else f"model {model} version {version}"
-    if code == grpc.StatusCode.UNAVAILABLE:
-        raise errors.BackendUnavailable("model server is unavailable") from exc
-    if code == grpc.StatusCode.CANCELLED:
-        # The gateway's own cancellations arrive as asyncio.CancelledError, so this one came
-        # from the model server: it is shutting down.
-        raise errors.BackendUnavailable(
-            "model server is unavailable (it is shutting down)"
-        ) from exc
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        raise errors.DeadlineExceeded(
-            "deadline exceeded while waiting for the model server"
-        ) from exc
-    if code == grpc.StatusCode.NOT_FOUND:
-        raise errors.ModelNotFound(f"{subject} is not loaded in the model server") from exc
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        # The gateway validates first, so this means the model's contract changed under it.
-        raise errors.InvalidInput("inputs", f"rejected by {subject}: {details}") from exc
-    raise errors.BackendError(f"model server failed ({code.name}) for {subject}") from exc
+    if meaning.logged:
+        log.warning("model server answered %s for %s: %s", code.name, subject, exc.details() or "")
+    raise meaning.error(meaning.message.format(subject=subject, code=code.name)) from exc
+
+
+@dataclass(frozen=True)
+class BackendStatusMeaning:
+    """What one model server status code means to the gateway's client."""
+
+    error: type[errors.GatewayError]
+    # Fixed text; {subject} is the model (and version), {code} the model server's code name.
+    message: str
+    # Whether the model server's details are worth a WARNING line in the gateway's log.
+    logged: bool = True
+
+
+_DETAILS_LOGGED = "the gateway logged the details"
+_FAILED = BackendStatusMeaning(errors.BackendError, "model server failed ({code}) for {subject}")
+
+# Every code the model server can end a call with, or gRPC can on the way to it, and what it
+# becomes. transport/status.py then gives each domain error the code the client sees (right).
+BACKEND_STATUS_MEANINGS: dict[grpc.StatusCode, BackendStatusMeaning] = {
+    # Down, draining, or (TensorFlow Serving's batching) queue full; the channel has already
+    # retried it, throttled. -> UNAVAILABLE
+    grpc.StatusCode.UNAVAILABLE: BackendStatusMeaning(
+        errors.BackendUnavailable, "model server is unavailable", logged=False
+    ),
+    # The gateway's own cancellations arrive as asyncio.CancelledError, so this one came from
+    # the model server: gRPC cancels calls not yet started as it stops. -> UNAVAILABLE
+    grpc.StatusCode.CANCELLED: BackendStatusMeaning(
+        errors.BackendUnavailable,
+        "model server is unavailable (it is shutting down)",
+        logged=False,
+    ),
+    # A transient conflict; every call the gateway makes only reads. -> UNAVAILABLE
+    grpc.StatusCode.ABORTED: BackendStatusMeaning(
+        errors.BackendUnavailable, "model server aborted the call for {subject}; retry it"
+    ),
+    # -> DEADLINE_EXCEEDED
+    grpc.StatusCode.DEADLINE_EXCEEDED: BackendStatusMeaning(
+        errors.DeadlineExceeded,
+        "deadline exceeded while waiting for the model server",
+        logged=False,
+    ),
+    # Not loaded (yet, or any more): rollouts make this normal. -> NOT_FOUND
+    grpc.StatusCode.NOT_FOUND: BackendStatusMeaning(
+        errors.ModelNotFound, "{subject} is not loaded in the model server", logged=False
+    ),
+    # Overload: out of memory for the batch (TensorFlow's OOM), or a full queue in servers
+    # that say so with this code. The same code as the gateway's own load shedding, and one
+    # that clients do not retry at once. (gRPC says it too of an answer over the gateway's
+    # message limit, which its batch limits keep far away.) -> RESOURCE_EXHAUSTED
+    grpc.StatusCode.RESOURCE_EXHAUSTED: BackendStatusMeaning(
+        errors.BackendOverloaded,
+        "{subject} is overloaded in the model server; retry later, with backoff",
+    ),
+    # The gateway checks every input against the version's own metadata first, so a refusal
+    # means the gateway and the model disagree: not the client's fault. -> FAILED_PRECONDITION
+    grpc.StatusCode.INVALID_ARGUMENT: BackendStatusMeaning(
+        errors.ModelContractError,
+        "{subject} refused the inputs the gateway built from its metadata; " + _DETAILS_LOGGED,
+    ),
+    grpc.StatusCode.OUT_OF_RANGE: BackendStatusMeaning(
+        errors.ModelContractError,
+        "{subject} refused the inputs the gateway built from its metadata; " + _DETAILS_LOGGED,
+    ),
+    # A missing signature or an unusable output: the version cannot serve the contract.
+    # -> FAILED_PRECONDITION
+    grpc.StatusCode.FAILED_PRECONDITION: BackendStatusMeaning(
+        errors.ModelContractError, "{subject} cannot serve this call; " + _DETAILS_LOGGED
+    ),
+    # The model server failed, or the gateway is deployed against the wrong server or without
+    # its credentials: nothing the client can change. -> INTERNAL
+    grpc.StatusCode.UNKNOWN: _FAILED,
+    grpc.StatusCode.INTERNAL: _FAILED,
+    grpc.StatusCode.DATA_LOSS: _FAILED,
+    grpc.StatusCode.UNIMPLEMENTED: _FAILED,
+    grpc.StatusCode.UNAUTHENTICATED: _FAILED,
+    grpc.StatusCode.PERMISSION_DENIED: _FAILED,
+    grpc.StatusCode.ALREADY_EXISTS: _FAILED,
+}

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from services.common.bounded import shorten
 from services.gateway import errors
 from services.gateway.backend import Deadline, ModelServerClient, VersionStatus
 from services.gateway.fleet import FleetView
@@ -174,8 +175,9 @@ class ModelCatalog:
         the model server has not loaded has no versions; an unreachable one raises."""
         state = self._states.get(model)
         if state is None:
+            fronted = ", ".join(sorted(self._states))
             raise errors.ModelNotFound(
-                f"no model named {model!r}; the gateway fronts {', '.join(sorted(self._states))}"
+                f"no model named {shorten(model)!r}; the gateway fronts {fronted}"
             )
         await self.refresh_model(model, deadline)
         return state

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from tensorflow.core.framework import types_pb2
 
+from services.common.bounded import shorten
 from services.gateway import errors
 from services.gateway.backend import Deadline, ModelServerClient
 from services.gateway.catalog import ModelCatalog, VersionedCache
@@ -87,7 +88,7 @@ class ClassifierSchema:
             unknown = sorted(set(sample.named) - set(self.feature_names))
             if unknown:
                 raise errors.InvalidInput(
-                    f'samples[{index}].named.values["{unknown[0]}"]',
+                    f'samples[{index}].named.values["{shorten(unknown[0])}"]',
                     f"unknown feature; expected names are {', '.join(self.feature_names)}",
                 )
             missing = [name for name in self.feature_names if name not in sample.named]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from services.common.bounded import shorten
+
 
 class GatewayError(Exception):
     """Base class: `message` is safe to show to the client."""
@@ -28,7 +30,9 @@ class UnknownWord(GatewayError):
     """A word the model's vocabulary does not hold."""
 
     def __init__(self, field: str, word: str) -> None:
-        super().__init__(f"{field}: unknown word {word!r}; it is not in the model's vocabulary")
+        super().__init__(
+            f"{field}: unknown word {shorten(word)!r}; it is not in the model's vocabulary"
+        )
         self.field = field
         self.word = word
 
@@ -44,6 +48,10 @@ class ModelNotReady(GatewayError):
 
 class BackendUnavailable(GatewayError):
     """The model server cannot be reached."""
+
+
+class BackendOverloaded(GatewayError):
+    """The model server is up but has no capacity for the call now; retry later, with backoff."""
 
 
 class DeadlineExceeded(GatewayError):

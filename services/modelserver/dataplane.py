@@ -25,6 +25,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
+from services.common.bounded import shorten
 from services.modelserver.batching import BatchingOptions, BatchingSession
 from services.modelserver.errors import InvalidArgumentError, NotFoundError
 from services.modelserver.inference import (
@@ -192,10 +193,10 @@ class DataPlane:
         if model_spec.HasField("version"):
             version = model_spec.version.value
             if version not in statuses:
-                raise NotFoundError(f"Could not find version {version} of model {name}")
+                raise NotFoundError(f"Could not find version {version} of model {shorten(name)}")
             statuses = {version: statuses[version]}
         elif not statuses:
-            raise NotFoundError(f"Could not find any versions of model {name}")
+            raise NotFoundError(f"Could not find any versions of model {shorten(name)}")
         response = get_model_status_pb2.GetModelStatusResponse()
         for version, status in statuses.items():
             _add_version_status(response, version, status)
@@ -211,7 +212,7 @@ class DataPlane:
         signature_def = servable.signature_def_map.signature_def.get(name)
         if signature_def is None:
             raise InvalidArgumentError(
-                f'Serving signature name: "{name}" not found in signature def'
+                f'Serving signature name: "{shorten(name)}" not found in signature def'
             )
         return servable.version, signature_def.inputs
 

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from services.common.bounded import bound_message
 from services.modelserver.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
@@ -74,7 +75,9 @@ def translate_errors(
             return await handler(servicer, request, context)
         except ServingError as error:
             code = grpc_status(error)
-            await context.abort(code, error.message)
+            # Messages shorten the names they echo; this bound holds for any that does not
+            # (a longer message would overflow the client's metadata limit).
+            await context.abort(code, bound_message(error.message))
         except Exception:
             code = grpc.StatusCode.INTERNAL
             logger.exception("%s failed unexpectedly", handler.__name__)

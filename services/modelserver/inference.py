@@ -18,6 +18,7 @@ from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 
+from services.common.bounded import shorten
 from services.modelserver.errors import FailedPreconditionError, InvalidArgumentError
 from services.modelserver.predict import DEFAULT_SERVING_SIGNATURE
 from services.modelserver.servable import Servable
@@ -51,7 +52,7 @@ def prepare_example_run(
     name = signature_name or DEFAULT_SERVING_SIGNATURE
     signature = servable.signature_def_map.signature_def.get(name)
     if signature is None:
-        raise InvalidArgumentError(f"No signature was found with the name: {name}")
+        raise InvalidArgumentError(f"No signature was found with the name: {shorten(name)}")
     kind = "classification" if method == CLASSIFY_METHOD else "regression"
     if check_method_name and signature.method_name != method:
         raise InvalidArgumentError(

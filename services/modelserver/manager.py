@@ -24,6 +24,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from services.common.bounded import shorten
 from services.modelserver.config import ModelDefinition
 from services.modelserver.errors import InvalidArgumentError, NotFoundError
 from services.modelserver.repository import (
@@ -73,8 +74,8 @@ class ServableRequest:
     def describe(self) -> str:
         # TensorFlow Serving's ServableRequest::DebugString, which its NOT_FOUND errors quote.
         if self.version is None:
-            return f"Latest({self.name})"
-        return f"Specific({self.name}, {self.version})"
+            return f"Latest({shorten(self.name)})"
+        return f"Specific({shorten(self.name)}, {self.version})"
 
 
 @dataclass
@@ -196,7 +197,9 @@ class ModelManager:
             slot = self._slots.get(name)
             labels = slot.definition.version_labels if slot is not None else {}
             if version_label not in labels:
-                raise InvalidArgumentError(f"Unrecognized servable version label: {version_label}")
+                raise InvalidArgumentError(
+                    f"Unrecognized servable version label: {shorten(version_label)}"
+                )
             version = labels[version_label]
         return ServableRequest(name, version)
 

@@ -16,6 +16,7 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 
+from services.common.bounded import shorten
 from services.modelserver.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
@@ -68,7 +69,9 @@ def prepare_predict(
     """Checks a request against the signature and parses its tensors."""
     signature_def = servable.signature_def_map.signature_def.get(signature_name)
     if signature_def is None:
-        raise FailedPreconditionError(f'Serving signature key "{signature_name}" not found.')
+        raise FailedPreconditionError(
+            f'Serving signature key "{shorten(signature_name)}" not found.'
+        )
 
     _check_inputs_size(signature_def, inputs)
     arguments = _input_tensors(signature_def, inputs)

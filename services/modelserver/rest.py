@@ -34,6 +34,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
+from services.common.bounded import bound_message, shorten
 from services.modelserver.dataplane import SIGNATURE_DEF_FIELD, DataPlane
 from services.modelserver.errors import InvalidArgumentError, ServingError, StartupError
 from services.modelserver.grpc_errors import grpc_status
@@ -219,7 +220,7 @@ class RestApi:
         )
 
     async def _malformed(self, request: web.Request) -> web.Response:
-        raise InvalidArgumentError(f"Malformed request: {request.method} {request.path}")
+        raise InvalidArgumentError(f"Malformed request: {request.method} {shorten(request.path)}")
 
 
 async def start_rest_api(api: RestApi, host: str, port: int) -> tuple[web.AppRunner, int]:
@@ -242,7 +243,7 @@ def _model_spec(request: web.Request) -> model_pb2.ModelSpec:
     label = request.match_info.get("label")
     if version is not None:
         if not version.isdigit():
-            raise InvalidArgumentError(f"Failed to convert version: {version} to numeric.")
+            raise InvalidArgumentError(f"Failed to convert version: {shorten(version)} to numeric.")
         spec.version.value = int(version)
     if label is not None:
         spec.version_label = label
@@ -280,4 +281,5 @@ def _as_dict(message: Any) -> Any:
 
 
 def _error(code: grpc.StatusCode, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=_HTTP_STATUS.get(code, 500))
+    # What a message echoes is shortened where it is written; this bounds any that is not.
+    return web.json_response({"error": bound_message(message)}, status=_HTTP_STATUS.get(code, 500))

@@ -6,7 +6,8 @@ import grpc
 import pytest
 
 from services.gateway import errors
-from services.gateway.transport.status import status_for
+from services.gateway.backend import BACKEND_STATUS_MEANINGS
+from services.gateway.transport.status import STATUS_BY_ERROR, status_for
 
 
 @pytest.mark.parametrize(
@@ -17,6 +18,7 @@ from services.gateway.transport.status import status_for
         (errors.ModelNotReady("loading"), grpc.StatusCode.UNAVAILABLE),
         (errors.VersionUnloaded("rolled back"), grpc.StatusCode.ABORTED),
         (errors.BackendUnavailable("down"), grpc.StatusCode.UNAVAILABLE),
+        (errors.BackendOverloaded("full"), grpc.StatusCode.RESOURCE_EXHAUSTED),
         (errors.DeadlineExceeded("late"), grpc.StatusCode.DEADLINE_EXCEEDED),
         (errors.ModelContractError("odd"), grpc.StatusCode.FAILED_PRECONDITION),
         (errors.BackendError("broken"), grpc.StatusCode.INTERNAL),
@@ -30,3 +32,9 @@ def test_each_domain_error_has_its_status(
 
 def test_invalid_input_message_names_field_and_reason() -> None:
     assert errors.InvalidInput("samples[2]", "empty").message == "samples[2]: empty"
+
+
+def test_every_model_server_code_has_a_row_and_each_row_a_client_code() -> None:
+    assert set(BACKEND_STATUS_MEANINGS) == set(grpc.StatusCode) - {grpc.StatusCode.OK}
+    for meaning in BACKEND_STATUS_MEANINGS.values():
+        assert meaning.error in STATUS_BY_ERROR

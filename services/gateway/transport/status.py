@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 import grpc
 
+from services.common.bounded import bound_message
 from services.common.refusal import Continuation, ServerInterceptor
 from services.gateway import errors
 from services.gateway.logs import REQUEST_ID_KEY, current_request_id, request_id_from
@@ -34,6 +35,7 @@ STATUS_BY_ERROR: dict[type[errors.GatewayError], grpc.StatusCode] = {
     errors.VersionUnloaded: grpc.StatusCode.ABORTED,
     errors.ModelNotReady: grpc.StatusCode.UNAVAILABLE,
     errors.BackendUnavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.BackendOverloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
     errors.ModelContractError: grpc.StatusCode.FAILED_PRECONDITION,
     errors.BackendError: grpc.StatusCode.INTERNAL,
@@ -50,7 +52,8 @@ def status_for(error: errors.GatewayError) -> grpc.StatusCode:
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> NoReturn:
     if isinstance(exc, errors.GatewayError):
-        await context.abort(status_for(exc), exc.message)
+        # Messages shorten what they echo; this bound holds for any that does not.
+        await context.abort(status_for(exc), bound_message(exc.message))
     log.exception("unexpected error in %s", type(exc).__name__)
     await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
 
@@ -61,6 +64,19 @@ def _code_of(exc: BaseException) -> grpc.StatusCode:
     if isinstance(exc, asyncio.CancelledError):
         return grpc.StatusCode.CANCELLED
     return grpc.StatusCode.INTERNAL
+
+
+def _cancelled_code(context: grpc.aio.ServicerContext[Any, Any]) -> grpc.StatusCode:
+    """Why gRPC cancelled a handler: grpc.aio cancels it both when the client cancels and when
+    the client's deadline passes. Only the deadline, Python-side state, tells them apart."""
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= _DEADLINE_SLACK_S:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    return grpc.StatusCode.CANCELLED
+
+
+# The server's deadline timer and the clock read here may differ by a little.
+_DEADLINE_SLACK_S = 0.001
 
 
 class ErrorMappingInterceptor(ServerInterceptor):
@@ -146,7 +162,7 @@ class ErrorMappingInterceptor(ServerInterceptor):
         try:
             yield outcome
         except asyncio.CancelledError:
-            outcome.code = grpc.StatusCode.CANCELLED
+            outcome.code = _cancelled_code(context)
             raise
         finally:
             seconds = time.perf_counter() - started

@@ -1,0 +1,119 @@
+"""A call whose client deadline passes is logged and counted as DEADLINE_EXCEEDED, one the
+client cancels as CANCELLED: grpc.aio cancels the handler in both cases, so the gateway's
+interceptor has to tell them apart.
+
+A real grpc.aio server with the gateway's ErrorMappingInterceptor, in front of handlers that
+never finish on their own: whatever ends them is the client's deadline or its cancel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+import pytest_asyncio
+from status_assertions import expect_status
+
+from services.gateway.metrics import GatewayMetrics
+from services.gateway.transport.status import ErrorMappingInterceptor
+from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+class NeverAnswers(gateway_pb2_grpc.GatewayServiceServicer):
+    async def Classify(
+        self, request: gateway_pb2.ClassifyRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.ClassifyResponse:
+        await asyncio.sleep(3600)
+        raise AssertionError("not reached")
+
+    async def StreamForecast(
+        self, request: gateway_pb2.StreamForecastRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[gateway_pb2.StreamForecastResponse]:
+        yield gateway_pb2.StreamForecastResponse()
+        await asyncio.sleep(3600)
+
+
+class Served:
+    def __init__(self, metrics: GatewayMetrics, stub: gateway_pb2_grpc.GatewayServiceStub):
+        self.metrics = metrics
+        self.stub = stub
+
+    def count(self, rpc: str, code: str) -> float:
+        value = self.metrics.registry.get_sample_value(
+            "gateway_requests_total", {"rpc": rpc, "code": code}
+        )
+        return value or 0.0
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def served() -> AsyncIterator[Served]:
+    metrics = GatewayMetrics()
+    server = grpc.aio.server(interceptors=[ErrorMappingInterceptor(metrics)])
+    gateway_pb2_grpc.add_GatewayServiceServicer_to_server(NeverAnswers(), server)
+    port = server.add_insecure_port("localhost:0")
+    await server.start()
+    async with grpc.aio.insecure_channel(f"localhost:{port}") as channel:
+        yield Served(metrics, gateway_pb2_grpc.GatewayServiceStub(channel))
+    await server.stop(None)
+
+
+async def access_codes(caplog: pytest.LogCaptureFixture, rpc: str) -> list[str]:
+    """The codes of the RPC's access lines, once there is one: the server writes it when the
+    handler has unwound, which may be just after the client saw the call end."""
+    for _ in range(100):
+        codes = [
+            getattr(r, "code", None)
+            for r in caplog.records
+            if r.name == "services.gateway.access" and getattr(r, "rpc", None) == rpc
+        ]
+        if codes:
+            return [str(code) for code in codes]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no access line for {rpc}")
+
+
+@pytest.fixture(autouse=True)
+def _access_log(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="services.gateway.access")
+
+
+async def test_an_expired_deadline_is_logged_and_counted_as_deadline_exceeded(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    await expect_status(
+        served.stub.Classify(gateway_pb2.ClassifyRequest(), timeout=0.3),
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        "Deadline Exceeded",
+    )
+    assert await access_codes(caplog, "Classify") == ["DEADLINE_EXCEEDED"]
+    assert served.count("Classify", "DEADLINE_EXCEEDED") == 1
+    assert served.count("Classify", "CANCELLED") == 0
+
+
+async def test_a_stream_whose_deadline_expires_is_deadline_exceeded(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    stream = served.stub.StreamForecast(gateway_pb2.StreamForecastRequest(), timeout=0.3)
+    await stream.read()
+    await expect_status(stream.read(), grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+    assert await access_codes(caplog, "StreamForecast") == ["DEADLINE_EXCEEDED"]
+    assert served.count("StreamForecast", "DEADLINE_EXCEEDED") == 1
+
+
+@pytest.mark.parametrize("deadline_s", [None, 30.0], ids=["no deadline", "deadline far off"])
+async def test_a_call_the_client_cancels_stays_cancelled(
+    served: Served, caplog: pytest.LogCaptureFixture, deadline_s: float | None
+) -> None:
+    call = served.stub.Classify(gateway_pb2.ClassifyRequest(), timeout=deadline_s)
+    await asyncio.sleep(0.3)  # the handler is running
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert await access_codes(caplog, "Classify") == ["CANCELLED"]
+    assert served.count("Classify", "CANCELLED") == 1
+    assert served.count("Classify", "DEADLINE_EXCEEDED") == 0
