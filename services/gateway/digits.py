@@ -76,7 +76,8 @@ def prepare_encoded(
     data: bytes, field: str, limits: ImageLimits = ImageLimits()
 ) -> npt.NDArray[np.float32]:
     """A PNG or JPEG of a digit, of any size, colour or grey, as a 28x28 float32 MNIST image."""
-    return decode(open_encoded(data, field, limits), field)
+    with open_encoded(data, field, limits) as image:
+        return _decode(image, field)
 
 
 def open_encoded(data: bytes, field: str, limits: ImageLimits) -> ImageFile.ImageFile:
@@ -103,8 +104,7 @@ def open_encoded(data: bytes, field: str, limits: ImageLimits) -> ImageFile.Imag
     return image
 
 
-def decode(image: ImageFile.ImageFile, field: str) -> npt.NDArray[np.float32]:
-    """A picture opened by open_encoded, decoded and prepared as MNIST digits were."""
+def _decode(image: ImageFile.ImageFile, field: str) -> npt.NDArray[np.float32]:
     try:
         grey = _to_grey(image)
     except DECODE_ERRORS:

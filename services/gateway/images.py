@@ -16,11 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from PIL import ImageFile
 
 from services.gateway import errors
 from services.gateway.backend import Deadline
-from services.gateway.digits import ImageLimits, decode, open_encoded, prepare_raw
+from services.gateway.digits import ImageLimits, open_encoded, prepare_encoded, prepare_raw
 from services.gateway.generation import FloatArray
 
 
@@ -67,30 +66,36 @@ def _prepare_all(
     deadline: Deadline,
     abandoned: threading.Event,
 ) -> FloatArray:
-    opened = _open_all(images, field, limits)
+    raw = _check_all(images, field, limits, deadline, abandoned)
     prepared = []
-    for index, image in enumerate(opened):
-        if isinstance(image, ImageFile.ImageFile):
-            _check_time(deadline, abandoned, field, index, len(opened))
-            image = decode(image, f"{field}[{index}].encoded")
-        prepared.append(image)
+    for index, image in enumerate(images):
+        if image.encoded is None:
+            prepared.append(raw[index])
+            continue
+        _check_time(deadline, abandoned, field, index, len(images))
+        prepared.append(prepare_encoded(image.encoded, f"{field}[{index}].encoded", limits))
     return np.stack(prepared)
 
 
-def _open_all(
-    images: Sequence[ImageInput], field: str, limits: ImageLimits
-) -> list[ImageFile.ImageFile | npt.NDArray[np.float32]]:
-    """Every picture's header read and checked, and raw pixels prepared, before any decoding:
-    a request over its limits costs no decoding at all."""
-    opened: list[ImageFile.ImageFile | npt.NDArray[np.float32]] = []
+def _check_all(
+    images: Sequence[ImageInput],
+    field: str,
+    limits: ImageLimits,
+    deadline: Deadline,
+    abandoned: threading.Event,
+) -> dict[int, npt.NDArray[np.float32]]:
+    """Every picture's header read and checked, and raw pixels prepared (by index), before any
+    decoding: a request over its limits costs no decoding at all. The opened headers are not
+    kept: each may hold megabytes of decompressed PNG text, and there may be a thousand."""
+    raw = {}
     pixels = 0
     for index, image in enumerate(images):
         if image.encoded is not None:
-            header = open_encoded(image.encoded, f"{field}[{index}].encoded", limits)
-            pixels += header.size[0] * header.size[1]
-            opened.append(header)
+            _check_time(deadline, abandoned, field, index, len(images))
+            with open_encoded(image.encoded, f"{field}[{index}].encoded", limits) as header:
+                pixels += header.size[0] * header.size[1]
         elif image.raw is not None:
-            opened.append(prepare_raw(image.raw, f"{field}[{index}].raw.values"))
+            raw[index] = prepare_raw(image.raw, f"{field}[{index}].raw.values")
         else:
             raise errors.InvalidInput(f"{field}[{index}]", "set either encoded or raw")
     if pixels > limits.max_request_pixels:
@@ -99,7 +104,7 @@ def _open_all(
             f"{pixels} pixels in all is over the limit of {limits.max_request_pixels} pixels "
             "per request; send the pictures in several requests, or smaller",
         )
-    return opened
+    return raw
 
 
 def _check_time(
@@ -109,6 +114,6 @@ def _check_time(
         raise _Abandoned
     if time.monotonic() >= deadline.expires_at:
         raise errors.DeadlineExceeded(
-            f"deadline exceeded while decoding {field}: stopped before {field}[{index}], "
+            f"deadline exceeded while reading {field}: stopped before {field}[{index}], "
             f"{count} pictures in all"
         )
