@@ -41,14 +41,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         call = _COMMANDS[options.command](options)
     except OSError as exc:
-        # A file that cannot be read: its name and the reason, never a traceback.
-        options.command_parser.error(f"{exc.strerror or exc}: {exc.filename}")
+        options.command_parser.error(_file_error(exc))
     except ValueError as exc:
         options.command_parser.error(str(exc))
     try:
         channel = _channel(options)
     except OSError as exc:
-        parser.error(str(exc))
+        parser.error(_file_error(exc))
     with channel:
         try:
             for response in call(Stub(channel), options.timeout):
@@ -89,6 +88,11 @@ def _channel(options: argparse.Namespace) -> grpc.Channel:
             credentials, grpc.access_token_call_credentials(options.token)
         )
     return grpc.secure_channel(options.target, credentials)
+
+
+def _file_error(exc: OSError) -> str:
+    """A file that cannot be read: the reason and its name, never a traceback."""
+    return f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
 
 
 def _read(path: Path | None) -> bytes | None:
@@ -228,6 +232,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tls-key", type=Path, help="private key of --tls-cert (PEM)")
     parser.add_argument(
         "--token",
+        type=_token,
         default=os.environ.get("GATEWAY_TOKEN"),
         help="bearer token (default: $GATEWAY_TOKEN); needs TLS unless the gateway is local",
     )
@@ -320,6 +325,16 @@ def _integer(low: int, high: int) -> Callable[[str], int]:
 
 
 _INT32 = _integer(-(2**31), 2**31 - 1)
+
+
+def _token(text: str) -> str:
+    """A bearer token is visible ASCII; anything else gRPC refuses only at the call, as
+    "UNAVAILABLE: Illegal metadata". The token is secret, so the error does not show it."""
+    if not all("!" <= char <= "~" for char in text):  # "" is no token, as when unset
+        raise argparse.ArgumentTypeError(
+            "a bearer token is visible ASCII characters, without spaces; this one is not"
+        )
+    return text
 
 
 def _seconds(text: str) -> float:

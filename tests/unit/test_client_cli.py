@@ -39,6 +39,11 @@ NOWHERE = "--target=localhost:1"  # nothing is called: each error comes before a
         (["--timeout", "nan", "list-models"], "argument --timeout: must be more than 0"),
         (["--timeout", "inf", "list-models"], "at most 86400 seconds; got 'inf'"),
         (["--timeout", "0", "list-models"], "argument --timeout: must be more than 0"),
+        (
+            ["--tls-ca", "/nonexistent/ca.pem", "list-models"],
+            "error: No such file or directory: /nonexistent/ca.pem",
+        ),
+        (["--token", "caf\u00e9", "list-models"], "argument --token: a bearer token is visible"),
     ],
     ids=[
         "wine-row-too-large",
@@ -55,6 +60,8 @@ NOWHERE = "--target=localhost:1"  # nothing is called: each error comes before a
         "timeout-nan",
         "timeout-inf",
         "timeout-zero",
+        "missing-ca-file",
+        "token-not-ascii",
     ],
 )
 def test_bad_options_are_one_line_errors_with_status_2(
@@ -69,3 +76,9 @@ def test_bad_options_are_one_line_errors_with_status_2(
     last_line = captured.err.rstrip("\n").splitlines()[-1]
     assert message in last_line
     assert last_line.startswith("python -m services.client")
+
+
+def test_a_bad_token_is_not_echoed(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main([NOWHERE, "--token", "s3cr\u00e9t", "list-models"])
+    assert "s3cr" not in capsys.readouterr().err
