@@ -16,6 +16,7 @@ python -m services.client --tls-ca ca.pem --tls-cert me.pem --tls-key me-key.pem
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -28,6 +29,8 @@ from google.protobuf.message import Message
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
 Stub = gateway_pb2_grpc.GatewayServiceStub
+# A day: longer deadlines overflow gRPC's clock into one that has already passed.
+_MAX_TIMEOUT_S = 86_400.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,12 +40,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--tls-cert and --tls-key go together")
     try:
         call = _COMMANDS[options.command](options)
-    except (OSError, ValueError) as exc:
-        parser.error(f"{options.command}: {exc}")
+    except OSError as exc:
+        options.command_parser.error(_file_error(exc))
+    except ValueError as exc:
+        options.command_parser.error(str(exc))
     try:
         channel = _channel(options)
     except OSError as exc:
-        parser.error(str(exc))
+        parser.error(_file_error(exc))
     with channel:
         try:
             for response in call(Stub(channel), options.timeout):
@@ -85,24 +90,51 @@ def _channel(options: argparse.Namespace) -> grpc.Channel:
     return grpc.secure_channel(options.target, credentials)
 
 
+def _file_error(exc: OSError) -> str:
+    """A file that cannot be read: the reason and its name, never a traceback."""
+    return f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
+
+
 def _read(path: Path | None) -> bytes | None:
     return None if path is None else path.read_bytes()
+
+
+def _numbers(flag: str, text: str) -> list[float]:
+    """Comma-separated numbers, or ValueError naming the flag and the word that is not one."""
+    numbers = []
+    for word in text.split(","):
+        if not word.strip():
+            continue
+        try:
+            numbers.append(float(word))
+        except ValueError:
+            raise ValueError(f"{flag}: {word[:40]!r} is not a number") from None
+    return numbers
 
 
 def _classify(options: argparse.Namespace) -> Call:
     request = gateway_pb2.ClassifyRequest(model_version=options.model_version)
     for values in options.values:
-        request.samples.add().ordered.values.extend(float(v) for v in values.split(","))
+        request.samples.add().ordered.values.extend(_numbers("--values", values))
     if options.feature:
         named = request.samples.add().named
         for pair in options.feature:
-            name, _, value = pair.partition("=")
-            named.values[name] = float(value)
+            name, equals, value = pair.partition("=")
+            numbers = _numbers("--feature", value)
+            if not equals or len(numbers) != 1:
+                raise ValueError(f"--feature: expected NAME=VALUE, got {pair[:60]!r}")
+            named.values[name] = numbers[0]
     if options.wine_row:
         from sklearn.datasets import load_wine
 
         wine = load_wine()
+        rows = len(wine.data)
         for row in options.wine_row:
+            # Checked here, not by indexing: -1 would silently be the last row.
+            if not 0 <= row < rows:
+                raise ValueError(
+                    f"--wine-row: {row} is not a row of the wine data; use 0 to {rows - 1}"
+                )
             request.samples.add().ordered.values.extend(wine.data[row].tolist())
             print(f"wine row {row}: true class {wine.target_names[wine.target[row]]}")
     return lambda stub, timeout: [stub.Classify(request, timeout=timeout)]
@@ -125,7 +157,7 @@ def _forecast(options: argparse.Namespace) -> Call:
 
         history = load_airpassengers_split().train.tolist()
     else:
-        history = [float(value) for value in options.history.split(",") if value]
+        history = _numbers("--history", options.history)
     method = (
         gateway_pb2.GENERATION_METHOD_WINDOW
         if options.method == "window"
@@ -191,13 +223,16 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("GATEWAY_TARGET", "localhost:50051"),
         help="gateway address (default: $GATEWAY_TARGET or localhost:50051)",
     )
-    parser.add_argument("--timeout", type=float, default=30.0, help="deadline in seconds")
+    parser.add_argument(
+        "--timeout", type=_seconds, default=30.0, help="deadline in seconds (default: 30)"
+    )
     parser.add_argument("--tls", action="store_true", help="TLS, trusting the system's CAs")
     parser.add_argument("--tls-ca", type=Path, help="TLS, trusting this PEM CA bundle")
     parser.add_argument("--tls-cert", type=Path, help="client certificate for mutual TLS (PEM)")
     parser.add_argument("--tls-key", type=Path, help="private key of --tls-cert (PEM)")
     parser.add_argument(
         "--token",
+        type=_token,
         default=os.environ.get("GATEWAY_TOKEN"),
         help="bearer token (default: $GATEWAY_TOKEN); needs TLS unless the gateway is local",
     )
@@ -236,7 +271,7 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument(
         "--airpassengers", action="store_true", help="the 132 training months of AirPassengers"
     )
-    forecast.add_argument("--horizon", type=int, default=12, help="values to generate")
+    forecast.add_argument("--horizon", type=_INT32, default=12, help="values to generate")
     forecast.add_argument("--method", choices=["stateful", "window"], default="stateful")
     forecast.add_argument("--stream", action="store_true", help="print each value as it comes")
 
@@ -247,14 +282,16 @@ def _parser() -> argparse.ArgumentParser:
     similar.add_argument(
         "--negative", action="append", default=[], help="a word to subtract (repeatable)"
     )
-    similar.add_argument("--k", type=int, default=10, help="how many neighbours")
+    similar.add_argument("--k", type=_INT32, default=10, help="how many neighbours")
 
     encode = _command(commands, "encode", "latent codes of digit images")
     encode.add_argument("images", nargs="+", type=Path, help="PNG or JPEG files")
     encode.add_argument("--errors", action="store_true", help="also the reconstruction errors")
 
-    commands.add_parser("list-models", help="list the models behind the gateway")
+    list_models = commands.add_parser("list-models", help="list the models behind the gateway")
+    list_models.set_defaults(command_parser=list_models)
     get_model = commands.add_parser("get-model", help="one model with its signatures")
+    get_model.set_defaults(command_parser=get_model)
     get_model.add_argument("name", help="model name, for example forecaster")
     return parser
 
@@ -263,8 +300,54 @@ def _command(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
 ) -> argparse.ArgumentParser:
     command = commands.add_parser(name, help=help_text)
-    command.add_argument("--model-version", type=int, default=0, help="pin a model version")
+    command.add_argument(
+        "--model-version", type=_integer(0, 2**63 - 1), default=0, help="pin a model version"
+    )
+    # Errors in a command's arguments are reported with that command's usage.
+    command.set_defaults(command_parser=command)
     return command
+
+
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer the request's field can hold, so an out-of-range value is
+    an error naming the flag, not protobuf's "Value out of range"."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}; got {text[:40]}")
+        return value
+
+    return parse
+
+
+_INT32 = _integer(-(2**31), 2**31 - 1)
+
+
+def _token(text: str) -> str:
+    """A bearer token is visible ASCII; anything else gRPC refuses only at the call, as
+    "UNAVAILABLE: Illegal metadata". The token is secret, so the error does not show it."""
+    if not all("!" <= char <= "~" for char in text):  # "" is no token, as when unset
+        raise argparse.ArgumentTypeError(
+            "a bearer token is visible ASCII characters, without spaces; this one is not"
+        )
+    return text
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds: gRPC turns nan or inf into an instant timeout."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of seconds") from None
+    if not (math.isfinite(seconds) and 0 < seconds <= _MAX_TIMEOUT_S):
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 and at most {_MAX_TIMEOUT_S:g} seconds; got {text[:40]!r}"
+        )
+    return seconds
 
 
 if __name__ == "__main__":

@@ -9,11 +9,15 @@ the ink, scaled into 20x20, centred by mass, scaled to [0, 1].
 from __future__ import annotations
 
 import io
+import struct
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import IO
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, JpegImagePlugin, PngImagePlugin
 
 from services.gateway import errors
 
@@ -21,7 +25,41 @@ SIDE = 28  # MNIST images are SIDE x SIDE
 BOX = 20  # the digit is fitted into BOX x BOX
 # Pixels darker than this fraction of the brightest ink count as background when cropping.
 _INK_THRESHOLD = 0.2
-_FORMATS = ("PNG", "JPEG")
+
+# Every exception type Pillow 13's PNG and JPEG parsers, its decoders (ImageFile.load) and its
+# EXIF reader (TiffImagePlugin) raise for hostile bytes, read from their source and confirmed by
+# fuzzing: a corrupt chunk after the first IDAT is a SyntaxError, a bad EXIF entry a
+# struct.error, a truncated IHDR a ValueError. None of them is the gateway's fault.
+DECODE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,  # also UnidentifiedImageError and the decoders' "broken data stream"
+    SyntaxError,
+    ValueError,  # also UnicodeDecodeError
+    TypeError,
+    KeyError,
+    IndexError,
+    EOFError,
+    struct.error,
+    zlib.error,
+    Image.DecompressionBombError,
+)
+
+# Pillow's own parsers, called directly rather than through Image.open: they read the header
+# (format and size) without decoding, and without Image.open's decompression-bomb check, which
+# would refuse a 20000x20000 picture as "not an image" instead of for its size.
+_OPENERS: dict[bytes, Callable[[IO[bytes]], ImageFile.ImageFile]] = {
+    b"\x89PNG\r\n\x1a\n": PngImagePlugin.PngImageFile,
+    b"\xff\xd8\xff": JpegImagePlugin.jpeg_factory,
+}
+
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 @dataclass(frozen=True)
@@ -30,30 +68,46 @@ class ImageLimits:
 
     max_bytes: int = 4 << 20
     max_pixels: int = 4096 * 4096
+    # All pictures of one request together: decoding is the CPU a request costs.
+    max_request_pixels: int = 8192 * 8192
 
 
 def prepare_encoded(
     data: bytes, field: str, limits: ImageLimits = ImageLimits()
 ) -> npt.NDArray[np.float32]:
     """A PNG or JPEG of a digit, of any size, colour or grey, as a 28x28 float32 MNIST image."""
+    with open_encoded(data, field, limits) as image:
+        return _decode(image, field)
+
+
+def open_encoded(data: bytes, field: str, limits: ImageLimits) -> ImageFile.ImageFile:
+    """The picture with only its header read, its bytes and size within the limits; nothing
+    of it is decoded yet, so this is cheap whatever the size."""
     if not data:
         raise errors.InvalidInput(field, "empty image; send PNG or JPEG bytes")
     if len(data) > limits.max_bytes:
         raise errors.InvalidInput(
             field, f"{len(data)} bytes is over the limit of {limits.max_bytes} bytes"
         )
+    opener = next((open_ for magic, open_ in _OPENERS.items() if data.startswith(magic)), None)
+    if opener is None:
+        raise errors.InvalidInput(field, "not a PNG or JPEG image")
     try:
-        image = Image.open(io.BytesIO(data), formats=_FORMATS)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
-        raise errors.InvalidInput(field, "not a PNG or JPEG image") from None
+        image = opener(io.BytesIO(data))
+    except DECODE_ERRORS:
+        raise errors.InvalidInput(field, "not a PNG or JPEG image: its header is corrupt") from None
     width, height = image.size
     if width * height > limits.max_pixels:
         raise errors.InvalidInput(
             field, f"{width}x{height} pixels is over the limit of {limits.max_pixels} pixels"
         )
+    return image
+
+
+def _decode(image: ImageFile.ImageFile, field: str) -> npt.NDArray[np.float32]:
     try:
         grey = _to_grey(image)
-    except (OSError, ValueError, Image.DecompressionBombError):
+    except DECODE_ERRORS:
         raise errors.InvalidInput(field, "the image data is truncated or corrupt") from None
     return mnist_style(grey, field)
 
@@ -88,13 +142,22 @@ def mnist_style(grey: npt.NDArray[np.uint8], field: str) -> npt.NDArray[np.float
     return _centre_by_mass(_fit_into_box(ink))
 
 
-def _to_grey(image: Image.Image) -> npt.NDArray[np.uint8]:
-    image = ImageOps.exif_transpose(image)
+def _to_grey(encoded: ImageFile.ImageFile) -> npt.NDArray[np.uint8]:
+    encoded.load()  # decodes; PNG's EXIF may follow the pixel data
+    image = _upright(encoded)
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         # Transparent pixels are paper: put the drawing on white before dropping alpha.
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image.convert("RGBA"))
     return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """Turned as its EXIF orientation says. Not ImageOps.exif_transpose: that also writes the
+    EXIF back out, a second trip through hostile bytes for metadata nobody reads here."""
+    orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    method = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
+    return image if method is None else image.transpose(method)
 
 
 def _border(ink: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

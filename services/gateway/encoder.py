@@ -8,6 +8,7 @@ The `autoencoder` contract (training/autoencoder.py):
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -63,7 +64,7 @@ class Encoder:
         deadline: Deadline,
     ) -> EncodeResult:
         with self._metrics.stage(self._model, "preprocess"):
-            batch = await self._inputs(images, vectors)
+            batch = await self._inputs(images, vectors, deadline)
         return await self._catalog.on_version(
             self._model,
             pinned,
@@ -72,22 +73,23 @@ class Encoder:
         )
 
     async def _inputs(
-        self, images: Sequence[ImageInput], vectors: Sequence[Sequence[float]]
+        self,
+        images: Sequence[ImageInput],
+        vectors: Sequence[Sequence[float]],
+        deadline: Deadline,
     ) -> npt.NDArray[np.float32]:
         if images and vectors:
             raise errors.InvalidInput("images", "set either images or vectors, not both")
         if images or not vectors:
-            return await prepare_images(images, "images", self._max_batch_size, self._limits)
+            return await prepare_images(
+                images, "images", self._max_batch_size, self._limits, deadline
+            )
         if len(vectors) > self._max_batch_size:
             raise errors.InvalidInput(
                 "vectors", f"at most {self._max_batch_size} vectors per request; got {len(vectors)}"
             )
-        return np.stack(
-            [
-                prepare_raw(vector, f"vectors[{index}].values")
-                for index, vector in enumerate(vectors)
-            ]
-        )
+        # Up to max_batch_size x 784 values to check: more than a millisecond of the event loop.
+        return await asyncio.to_thread(_prepare_vectors, vectors)
 
     async def _run(
         self,
@@ -130,3 +132,9 @@ class Encoder:
             require(signatures, self._model, version, "encode"),
             require(signatures, self._model, version, "reconstruct"),
         )
+
+
+def _prepare_vectors(vectors: Sequence[Sequence[float]]) -> npt.NDArray[np.float32]:
+    return np.stack(
+        [prepare_raw(vector, f"vectors[{index}].values") for index, vector in enumerate(vectors)]
+    )

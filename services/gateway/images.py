@@ -1,15 +1,25 @@
-"""Image inputs shared by RecognizeDigits and Encode: decoded and prepared off the event loop."""
+"""Image inputs shared by RecognizeDigits and Encode: decoded and prepared off the event loop.
+
+The work one request costs is bounded before any of it is done: every picture's header is read
+first (cheap), and the pixels of all of them together must fit `max_request_pixels`. Decoding
+then runs in a worker thread, one picture after another, and stops between pictures once the
+request's deadline has passed or its caller has gone.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from services.gateway import errors
-from services.gateway.digits import ImageLimits, prepare_encoded, prepare_raw
+from services.gateway.backend import Deadline
+from services.gateway.digits import ImageLimits, open_encoded, prepare_encoded, prepare_raw
 from services.gateway.generation import FloatArray
 
 
@@ -21,27 +31,89 @@ class ImageInput:
     raw: Sequence[float] | None = None
 
 
+class _Abandoned(Exception):
+    """The request was cancelled: nobody waits for the rest of the decoding."""
+
+
 async def prepare_images(
-    images: Sequence[ImageInput], field: str, max_batch_size: int, limits: ImageLimits
+    images: Sequence[ImageInput],
+    field: str,
+    max_batch_size: int,
+    limits: ImageLimits,
+    deadline: Deadline,
 ) -> FloatArray:
-    """A batch of MNIST-style images [N, 28, 28], or InvalidInput naming the image index."""
+    """A batch of MNIST-style images [N, 28, 28], or InvalidInput naming the image index;
+    DeadlineExceeded if the deadline passes while the pictures are decoded."""
     if not images:
         raise errors.InvalidInput(field, "at least one image is required")
     if len(images) > max_batch_size:
         raise errors.InvalidInput(
             field, f"at most {max_batch_size} images per request; got {len(images)}"
         )
-    # Decoding and resizing are CPU work: keep the event loop free for other requests.
-    return await asyncio.to_thread(_prepare_all, images, field, limits)
+    # Decoding and resizing are CPU work: keep the event loop free for other requests. A
+    # cancelled call cannot stop the thread, so the thread looks at this flag between pictures.
+    abandoned = threading.Event()
+    try:
+        return await asyncio.to_thread(_prepare_all, images, field, limits, deadline, abandoned)
+    finally:
+        abandoned.set()
 
 
-def _prepare_all(images: Sequence[ImageInput], field: str, limits: ImageLimits) -> FloatArray:
+def _prepare_all(
+    images: Sequence[ImageInput],
+    field: str,
+    limits: ImageLimits,
+    deadline: Deadline,
+    abandoned: threading.Event,
+) -> FloatArray:
+    raw = _check_all(images, field, limits, deadline, abandoned)
     prepared = []
     for index, image in enumerate(images):
+        if image.encoded is None:
+            prepared.append(raw[index])
+            continue
+        _check_time(deadline, abandoned, field, index, len(images))
+        prepared.append(prepare_encoded(image.encoded, f"{field}[{index}].encoded", limits))
+    return np.stack(prepared)
+
+
+def _check_all(
+    images: Sequence[ImageInput],
+    field: str,
+    limits: ImageLimits,
+    deadline: Deadline,
+    abandoned: threading.Event,
+) -> dict[int, npt.NDArray[np.float32]]:
+    """Every picture's header read and checked, and raw pixels prepared (by index), before any
+    decoding: a request over its limits costs no decoding at all. The opened headers are not
+    kept: each may hold megabytes of decompressed PNG text, and there may be a thousand."""
+    raw = {}
+    pixels = 0
+    for index, image in enumerate(images):
         if image.encoded is not None:
-            prepared.append(prepare_encoded(image.encoded, f"{field}[{index}].encoded", limits))
+            _check_time(deadline, abandoned, field, index, len(images))
+            with open_encoded(image.encoded, f"{field}[{index}].encoded", limits) as header:
+                pixels += header.size[0] * header.size[1]
         elif image.raw is not None:
-            prepared.append(prepare_raw(image.raw, f"{field}[{index}].raw.values"))
+            raw[index] = prepare_raw(image.raw, f"{field}[{index}].raw.values")
         else:
             raise errors.InvalidInput(f"{field}[{index}]", "set either encoded or raw")
-    return np.stack(prepared)
+    if pixels > limits.max_request_pixels:
+        raise errors.InvalidInput(
+            field,
+            f"{pixels} pixels in all is over the limit of {limits.max_request_pixels} pixels "
+            "per request; send the pictures in several requests, or smaller",
+        )
+    return raw
+
+
+def _check_time(
+    deadline: Deadline, abandoned: threading.Event, field: str, index: int, count: int
+) -> None:
+    if abandoned.is_set():
+        raise _Abandoned
+    if time.monotonic() >= deadline.expires_at:
+        raise errors.DeadlineExceeded(
+            f"deadline exceeded while reading {field}: stopped before {field}[{index}], "
+            f"{count} pictures in all"
+        )

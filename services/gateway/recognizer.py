@@ -58,7 +58,9 @@ class DigitRecognizer:
         self, images: Sequence[ImageInput], pinned: int | None, deadline: Deadline
     ) -> DigitsResult:
         with self._metrics.stage(self._model, "preprocess"):
-            batch = await prepare_images(images, "images", self._max_batch_size, self._limits)
+            batch = await prepare_images(
+                images, "images", self._max_batch_size, self._limits, deadline
+            )
         return await self._catalog.on_version(
             self._model, pinned, deadline, lambda version: self._run(version, batch, deadline)
         )

@@ -182,7 +182,9 @@ def _domain_cores(
     """One domain core per model, each registered in the catalog with what a new version of
     its model needs prepared before it serves."""
     catalog = ModelCatalog(backend, settings.backend_timeout_s)
-    images = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
+    images = ImageLimits(
+        settings.max_image_bytes, settings.max_image_pixels, settings.max_request_pixels
+    )
     classifier = WineClassifier(
         backend, catalog, settings.classifier_model, settings.max_batch_size, metrics
     )

@@ -50,6 +50,12 @@ class GatewaySettings(BaseSettings):
     autoencoder_model: str = Field("autoencoder", description="model name of the autoencoder")
     max_image_bytes: int = Field(4 * 1024 * 1024, ge=1, description="largest encoded image")
     max_image_pixels: int = Field(4096 * 4096, ge=1, description="most pixels of an image")
+    max_request_pixels: int = Field(
+        8192 * 8192,
+        ge=1,
+        description="most pixels of all images of one request together (64 Mpx: four images "
+        "at max_image_pixels); decoding them is the CPU one request may cost",
+    )
     max_history: int = Field(10_000, ge=1, description="most past values in a forecast request")
     max_horizon: int = Field(240, ge=1, description="most values one forecast may generate")
     max_generation_batch: int = Field(

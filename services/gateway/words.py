@@ -8,7 +8,14 @@ gateway learns from `known` which words the model does not have:
 - `analogy`: `positive` string [-1, P], `negative` string [-1, N] (padded with ""), `k` int32
   [-1] -> `neighbors` string [-1, K], `scores` float32 [-1, K], `positive_known` bool [-1, P],
   `negative_known` bool [-1, N];
+- `embed`: `words` string [-1] -> `embeddings` float32 [-1, D], `known` bool [-1];
 - `metadata`: `rows` int32 [-1] -> `vocabulary_size`, `dimensions`, `max_k` (int64 [-1]).
+
+An analogy's query is the sum of its positive words' unit vectors less its negative ones'. Words
+that cancel out (`government - government`, or `Government - government`, which the graph
+normalises to one word) leave no direction to search, and the model would answer with the first
+k words of its vocabulary at score 0; the gateway asks `embed` for the words' vectors first and
+refuses such a query.
 
 Every input has the batch in its 0th dimension and analogy rows are always padded to
 MAX_ANALOGY_WORDS, so TensorFlow Serving's batching can merge any concurrent requests.
@@ -33,6 +40,9 @@ from services.gateway.signatures import Signature, read_signatures, require
 
 MAX_WORD_CHARS = 100
 MAX_ANALOGY_WORDS = 10
+# Below this length the query is the words cancelling out, up to float32 rounding: two distinct
+# words' unit vectors are never this close.
+MIN_QUERY_NORM = 1e-3
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,7 @@ class WordsSchema:
     max_k: int
     similar: Signature
     analogy: Signature
+    embed: Signature
 
 
 class WordVectors:
@@ -97,6 +108,7 @@ class WordVectors:
         self, version: int, analogy: Analogy, k: int, deadline: Deadline
     ) -> SimilarWordsResult:
         schema = await self._schema(version, k, deadline)
+        await self._check_query(version, schema, analogy, deadline)
         inputs = {
             "positive": _padded_row(analogy.positive),
             "negative": _padded_row(analogy.negative),
@@ -111,6 +123,21 @@ class WordVectors:
                 if not known[index]:
                     raise errors.UnknownWord(f"analogy.{side}[{index}]", word)
         return self._first_row(answer.outputs, k, answer.version)
+
+    async def _check_query(
+        self, version: int, schema: WordsSchema, analogy: Analogy, deadline: Deadline
+    ) -> None:
+        """NOT_FOUND for an unknown word, InvalidInput when the words cancel out."""
+        words = [*analogy.positive, *analogy.negative]
+        inputs = {"words": _as_sent(words)}
+        schema.embed.check_inputs(self._model, inputs)
+        answer = await self._backend.predict(self._model, version, "embed", inputs, deadline)
+        known = output(answer.outputs, "known", self._model, (len(words),))
+        vectors = output(answer.outputs, "embeddings", self._model, (len(words), None))
+        for index, (side, word) in enumerate(_fields(analogy)):
+            if not known[index]:
+                raise errors.UnknownWord(side, word)
+        check_query(analogy, vectors)
 
     def _first_row(
         self, outputs: Mapping[str, npt.NDArray[Any]], k: int, version: int
@@ -134,13 +161,49 @@ class WordVectors:
         signatures = read_signatures(
             await self._backend.signature_defs(self._model, version, deadline)
         )
-        similar, analogy, _ = (
+        similar, analogy, embed, _ = (
             require(signatures, self._model, version, name)
-            for name in ("similar", "analogy", METADATA_SIGNATURE)
+            for name in ("similar", "analogy", "embed", METADATA_SIGNATURE)
         )
         metadata = await read_metadata(self._backend, self._model, version, deadline)
         max_k = int(output(metadata, "max_k", self._model, ()))
-        return WordsSchema(max_k, similar, analogy)
+        return WordsSchema(max_k, similar, analogy, embed)
+
+
+def check_query(analogy: Analogy, vectors: npt.NDArray[np.float32]) -> None:
+    """InvalidInput naming `analogy` when its words cancel out; `vectors` are the embeddings
+    of its positive words, then of its negative ones, as the model holds them.
+
+    A word on both sides (by the model's normalisation: the same vector) is refused, even among
+    other words: it subtracts itself, so the answer is not the analogy the client wrote. A word
+    repeated on one side only weighs more, as in gensim's most_similar, and is kept."""
+    unit = np.asarray(vectors, dtype=np.float64)
+    unit /= np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+    fields = _fields(analogy)
+    positives = len(analogy.positive)
+    for n, m in ((n, m) for n in range(positives) for m in range(positives, len(fields))):
+        if np.array_equal(unit[n], unit[m]):
+            (positive, word), (negative, same) = fields[n], fields[m]
+            raise errors.InvalidInput(
+                "analogy",
+                f"{word!r} ({positive.removeprefix('analogy.')}) and {same!r} "
+                f"({negative.removeprefix('analogy.')}) are one word to the model, which "
+                "cancels itself out; leave it out of both",
+            )
+    signs = np.array([1.0] * positives + [-1.0] * len(analogy.negative))
+    if np.linalg.norm(signs @ unit) < MIN_QUERY_NORM:
+        raise errors.InvalidInput(
+            "analogy", "its words cancel each other out: there is no direction to search"
+        )
+
+
+def _fields(analogy: Analogy) -> list[tuple[str, str]]:
+    """(field, word) of each analogy word, positive ones first."""
+    return [
+        (f"analogy.{side}[{index}]", word)
+        for side, words in (("positive", analogy.positive), ("negative", analogy.negative))
+        for index, word in enumerate(words)
+    ]
 
 
 def _as_sent(words: Sequence[str]) -> npt.NDArray[np.object_]:

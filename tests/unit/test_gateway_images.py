@@ -1,0 +1,108 @@
+"""The pictures of one request: every header checked against the limits before any is decoded,
+the pixels of all of them bounded together, and decoding stopped by the request's deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from services.gateway import errors
+from services.gateway.backend import Deadline
+from services.gateway.digits import ImageLimits
+from services.gateway.images import ImageInput, prepare_images
+
+FIELD = "images"
+
+
+def chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def header_only_png(width: int, height: int) -> bytes:
+    """A PNG that says it is width x height but holds almost no pixel data: decoding it would
+    fail as truncated, so a request refused for its size shows that nothing was decoded."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 100))
+        + chunk(b"IEND", b"")
+    )
+
+
+def drawn_digit(side: int) -> bytes:
+    """A 7 drawn on noisy paper: a picture that costs real work to decode and prepare."""
+    noise = np.random.default_rng(side).integers(200, 256, (side, side), dtype=np.uint8)
+    image = Image.fromarray(noise)
+    ImageDraw.Draw(image).line([(side // 8, side // 6), (side // 2, side // 6)], 0, side // 20)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def prepare(images: list[ImageInput], limits: ImageLimits, seconds: float = 60.0) -> np.ndarray:
+    return asyncio.run(prepare_images(images, FIELD, 1024, limits, Deadline.after(seconds)))
+
+
+def test_all_pictures_of_a_request_share_one_pixel_limit_checked_before_decoding() -> None:
+    # Each picture is within the per-image limit; five together are not.
+    images = [ImageInput(encoded=header_only_png(4096, 4096)) for _ in range(5)]
+
+    with pytest.raises(errors.InvalidInput) as raised:
+        prepare(images, ImageLimits())
+
+    assert raised.value.field == FIELD
+    assert raised.value.reason.startswith(
+        "83886080 pixels in all is over the limit of 67108864 pixels per request"
+    )
+
+
+def test_a_bad_header_anywhere_is_found_before_the_first_picture_is_decoded() -> None:
+    images = [
+        ImageInput(encoded=header_only_png(64, 64)),  # truncated: decoding it would fail
+        ImageInput(encoded=b"not a picture"),
+    ]
+    with pytest.raises(errors.InvalidInput) as raised:
+        prepare(images, ImageLimits())
+    assert raised.value.field == "images[1].encoded"
+    assert raised.value.reason == "not a PNG or JPEG image"
+
+
+def test_pictures_within_the_request_limit_are_prepared() -> None:
+    limits = ImageLimits(max_request_pixels=3 * 200 * 200)
+    images = [ImageInput(encoded=drawn_digit(200)) for _ in range(3)]
+    images.append(ImageInput(raw=[0.0] * 784))  # raw pixels decode nothing and do not count
+
+    batch = prepare(images, limits)
+
+    assert batch.shape == (4, 28, 28)
+    with pytest.raises(errors.InvalidInput, match="over the limit of 119999 pixels per request"):
+        prepare(images, ImageLimits(max_request_pixels=3 * 200 * 200 - 1))
+
+
+def test_a_request_whose_deadline_has_passed_decodes_nothing() -> None:
+    images = [ImageInput(encoded=header_only_png(64, 64))]  # would be "truncated" if decoded
+    with pytest.raises(errors.DeadlineExceeded) as raised:
+        prepare(images, ImageLimits(), seconds=-1.0)
+    assert "stopped before images[0], 1 pictures in all" in raised.value.message
+
+
+def test_decoding_stops_between_pictures_once_the_deadline_passes() -> None:
+    picture = drawn_digit(2048)
+    count = 12
+    images = [ImageInput(encoded=picture) for _ in range(count)]
+    limits = ImageLimits(max_request_pixels=count * 2048 * 2048)
+
+    with pytest.raises(errors.DeadlineExceeded) as raised:
+        prepare(images, limits, seconds=0.2)
+
+    # Each of these pictures takes a tenth of a second or more to prepare, all of them over a
+    # second: the deadline passed during the first few, and the rest were never decoded.
+    stopped = int(raised.value.message.split("stopped before images[")[1].split("]")[0])
+    assert 0 <= stopped < count - 1
