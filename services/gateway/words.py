@@ -14,8 +14,8 @@ gateway learns from `known` which words the model does not have:
 An analogy's query is the sum of its positive words' unit vectors less its negative ones'. Words
 that cancel out (`government - government`, or `Government - government`, which the graph
 normalises to one word) leave no direction to search, and the model would answer with the first
-k words of its vocabulary at score 0; the gateway asks `embed` for the words' vectors first and
-refuses such a query.
+k words of its vocabulary at score 0; the gateway asks `embed` for the words' vectors beside the
+search and refuses such a query.
 
 Every input has the batch in its 0th dimension and analogy rows are always padded to
 MAX_ANALOGY_WORDS, so TensorFlow Serving's batching can merge any concurrent requests.
@@ -23,6 +23,7 @@ MAX_ANALOGY_WORDS, so TensorFlow Serving's batching can merge any concurrent req
 
 from __future__ import annotations
 
+import asyncio
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -108,14 +109,23 @@ class WordVectors:
         self, version: int, analogy: Analogy, k: int, deadline: Deadline
     ) -> SimilarWordsResult:
         schema = await self._schema(version, k, deadline)
-        await self._check_query(version, schema, analogy, deadline)
         inputs = {
             "positive": _padded_row(analogy.positive),
             "negative": _padded_row(analogy.negative),
             "k": np.array([k], dtype=np.int32),
         }
         schema.analogy.check_inputs(self._model, inputs)
-        answer = await self._backend.predict(self._model, version, "analogy", inputs, deadline)
+        # The search runs beside the check of its words, so the check adds no wait to a good
+        # call; a query the check refuses is not searched to the end.
+        search = asyncio.ensure_future(
+            self._backend.predict(self._model, version, "analogy", inputs, deadline)
+        )
+        try:
+            await self._check_query(version, schema, analogy, deadline)
+        except BaseException:
+            search.cancel()
+            raise
+        answer = await search
         for side, words in (("positive", analogy.positive), ("negative", analogy.negative)):
             shape = (1, MAX_ANALOGY_WORDS)
             known = output(answer.outputs, f"{side}_known", self._model, shape)[0]
