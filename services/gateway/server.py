@@ -158,9 +158,8 @@ def _health_server(
     settings: GatewaySettings, health_servicer: health_aio.HealthServicer
 ) -> tuple[grpc.aio.Server | None, int | None]:
     """The same health service on a plaintext port of its own (bound, not yet started), when
-    one is asked for: the
-    gateway's own port may need TLS or a token, which probes do not carry. It serves nothing
-    else, so it opens no way around either."""
+    one is asked for: the gateway's own port may need TLS or a token, which probes do not
+    carry. It serves nothing else, so it opens no way around either."""
     if settings.health_port is None:
         return None, None
     health_server = grpc.aio.server(options=[NO_PORT_SHARING])
