@@ -90,7 +90,7 @@ async def test_a_killed_child_is_restarted_on_its_port_while_the_other_keeps_run
         third = children(suite)
         assert third[GATEWAY] == restarted_gateway
         assert third[MODEL_SERVER] != model_server
-        assert "stopping" not in suite.output
+        assert suite.process.returncode is None, suite.output  # the suite itself kept running
     finally:
         exit_code = await suite.stop()
     assert exit_code == 0, suite.output
