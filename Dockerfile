@@ -50,6 +50,9 @@ RUN pip install --no-compile --no-deps . && rm -rf build ./*.egg-info
 
 FROM runtime-base AS gateway
 COPY --from=serving-app /opt/venv /opt/venv
+# In a container, listen on every interface; the gateway alone listens on localhost unless
+# told otherwise.
+ENV GATEWAY_HOST=::
 USER 10001:10001
 EXPOSE 50051 9090
 ENTRYPOINT ["gateway"]

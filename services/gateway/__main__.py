@@ -13,6 +13,7 @@ from collections.abc import Sequence
 def main(argv: Sequence[str] | None = None) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Imported here so that TensorFlow's log level applies to the protos it brings along.
+    from services.common.listen import ListenError
     from services.gateway.logs import configure_logging
     from services.gateway.settings import GatewaySettings
     from services.gateway.tls import TlsConfigError
@@ -24,6 +25,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except TlsConfigError as exc:
         print(f"gateway: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    except ListenError as exc:
+        print(f"gateway: error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 log = logging.getLogger("services.gateway")

@@ -13,6 +13,8 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from services.common.listen import ListenError, refuse_port_in_use
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
@@ -91,7 +93,16 @@ class GatewayMetrics:
             self.stage_seconds.labels(model, stage).observe(time.perf_counter() - started)
 
     def serve(self, host: str, port: int) -> tuple[WSGIServer, int]:
-        """Serves /metrics over HTTP in a background thread; returns the server and its port."""
-        # gRPC writes IPv6 addresses in brackets ("[::]"); the HTTP server wants them bare.
-        server, _thread = start_http_server(port, addr=host.strip("[]"), registry=self.registry)
+        """Serves /metrics over HTTP in a background thread; returns the server and its port.
+
+        Raises ListenError naming --metrics_port when the port is in use or cannot be bound.
+        """
+        refuse_port_in_use("--metrics_port", host, port)
+        try:
+            # gRPC writes IPv6 addresses in brackets ("[::]"); the HTTP server wants them bare.
+            server, _thread = start_http_server(port, addr=host.strip("[]"), registry=self.registry)
+        except OSError as exc:
+            refuse_port_in_use("--metrics_port", host, port)  # taken since the check
+            message = f"--metrics_port: cannot listen on {host} port {port}: {exc}"
+            raise ListenError(message) from exc
         return server, server.server_port

@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
 
+from services.common.listen import NO_PORT_SHARING, ListenError, add_grpc_port
 from services.common.shutdown import ShutdownGate
 from services.gateway.backend import ModelServerClient
 from services.gateway.catalog import ModelCatalog, ModelEndpoint
@@ -77,7 +78,8 @@ class GatewayHandle:
 
 async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
     """Starts serving on settings.host:settings.port (0 picks a free port); raises
-    TlsConfigError for certificate files that cannot serve TLS."""
+    TlsConfigError for certificate files that cannot serve TLS, and ListenError for a port
+    that is in use or cannot be bound."""
     credentials = _credentials(settings)
     metrics = GatewayMetrics()
     backend = ModelServerClient(
@@ -97,6 +99,7 @@ async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
         options=[
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_receive_message_length", settings.max_message_bytes),
+            NO_PORT_SHARING,
         ],
     )
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(
@@ -109,13 +112,24 @@ async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
     reflection.enable_server_reflection(
         [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    address = f"{settings.host}:{settings.port}"
-    if credentials is None:
-        port = server.add_insecure_port(address)
-    else:
-        port = server.add_secure_port(address, credentials)
+    # Every port is bound before any of them serves: one in use fails the start, with nothing
+    # left listening.
+    bound = [server]
+    try:
+        port = add_grpc_port(server, "--port", settings.host, settings.port, credentials)
+        health_server, health_port = _health_server(settings, health_servicer)
+        if health_server is not None:
+            bound.append(health_server)
+        metrics_server, metrics_port = metrics.serve(settings.host, settings.metrics_port)
+    except ListenError:
+        for unstarted in bound:
+            await unstarted.stop(None)
+        await backend.close()
+        raise
     await server.start()
-    health_server, health_port = await _start_health_server(settings, health_servicer)
+    if health_server is not None:
+        await health_server.start()
+        log.info("health checks in plaintext on port %d", health_port)
     refresher = asyncio.create_task(
         _refresh_forever(cores.catalog, health_servicer, settings.model_refresh_s, metrics)
     )
@@ -125,7 +139,6 @@ async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
         _security_summary(settings),
         settings.model_server,
     )
-    metrics_server, metrics_port = metrics.serve(settings.host, settings.metrics_port)
     return GatewayHandle(
         server,
         port,
@@ -141,19 +154,17 @@ async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
     )
 
 
-async def _start_health_server(
+def _health_server(
     settings: GatewaySettings, health_servicer: health_aio.HealthServicer
 ) -> tuple[grpc.aio.Server | None, int | None]:
-    """The same health service on a plaintext port of its own, when one is asked for: the
-    gateway's own port may need TLS or a token, which probes do not carry. It serves nothing
-    else, so it opens no way around either."""
+    """The same health service on a plaintext port of its own (bound, not yet started), when
+    one is asked for: the gateway's own port may need TLS or a token, which probes do not
+    carry. It serves nothing else, so it opens no way around either."""
     if settings.health_port is None:
         return None, None
-    health_server = grpc.aio.server()
+    health_server = grpc.aio.server(options=[NO_PORT_SHARING])
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
-    health_port = health_server.add_insecure_port(f"{settings.host}:{settings.health_port}")
-    await health_server.start()
-    log.info("health checks in plaintext on port %d", health_port)
+    health_port = add_grpc_port(health_server, "--health_port", settings.host, settings.health_port)
     return health_server, health_port
 
 

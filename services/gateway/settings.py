@@ -21,7 +21,12 @@ class GatewaySettings(BaseSettings):
         frozen=True,
     )
 
-    host: str = Field("[::]", description="address to listen on")
+    host: str = Field(
+        "localhost",
+        min_length=1,
+        description="address the gRPC, health and metrics ports listen on: localhost unless told "
+        "otherwise; 0.0.0.0 or :: for every interface (the container image sets ::)",
+    )
     port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
     model_server: str = Field(
         "localhost:8500",

@@ -23,6 +23,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from services.common.listen import NO_PORT_SHARING, ListenError, add_grpc_port, refuse_port_in_use
 from services.common.shutdown import ShutdownGate
 from services.generated.modelserver.config.v1 import server_files_pb2
 from services.modelserver.batching import BatchingOptions
@@ -105,11 +106,12 @@ async def start_model_server(settings: ModelServerSettings) -> ModelServerHandle
         options=channel_options(settings.grpc_channel_arguments), interceptors=[gate]
     )
     try:
-        port = server.add_insecure_port(grpc_address(settings.host, settings.port))
-    except RuntimeError as exc:
-        raise StartupError(
-            f"--port: cannot listen on {settings.host} port {settings.port}: {exc}"
-        ) from exc
+        port = add_grpc_port(server, "--port", settings.host, settings.port)
+        # The REST port is bound only once the models have loaded: refuse a busy one now,
+        # not minutes later.
+        refuse_port_in_use("--rest_api_port", settings.host, settings.rest_api_port)
+    except ListenError as exc:
+        raise StartupError(str(exc)) from exc
     if settings.grpc_socket_path:
         _listen_on_socket(server, settings.grpc_socket_path)
 
@@ -200,27 +202,24 @@ def _rest_options(settings: ModelServerSettings) -> RestOptions:
 
 
 def channel_options(grpc_channel_arguments: str) -> list[tuple[str, int | str]]:
-    """gRPC server options: TensorFlow Serving's message limits, then --grpc_channel_arguments.
+    """gRPC server options: TensorFlow Serving's message limits and no sharing of the port
+    with another server, then --grpc_channel_arguments.
 
     Like tensorflow_model_server, values that parse as 32-bit integers are passed as integers.
     """
-    options: dict[str, int | str] = {
-        "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
-        "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
-    }
+    options: dict[str, int | str] = dict(
+        [
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            NO_PORT_SHARING,
+        ]
+    )
     for argument in filter(None, (part.strip() for part in grpc_channel_arguments.split(","))):
         key, separator, value = argument.partition("=")
         if not separator or not key:
             raise StartupError(f"--grpc_channel_arguments: expected key=value, got '{argument}'")
         options[key] = _int32_or_str(value)
     return list(options.items())
-
-
-def grpc_address(host: str, port: int) -> str:
-    """host:port as gRPC spells it: an IPv6 address goes in brackets."""
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"{host}:{port}"
 
 
 def _listen_on_socket(server: grpc.aio.Server, path: str) -> None:

@@ -1,7 +1,9 @@
 """`make run`: train each model that has no version yet, then run model server and gateway.
 
 Both services run as child processes on the documented ports (8500 and 50051 unless told
-otherwise); Ctrl-C or SIGTERM stops both cleanly, the gateway first so that it drains.
+otherwise). One that dies is restarted on its ports, after a pause of 1 s doubling to 30 s while
+it keeps dying, and the other keeps running; Ctrl-C or SIGTERM stops both cleanly, the gateway
+first so that it drains.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import Field
 from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict
 
-from services.suite.children import Child, ChildFailed
+from services.suite.children import ChildFailed
 from services.suite.model_config import (
     METRICS_PATH,
     write_model_config,
     write_monitoring_config,
 )
+from services.suite.supervisor import Supervised
 from training.jobs import JOBS
 from training.publish import latest_version
 
@@ -62,52 +65,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda _sig, _frame: stop_requested.set())
-    children: list[Child] = []
+    services: list[Supervised] = []
     try:
-        modelserver = Child(
-            "modelserver",
+        modelserver = Supervised(
+            "model server",
             "services.modelserver",
             [
-                f"--port={settings.modelserver_port}",
                 f"--model_config_file={model_config}",
                 f"--file_system_poll_wait_seconds={settings.poll_s}",
                 "--enable_grpc_healthcheck_service=true",
                 f"--rest_api_port={settings.modelserver_rest_port}",
                 f"--monitoring_config_file={monitoring_config}",
             ],
+            ports={"port": settings.modelserver_port},
         )
-        children.append(modelserver)
-        modelserver_port = modelserver.wait_for_port(settings.start_timeout_s)
-        gateway = Child(
+        services.append(modelserver)
+        modelserver_port = modelserver.start(settings.start_timeout_s)["port"]
+        gateway = Supervised(
             "gateway",
             "services.gateway",
             [
-                f"--port={settings.gateway_port}",
                 f"--model_server=localhost:{modelserver_port}",
-                f"--metrics_port={settings.metrics_port}",
                 # A terminal, not a log pipeline, reads the local suite's logs.
                 "--log_format=text",
             ],
+            ports={"port": settings.gateway_port, "metrics_port": settings.metrics_port},
         )
-        children.append(gateway)
-        gateway_port = gateway.wait_for_port(settings.start_timeout_s)
+        services.append(gateway)
+        gateway_port = gateway.start(settings.start_timeout_s)["port"]
         _wait_until_serving(f"localhost:{gateway_port}", settings.start_timeout_s)
         print(
             _banner(modelserver_port, gateway_port, settings.modelserver_rest_port, models_dir),
             flush=True,
         )
+        # A child that dies is restarted on its own; the other one keeps serving.
         while not stop_requested.wait(0.5):
-            for child in children:
-                if child.exit_code() is not None:
-                    print(f"{child.name} exited with code {child.exit_code()}; stopping")
-                    return 1
+            for service in services:
+                service.supervise()
         return 0
     except (ChildFailed, grpc.RpcError) as exc:
         print(f"suite failed to start: {exc}", file=sys.stderr)
         return 1
     finally:
-        for child in reversed(children):
-            child.stop(timeout_s=15)
+        for service in reversed(services):  # the gateway first, so that it drains
+            service.stop(timeout_s=15)
         print("suite stopped")
 
 

@@ -1,19 +1,36 @@
-"""Child processes of the local suite: start one, learn its port, stop it gracefully."""
+"""Child processes of the local suite: start one, learn its ports, stop it gracefully."""
 
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Sequence
-from queue import Empty, Queue
 
-_PORT_LINE = re.compile(r"listening on port (\d+)")
+# What the services print on stdout about the ports they bound, by the flag that sets each:
+# "... listening on port N" (the gRPC port), and the gateway's "... metrics at http://host:N/".
+_PORT_LINES = {
+    "port": re.compile(r"listening on port (\d+)"),
+    "metrics_port": re.compile(r"metrics at http://\S+:(\d+)/"),
+}
+# Time an exited child's status takes to come after its output has ended.
+_EXIT_WAIT_S = 5.0
 
 
 class ChildFailed(RuntimeError):
     """A child process exited or did not report its port in time."""
+
+
+def describe_exit(code: int) -> str:
+    """A child's exit status in words: "code 1", or "signal SIGKILL" for a negative code."""
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"code {code}"
 
 
 class Child:
@@ -27,17 +44,26 @@ class Child:
             text=True,
             bufsize=1,
         )
-        self._ports: Queue[int] = Queue()
+        self._ports: dict[str, int] = {}
+        self._output_ended = False
+        self._changed = threading.Condition()
         threading.Thread(target=self._echo_stdout, daemon=True).start()
 
-    def wait_for_port(self, timeout_s: float) -> int:
-        """The port the child bound, as it reports it on stdout."""
-        try:
-            return self._ports.get(timeout=timeout_s)
-        except Empty:
-            code = self._process.poll()
-            state = "did not report a port" if code is None else f"exited with code {code}"
-            raise ChildFailed(f"{self.name} {state} within {timeout_s:.0f} s") from None
+    def wait_for_port(self, timeout_s: float, flag: str = "port") -> int:
+        """The port the child bound for ``flag`` ("port": its gRPC port), as it reports it on
+        stdout. Raises ChildFailed if it exits first or does not report it in time."""
+        with self._changed:
+            self._changed.wait_for(lambda: flag in self._ports or self._output_ended, timeout_s)
+            if flag in self._ports:
+                return self._ports[flag]
+            ended = self._output_ended
+        if ended:  # it has exited, or is about to: say how
+            try:
+                code = self._process.wait(_EXIT_WAIT_S)
+            except subprocess.TimeoutExpired:
+                raise ChildFailed(f"{self.name} closed its output without a port") from None
+            raise ChildFailed(f"{self.name} exited with {describe_exit(code)} before it listened")
+        raise ChildFailed(f"{self.name} did not report its {flag} within {timeout_s:.0f} s")
 
     @property
     def pid(self) -> int:
@@ -64,7 +90,13 @@ class Child:
     def _echo_stdout(self) -> None:
         assert self._process.stdout is not None
         for line in self._process.stdout:
-            match = _PORT_LINE.search(line)
-            if match:
-                self._ports.put(int(match.group(1)))
+            for flag, pattern in _PORT_LINES.items():
+                match = pattern.search(line)
+                if match:
+                    with self._changed:
+                        self._ports.setdefault(flag, int(match.group(1)))
+                        self._changed.notify_all()
             print(f"[{self.name}] {line}", end="", flush=True)
+        with self._changed:
+            self._output_ended = True
+            self._changed.notify_all()

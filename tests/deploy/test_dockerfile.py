@@ -32,6 +32,15 @@ def test_every_target_runs_as_an_unprivileged_user_on_a_pinned_base() -> None:
         assert re.search(r"^USER 10001:10001$", stages[target], re.MULTILINE), target
 
 
+@pytest.mark.parametrize(
+    ("target", "variable"), [("gateway", "GATEWAY_HOST"), ("modelserver", "MODELSERVER_HOST")]
+)
+def test_server_images_listen_on_every_interface(target: str, variable: str) -> None:
+    # The servers alone listen on localhost, which nothing outside a container reaches.
+    stage = _stages(DOCKERFILE.read_text())[target]
+    assert re.search(rf"^ENV {variable}=::$", stage, re.MULTILINE), stage
+
+
 def test_final_images_copy_no_build_tools_and_install_dependencies_before_code() -> None:
     stages = _stages(DOCKERFILE.read_text())
     for target in ("gateway", "modelserver"):

@@ -202,10 +202,13 @@ def test_the_gateway_settings_come_from_its_config_map_and_secrets(
     secret_env = {item["name"]: item["valueFrom"]["secretKeyRef"] for item in gateway["env"]}
     assert secret_env["GATEWAY_AUTH_TOKEN"] == {"name": "gateway-auth", "key": "token"}
     env["GATEWAY_AUTH_TOKEN"] = "a-token"
+    monkeypatch.delenv("GATEWAY_HOST", raising=False)  # only what the ConfigMap says
     for variable, value in env.items():
         monkeypatch.setenv(variable, value)
 
     settings = GatewaySettings.from_args([])
+    # The pod's address, which kubelet's probes, the Service and Prometheus connect to.
+    assert settings.host == "::"
     assert settings.health_port == 8086 and settings.tls_cert_file is not None
     ports = {port["name"]: port["containerPort"] for port in gateway["ports"]}
     assert ports == {"grpc": settings.port, "health": 8086, "metrics": settings.metrics_port}

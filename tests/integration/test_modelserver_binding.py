@@ -3,22 +3,17 @@ reachable at another address of the machine until --host opens them."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import grpc
 import pytest
+from addresses import OTHER_ADDRESS, tcp_connects
 from servers import start_model_server_for
 from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
 
 from services.suite.stack import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-# Linux routes all of 127.0.0.0/8 to the loopback interface, but a socket bound to 127.0.0.1
-# (what "localhost" binds) does not answer at 127.0.0.2, while one bound to every address
-# does: a second address of this machine that the test reaches without leaving it.
-OTHER_ADDRESS = "127.0.0.2"
 
 
 async def status_from(address: str, port: int) -> grpc.StatusCode:
@@ -31,14 +26,6 @@ async def status_from(address: str, port: int) -> grpc.StatusCode:
         except grpc.RpcError as error:
             return error.code()
         return grpc.StatusCode.OK
-
-
-def tcp_connects(address: str, port: int) -> bool:
-    try:
-        with socket.create_connection((address, port), timeout=3):
-            return True
-    except OSError:
-        return False
 
 
 async def test_by_default_only_this_machine_reaches_the_model_server(

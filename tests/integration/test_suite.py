@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-import signal
-import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -15,13 +12,13 @@ from typing import Any
 import pytest
 from client_cli import run_client
 from servers import republish
+from suite_process import GATEWAY_LINE, SuiteProcess
 
 from services.suite.stack import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 START_TIMEOUT_S = 120.0
-GATEWAY_LINE = re.compile(r"gateway \(gateway\.v1\.GatewayService\)\s+localhost:(\d+)")
 
 
 def http_text(port: int, path: str) -> str:
@@ -35,24 +32,16 @@ def http_json(port: int, path: str) -> Any:
 
 async def test_suite_runs_serves_rollouts_and_stops(full_repository: Path) -> None:
     rest_port = free_port()
-    suite = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.suite",
-        f"--models_dir={full_repository}",
+    suite = await SuiteProcess.start(
+        full_repository,
         "--modelserver_port=0",
         f"--modelserver_rest_port={rest_port}",
         "--gateway_port=0",
         "--metrics_port=0",
         "--poll_s=0.2",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
     )
-    lines: list[str] = []
-    ports: asyncio.Queue[int] = asyncio.Queue()
-    reader = asyncio.create_task(_read_output(suite, lines, ports))
     try:
-        port = await asyncio.wait_for(ports.get(), START_TIMEOUT_S)
+        port = int((await suite.wait_for(GATEWAY_LINE, START_TIMEOUT_S)).group(1))
         code, output = await run_client(port, "classify", "--wine-row", "0", "--wine-row", "130")
         assert code == 0, output
         answer = json.loads(output[output.index("{") :])
@@ -77,21 +66,6 @@ async def test_suite_runs_serves_rollouts_and_stops(full_repository: Path) -> No
         assert code == 1
         assert "INVALID_ARGUMENT: samples[0].ordered.values: expected 13 values" in output
     finally:
-        if suite.returncode is None:
-            suite.send_signal(signal.SIGTERM)
-        exit_code = await asyncio.wait_for(suite.wait(), 60)
-    await reader
-    assert exit_code == 0, "".join(lines)
-    assert "suite stopped" in "".join(lines)
-
-
-async def _read_output(
-    process: asyncio.subprocess.Process, lines: list[str], ports: asyncio.Queue[int]
-) -> None:
-    """Keeps the suite's output (for failure messages) and reports the gateway port it prints."""
-    assert process.stdout is not None
-    async for raw in process.stdout:
-        lines.append(raw.decode())
-        match = GATEWAY_LINE.search(lines[-1])
-        if match:
-            ports.put_nowait(int(match.group(1)))
+        exit_code = await suite.stop()
+    assert exit_code == 0, suite.output
+    assert "suite stopped" in suite.output

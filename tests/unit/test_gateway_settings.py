@@ -16,6 +16,14 @@ def test_defaults_are_the_documented_ports(monkeypatch: pytest.MonkeyPatch) -> N
     assert settings.model_server == "localhost:8500"
 
 
+def test_listens_on_localhost_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GATEWAY_HOST", raising=False)
+    assert GatewaySettings.from_args([]).host == "localhost"
+    monkeypatch.setenv("GATEWAY_HOST", "::")
+    assert GatewaySettings.from_args([]).host == "::"
+    assert GatewaySettings.from_args(["--host=0.0.0.0"]).host == "0.0.0.0"
+
+
 def test_environment_then_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEWAY_PORT", "6000")
     monkeypatch.setenv("GATEWAY_MODEL_SERVER", "dns:///tf-serving:8500")
