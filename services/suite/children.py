@@ -43,6 +43,10 @@ class Child:
             stdout=subprocess.PIPE,
             text=True,
             bufsize=1,
+            # A process group of its own: Ctrl-C in a terminal reaches only the suite, which
+            # stops its children in order (the gateway first, so that it drains), instead of
+            # every child at once, and the model server, which dies of SIGINT at once.
+            process_group=0,
         )
         self._ports: dict[str, int] = {}
         self._output_ended = False
@@ -73,7 +77,8 @@ class Child:
         return self._process.poll()
 
     def stop(self, timeout_s: float) -> int:
-        """SIGTERM (the services drain on it), then SIGKILL if it takes too long."""
+        """SIGTERM (the gateway drains on it; the model server dies of it, as TensorFlow Serving
+        does), then SIGKILL if it takes too long."""
         if self._process.poll() is None:
             self._process.terminate()
         try:
