@@ -1,13 +1,14 @@
 """Streaming handlers that finish inside their call, never after it.
 
-grpc.aio releases a call's core object as soon as the call's task is done; reading anything from
-it afterwards (its peer, auth context, identities) dereferences a freed or NULL call and kills
-the process with SIGSEGV (grpc/grpc#29069, #29927). When grpc.aio iterates an async-generator
-handler itself and the client cancels while a response is being written, the cancellation lands
-in grpc's own loop, not in the generator: the generator stays suspended at its `yield`, and its
-`finally` blocks (access logs, metrics, counters) run whenever it is garbage collected, long
-after the call was released. So every server here runs a yielding handler through `written`,
-which writes each response itself and closes the generator before the call's task ends.
+grpc.aio releases a call's core object as soon as the call's task is done (grpcio 1.85: it unrefs
+the call and sets it to NULL); reading anything from it afterwards (its peer, auth context,
+identities) dereferences a freed or NULL call and kills the process with SIGSEGV. When grpc.aio
+iterates an async-generator handler itself and the client cancels while a response is being
+written, the cancellation lands in grpc's own loop, not in the generator: the generator stays
+suspended at its `yield`, and its `finally` blocks (access logs, metrics, counters) run whenever
+it is garbage collected, after the call was released. So every server here runs a yielding
+handler through `written`, which writes each response itself and closes the generator before the
+call's task ends.
 
 The other half of the rule: what a handler needs from the call is read when it starts.
 """
