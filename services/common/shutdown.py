@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
 
+from services.common.calls import written
 from services.common.refusal import HEALTH_METHODS, Continuation, ServerInterceptor, refusal
 
 log = logging.getLogger(__name__)
@@ -87,13 +87,14 @@ class ShutdownGate(ServerInterceptor):
                     return await unary(request, context)
 
             return grpc.unary_unary_rpc_method_handler(counted_unary, **serializers)
-        if handler.unary_stream is not None and inspect.isasyncgenfunction(handler.unary_stream):
-            stream = handler.unary_stream
+        if handler.unary_stream is not None:
+            # As a writer (services.common.calls), so that the count drops when the call ends,
+            # cancelled or not, rather than when a suspended generator is collected.
+            stream = written(handler.unary_stream)
 
-            async def counted_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+            async def counted_stream(request: Any, context: Any) -> None:
                 with self._running():
-                    async for response in stream(request, context):
-                        yield response
+                    await stream(request, context)
 
             return grpc.unary_stream_rpc_method_handler(counted_stream, **serializers)
         # Reflection's streams: refused once closed, and not waited for.

@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
 
+from services.common.decoding import RequestDecoding
 from services.common.listen import NO_PORT_SHARING, ListenError, add_grpc_port
 from services.common.shutdown import ShutdownGate
 from services.gateway.backend import ModelServerClient
@@ -93,6 +94,8 @@ async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
         interceptors.append(BearerTokenInterceptor(settings.auth_token.get_secret_value()))
     gate = ShutdownGate("gateway")
     interceptors.append(gate)
+    # Innermost: a call refused above is refused before its bytes are looked at.
+    interceptors.append(RequestDecoding())
     server = grpc.aio.server(
         interceptors=interceptors,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,

@@ -71,6 +71,9 @@ def translate_errors(
     ) -> _Response:
         code = grpc.StatusCode.OK
         started = time.perf_counter()
+        # Read now, while the call is certainly alive (services.common.calls), not at the end.
+        logged = access_log.isEnabledFor(logging.DEBUG)
+        request_id = _request_id(context) if logged else None
         try:
             return await handler(servicer, request, context)
         except ServingError as error:
@@ -83,13 +86,13 @@ def translate_errors(
             logger.exception("%s failed unexpectedly", handler.__name__)
             await context.abort(code, INTERNAL_ERROR_MESSAGE)
         finally:
-            if access_log.isEnabledFor(logging.DEBUG):
+            if logged:
                 access_log.debug(
                     "%s %s %.3f ms request_id=%s",
                     handler.__name__,
                     code.name,
                     (time.perf_counter() - started) * 1000,
-                    _request_id(context),
+                    request_id,
                 )
 
     return handle

@@ -23,6 +23,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from services.common.decoding import RequestDecoding
 from services.common.listen import NO_PORT_SHARING, ListenError, add_grpc_port, refuse_port_in_use
 from services.common.shutdown import ShutdownGate
 from services.generated.modelserver.config.v1 import server_files_pb2
@@ -103,7 +104,8 @@ async def start_model_server(settings: ModelServerSettings) -> ModelServerHandle
     batching = BatchingOptions.from_file(settings.batching_parameters_file)
     gate = ShutdownGate("model server")
     server = grpc.aio.server(
-        options=channel_options(settings.grpc_channel_arguments), interceptors=[gate]
+        options=channel_options(settings.grpc_channel_arguments),
+        interceptors=[gate, RequestDecoding()],
     )
     try:
         port = add_grpc_port(server, "--port", settings.host, settings.port)

@@ -205,6 +205,25 @@ async def test_the_token_is_required_on_every_rpc_but_health(gateway_with: Start
     assert refused == 5
 
 
+async def test_a_caller_without_the_token_learns_nothing_from_bytes_that_dont_parse(
+    gateway_with: StartGateway,
+) -> None:
+    # Authentication comes before parsing: a caller without the token is refused as such, not
+    # told whether its bytes were a valid message; with the token, it is told they were not.
+    gateway = await gateway_with(auth_token=TOKEN)
+    async with grpc.aio.insecure_channel(f"localhost:{gateway.port}") as channel:
+        classify = channel.unary_unary("/gateway.v1.GatewayService/Classify")
+        corrupt = b"\x0a\x05ab"  # a field that claims 5 bytes and has 2
+        await expect_status(
+            classify(corrupt, timeout=10), grpc.StatusCode.UNAUTHENTICATED, "Bearer"
+        )
+        await expect_status(
+            classify(corrupt, timeout=10, metadata=(("authorization", f"Bearer {TOKEN}"),)),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "not a valid gateway.v1.ClassifyRequest message",
+        )
+
+
 async def test_the_client_speaks_mutual_tls_with_a_token(
     gateway_with: StartGateway, ca: CertificateAuthority
 ) -> None:

@@ -1,6 +1,7 @@
-"""Bad input, generated: every gateway RPC answers arbitrary requests with OK or a clear client
-error (INVALID_ARGUMENT, NOT_FOUND, RESOURCE_EXHAUSTED, with details), never INTERNAL or UNKNOWN,
-and the gateway stays healthy with the same memory afterwards."""
+"""Bad input, generated: every gateway RPC answers arbitrary requests, and arbitrary mutations of
+their bytes on the wire, with OK or a clear client error (INVALID_ARGUMENT, NOT_FOUND,
+RESOURCE_EXHAUSTED, with details), never INTERNAL or UNKNOWN, and the gateway stays healthy with
+the same memory afterwards."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from wire import Mutated, mutations, rpcs, send_mutated, serialized
 
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.suite.stack import ServingStack, memory_mib
@@ -138,12 +140,20 @@ requests: dict[str, st.SearchStrategy[Any]] = {
     ),
     "GetModel": st.builds(gateway_pb2.GetModelRequest, name=words),
 }
+RPCS = rpcs(gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"])
+# What each RPC's bytes are mutated from: generated requests, or the one ListModels takes.
+wire_requests = {rpc: requests.get(rpc, st.just(gateway_pb2.ListModelsRequest())) for rpc in RPCS}
 
 
 @pytest.fixture(scope="module")
-def gateway(deployed: ServingStack) -> Iterator[gateway_pb2_grpc.GatewayServiceStub]:
+def gateway_channel(deployed: ServingStack) -> Iterator[grpc.Channel]:
     with grpc.insecure_channel(f"localhost:{deployed.gateways['default'].port}") as channel:
-        yield gateway_pb2_grpc.GatewayServiceStub(channel)
+        yield channel
+
+
+@pytest.fixture(scope="module")
+def gateway(gateway_channel: grpc.Channel) -> gateway_pb2_grpc.GatewayServiceStub:
+    return gateway_pb2_grpc.GatewayServiceStub(gateway_channel)
 
 
 def call(stub: gateway_pb2_grpc.GatewayServiceStub, rpc: str, request: Any) -> None:
@@ -167,6 +177,19 @@ def test_every_rpc_refuses_bad_input_with_a_client_error(
     @given(request=requests[rpc])
     def fuzz(request: Any) -> None:
         call(gateway, rpc, request)
+
+    fuzz()
+
+
+@pytest.mark.parametrize("rpc", sorted(RPCS))
+def test_every_rpc_refuses_mutated_bytes_with_a_client_error(
+    rpc: str, gateway_channel: grpc.Channel
+) -> None:
+    @settings(max_examples=EXAMPLES)
+    @given(mutated=serialized(wire_requests[rpc]).flatmap(mutations))
+    def fuzz(mutated: Mutated) -> None:
+        count_case(f"gateway {rpc} bytes")
+        send_mutated(gateway_channel, RPCS[rpc], mutated, CLIENT_ERRORS)
 
     fuzz()
 

@@ -1,6 +1,7 @@
 """Bad input, generated, against the model server's gRPC and REST APIs: malformed TensorProtos,
-wrong dtypes, mismatched shapes and malformed JSON get a client error with a message, never
-INTERNAL or UNKNOWN (HTTP 500), and the server stays healthy with the same memory."""
+wrong dtypes, mismatched shapes, mutated request bytes on the wire and malformed JSON get a client
+error with a message, never INTERNAL or UNKNOWN (HTTP 500), and the server stays healthy with the
+same memory."""
 
 from __future__ import annotations
 
@@ -17,7 +18,16 @@ from conftest import count_case
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_pb2,
+    model_service_pb2,
+    predict_pb2,
+    prediction_service_pb2,
+    prediction_service_pb2_grpc,
+)
+from wire import Mutated, mutations, rpcs, send_mutated, serialized
 
 from services.suite.stack import ServingStack, memory_mib
 
@@ -100,6 +110,39 @@ paths = st.sampled_from(
 )  # fmt: skip
 
 
+model_specs = st.builds(
+    lambda name, version, signature: _model_spec(name, version, signature),
+    st.sampled_from(MODELS),
+    st.integers(-1, 5),
+    st.sampled_from(SIGNATURES),
+)
+# The RPCs whose bytes are mutated on the wire, and what their bytes are mutated from.
+RPCS = {
+    **rpcs(prediction_service_pb2.DESCRIPTOR.services_by_name["PredictionService"]),
+    **rpcs(model_service_pb2.DESCRIPTOR.services_by_name["ModelService"]),
+}
+wire_requests: dict[str, st.SearchStrategy[Any]] = {
+    "Predict": predicts,
+    "GetModelMetadata": st.builds(
+        lambda spec, fields: get_model_metadata_pb2.GetModelMetadataRequest(
+            model_spec=spec, metadata_field=fields
+        ),
+        model_specs,
+        st.lists(st.sampled_from(["signature_def", "", "x"]), max_size=2),
+    ),
+    "GetModelStatus": st.builds(
+        lambda spec: get_model_status_pb2.GetModelStatusRequest(model_spec=spec), model_specs
+    ),
+}
+
+
+def _model_spec(name: str, version: int, signature: str) -> model_pb2.ModelSpec:
+    spec = model_pb2.ModelSpec(name=name, signature_name=signature)
+    if version >= 0:
+        spec.version.value = version
+    return spec
+
+
 def _predict(
     model: str, version: int, signature: str, inputs: dict[str, Any], output_filter: list[str]
 ) -> predict_pb2.PredictRequest:
@@ -135,6 +178,18 @@ def test_predict_refuses_malformed_tensors_with_a_client_error(
             assert error.details()
 
     fuzz()
+
+
+@pytest.mark.parametrize("rpc", sorted(wire_requests))
+def test_mutated_request_bytes_get_a_client_error(rpc: str, deployed: ServingStack) -> None:
+    @settings(max_examples=EXAMPLES)
+    @given(mutated=serialized(wire_requests[rpc]).flatmap(mutations))
+    def fuzz(mutated: Mutated) -> None:
+        count_case(f"model server {rpc} bytes")
+        send_mutated(channel, RPCS[rpc], mutated, CLIENT_ERRORS)
+
+    with grpc.insecure_channel(f"localhost:{deployed.model_server.port}") as channel:
+        fuzz()
 
 
 def test_the_rest_api_refuses_malformed_json_with_a_client_error(deployed: ServingStack) -> None:

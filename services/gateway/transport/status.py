@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import grpc
 
 from services.common.bounded import bound_message
+from services.common.calls import written
 from services.common.refusal import Continuation, ServerInterceptor
 from services.gateway import errors
 from services.gateway.logs import REQUEST_ID_KEY, current_request_id, request_id_from
@@ -97,26 +97,21 @@ class ErrorMappingInterceptor(ServerInterceptor):
         rpc = handler_call_details.method.rsplit("/", 1)[-1]
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._guard_unary(rpc, handler.unary_unary),
+                self._guard(rpc, handler.unary_unary),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
-            # A streaming handler either yields its responses or writes them with
-            # context.write (as the health service's Watch does); each keeps its own form.
-            stream = handler.unary_stream
-            if inspect.isasyncgenfunction(stream):
-                guarded = self._guard_stream(rpc, stream)
-            else:
-                guarded = self._guard_unary(rpc, stream)
+            # A yielding handler runs as a writer (services.common.calls): its bookkeeping then
+            # happens in the call's task, while the call is alive, also when it is cancelled.
             return grpc.unary_stream_rpc_method_handler(
-                guarded,
+                self._guard(rpc, written(handler.unary_stream)),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler
 
-    def _guard_unary(self, rpc: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+    def _guard(self, rpc: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
         async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             with self._outcome(rpc, context) as outcome:
                 try:
@@ -130,27 +125,11 @@ class ErrorMappingInterceptor(ServerInterceptor):
 
         return guarded
 
-    def _guard_stream(
-        self, rpc: str, behaviour: Callable[..., Any]
-    ) -> Callable[..., AsyncIterator[Any]]:
-        async def guarded(
-            request: Any, context: grpc.aio.ServicerContext[Any, Any]
-        ) -> AsyncIterator[Any]:
-            with self._outcome(rpc, context) as outcome:
-                try:
-                    async for response in behaviour(request, context):
-                        yield response
-                except grpc.aio.AbortError:
-                    outcome.code = context.code() or grpc.StatusCode.UNKNOWN
-                    raise
-                except Exception as exc:
-                    outcome.code = _code_of(exc)
-                    await _abort(context, exc)
-
-        return guarded
-
     @contextlib.contextmanager
     def _outcome(self, rpc: str, context: grpc.aio.ServicerContext[Any, Any]) -> Iterator[_Outcome]:
+        # Everything the log line needs from the call is read now, while the call is alive: by
+        # the time the call has ended, its core object may be gone (services.common.calls).
+        peer = context.peer()
         request_id = request_id_from(context.invocation_metadata())
         # gRPC runs each RPC in a task of its own, so the id stays with this request's log
         # records and model server calls, and goes with the task (no reset needed).
@@ -177,7 +156,7 @@ class ErrorMappingInterceptor(ServerInterceptor):
                     "rpc": rpc,
                     "code": outcome.code.name,
                     "duration_ms": round(seconds * 1000, 3),
-                    "peer": context.peer(),
+                    "peer": peer,
                 },
             )
 
