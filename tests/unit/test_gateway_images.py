@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from png_bytes import header_only_png
 
 from services.gateway import errors
 from services.gateway.backend import Deadline
@@ -18,22 +17,6 @@ from services.gateway.digits import ImageLimits
 from services.gateway.images import ImageInput, prepare_images
 
 FIELD = "images"
-
-
-def chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def header_only_png(width: int, height: int) -> bytes:
-    """A PNG that says it is width x height but holds almost no pixel data: decoding it would
-    fail as truncated, so a request refused for its size shows that nothing was decoded."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 100))
-        + chunk(b"IEND", b"")
-    )
 
 
 def drawn_digit(side: int) -> bytes:
