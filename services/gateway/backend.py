@@ -143,7 +143,6 @@ class ModelServerClient:
         options = channel_options(max_message_bytes)
         self._channel = grpc.aio.insecure_channel(target, options=options)
         self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
-        self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
         self._replicas = Replicas(
             target, lambda address: grpc.aio.insecure_channel(address, options=options)
         )
@@ -196,10 +195,6 @@ class ModelServerClient:
             raise errors.ModelContractError(f"model {model} sent metadata without signature_def")
         return dict(signature_map.signature_def)
 
-    async def version_statuses(self, model: str, deadline: Deadline) -> list[VersionStatus]:
-        """All versions of a model that the replica round robin picks knows, in any state."""
-        return await _version_statuses(self._models, model, deadline)
-
     async def replica_version_statuses(
         self, model: str, deadline: Deadline
     ) -> dict[str, list[VersionStatus] | errors.GatewayError]:
@@ -230,12 +225,9 @@ class ModelServerClient:
             raise errors.BackendUnavailable("model server is unavailable (no replica resolved)")
         return channels
 
-    async def refresh_replicas(self) -> set[str]:
-        """Follows the target's resolution (pods come and go); returns the replica addresses."""
+    async def refresh_replicas(self) -> None:
+        """Follows the target's resolution: pods come and go."""
         await self._replicas.refresh()
-        if not self._replicas.addressable:
-            return {self._target}
-        return set(self._replicas.channels())
 
     async def _pinned_call(
         self, method: str, request: Any, model: str, version: int, deadline: Deadline
