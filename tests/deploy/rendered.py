@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import functools
+import itertools
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +18,17 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"
 OVERLAYS = ("gpu", "cpu")
-# Every kustomization a user applies: the serving overlays, the training Jobs, the load test.
-KUSTOMIZATIONS = (*(f"overlays/{name}" for name in OVERLAYS), "training", "loadtest")
+OVERLAY_PATHS = tuple(f"overlays/{name}" for name in OVERLAYS)
+# Every kustomization a user applies: what outlives a deploy, the serving overlays, the
+# training Jobs, the load test.
+KUSTOMIZATIONS = ("foundation", *OVERLAY_PATHS, "training", "loadtest")
 KUBERNETES_VERSION = "1.37"
+# Optional parts a user adds to a kustomization's `components:`, for what depends on the
+# cluster: k8s/components/<group>/<choice>/. A kustomization takes at most one choice of a
+# group; these are the kustomizations each group is meant for.
+COMPONENT_GROUPS: dict[str, tuple[str, ...]] = {
+    "storage": ("foundation",),
+}
 
 Manifest = dict[str, Any]
 
@@ -32,9 +43,49 @@ def tool(name: str) -> str:
 
 
 @functools.cache
-def render(kustomization: str) -> tuple[Manifest, ...]:
+def render(kustomization: str, components: tuple[str, ...] = ()) -> tuple[Manifest, ...]:
+    """What `kubectl apply -k k8s/<kustomization>` applies, with the named components
+    (`group/choice`) added to its `components:` as the README's steps say."""
+    if not components:
+        return _kustomize(K8S / kustomization)
+    with tempfile.TemporaryDirectory() as folder:
+        # kustomize takes only relative paths to other kustomizations.
+        def relative(path: Path) -> str:
+            return os.path.relpath(path, folder)
+
+        top = {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": [relative(K8S / kustomization)],
+            "components": [relative(K8S / "components" / name) for name in components],
+        }
+        (Path(folder) / "kustomization.yaml").write_text(yaml.safe_dump(top))
+        return _kustomize(Path(folder))
+
+
+def component_choices(group: str) -> tuple[str, ...]:
+    """The components of a group, as `group/choice`."""
+    folder = K8S / "components" / group
+    return tuple(
+        f"{group}/{path.parent.name}" for path in sorted(folder.glob("*/kustomization.yaml"))
+    )
+
+
+def component_combinations() -> Iterator[tuple[str, tuple[str, ...]]]:
+    """(kustomization, components) for every kustomization and every way of choosing at most
+    one component of each group meant for it."""
+    for kustomization in KUSTOMIZATIONS:
+        groups = [g for g, targets in COMPONENT_GROUPS.items() if kustomization in targets]
+        options = [(None, *component_choices(group)) for group in groups]
+        for chosen in itertools.product(*options):
+            picked = tuple(name for name in chosen if name is not None)
+            if picked:
+                yield kustomization, picked
+
+
+def _kustomize(folder: Path) -> tuple[Manifest, ...]:
     output = subprocess.run(
-        [tool("kubectl"), "kustomize", str(K8S / kustomization)],
+        [tool("kubectl"), "kustomize", str(folder)],
         check=True,
         capture_output=True,
         text=True,

@@ -16,6 +16,7 @@ from rendered import (
     KUSTOMIZATIONS,
     OVERLAYS,
     Manifest,
+    component_combinations,
     config_map,
     container,
     containers,
@@ -43,6 +44,20 @@ UNPROBED_DEPLOYMENTS = {"locust-worker"}
 def test_every_object_validates_against_the_kubernetes_schemas(kustomization: str) -> None:
     manifests = render(kustomization)
     assert manifests
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize(
+    ("kustomization", "components"),
+    list(component_combinations()),
+    ids=lambda value: "+".join(value) if isinstance(value, tuple) else value,
+)
+def test_every_combination_of_components_renders_and_validates(
+    kustomization: str, components: tuple[str, ...]
+) -> None:
+    manifests = render(kustomization, components)
+    assert len(manifests) >= len(render(kustomization))
     for manifest in manifests:
         kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
 
@@ -81,7 +96,7 @@ def test_every_server_has_readiness_and_liveness_probes(kustomization: str) -> N
             continue
         assert "readinessProbe" in box and "livenessProbe" in box, name
         probed += 1
-    if kustomization != "training":
+    if kustomization not in ("training", "foundation"):
         assert probed
 
 
