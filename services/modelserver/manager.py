@@ -10,6 +10,10 @@ which return what they found and change nothing. Each model is reconciled under 
 lock, so its poller and a config reload never load the same version twice. The map of serving
 versions is replaced, never mutated, so a request that picked a version keeps it even when that
 version is unloaded a moment later.
+
+TensorFlow Serving's file-system source polls every model's base path in one pass, and one
+missing base path fails the whole pass: no model's versions change until it is back. This
+follows it, since a stand-in that loaded the others would hide that from anyone testing here.
 """
 
 from __future__ import annotations
@@ -120,6 +124,7 @@ class ModelManager:
         self._on_availability_change = on_availability_change
         self._settle_seconds = settle_seconds
         self._pollers: dict[str, asyncio.Task[None]] = {}
+        self._poll_failure: str | None = None  # why the last file-system poll failed, if it did
 
     @property
     def model_names(self) -> list[str]:
@@ -225,6 +230,21 @@ class ModelManager:
         slot = self._slots.get(name)
         return slot is not None and bool(slot.serving)
 
+    async def wait_until_all_available(self, check_seconds: float = 0.05) -> None:
+        """Returns once every configured model has a version AVAILABLE, as TensorFlow Serving
+        waits before it listens; a model without versions is waited for, however long. Raises
+        ModelsUnavailableError once a model's newest version has failed to load for good."""
+        while True:
+            failed = [slot.name for slot in self._slots.values() if _gave_up(slot)]
+            if failed:
+                raise ModelsUnavailableError(
+                    f"{len(failed)} model(s) did not become available: "
+                    + ", ".join(f"{{{name}}}" for name in failed)
+                )
+            if all(slot.serving for slot in self._slots.values()):
+                return
+            await asyncio.sleep(check_seconds)
+
     def _start_polling(self, slot: _ModelSlot) -> None:
         if self._poll_wait_seconds > 0 and slot.name not in self._pollers:
             self._pollers[slot.name] = asyncio.create_task(
@@ -260,6 +280,8 @@ class ModelManager:
             if self._slots.get(slot.name) is not slot:
                 return  # removed (or replaced) while this waited for the lock
             try:
+                if await self._file_system_poll_fails():
+                    return  # whatever serves keeps serving
                 await self._reconcile(slot)
             except asyncio.CancelledError:
                 raise
@@ -303,6 +325,28 @@ class ModelManager:
             unwanted = unwanted[:-1]
         for version in unwanted:
             self._unload(slot, version)
+
+    async def _file_system_poll_fails(self) -> bool:
+        """Whether some model's base path is missing, which fails TensorFlow Serving's poll of
+        every model; logged when the reason changes."""
+        slots = list(self._slots.values())
+        missing = await asyncio.to_thread(
+            lambda: [slot for slot in slots if not slot.definition.base_path.is_dir()]
+        )
+        for slot in missing:
+            slot.problem = (
+                f"Could not find base path {slot.definition.base_path} for servable {slot.name}"
+            )
+        failure = (
+            f"FileSystemStoragePathSource encountered a file-system access error: "
+            f"{missing[0].problem}"
+            if missing
+            else None
+        )
+        if failure is not None and failure != self._poll_failure:
+            logger.error(failure)
+        self._poll_failure = failure
+        return failure is not None
 
     @staticmethod
     def _whole_versions(
@@ -390,6 +434,19 @@ class ModelManager:
         slot.available = available
         if self._on_availability_change is not None:
             await self._on_availability_change(slot.name, available)
+
+
+class ModelsUnavailableError(Exception):
+    """A configured model cannot serve: its newest version failed to load for good."""
+
+
+def _gave_up(slot: _ModelSlot) -> bool:
+    """No version serves and the newest one seen has ended in an error (TensorFlow Serving's
+    Latest(model) reaching END)."""
+    if slot.serving or not slot.statuses:
+        return False
+    newest = slot.statuses[max(slot.statuses)]
+    return newest.state is VersionState.END and newest.error_code != 0
 
 
 def _fingerprints(paths: Mapping[int, Path]) -> dict[int, Fingerprint]:

@@ -32,7 +32,7 @@ from services.modelserver.config import load_model_definitions, read_text_proto
 from services.modelserver.config_reload import ConfigReloader, allowed_roots
 from services.modelserver.dataplane import DataPlane
 from services.modelserver.errors import StartupError
-from services.modelserver.manager import ModelManager
+from services.modelserver.manager import ModelManager, ModelsUnavailableError
 from services.modelserver.monitoring import DEFAULT_PATH as DEFAULT_METRICS_PATH
 from services.modelserver.monitoring import ServingMetrics
 from services.modelserver.rest import RestApi, RestOptions, start_rest_api
@@ -96,9 +96,11 @@ class ModelServerHandle:
 async def start_model_server(settings: ModelServerSettings) -> ModelServerHandle:
     """Loads the configured models and serves them; returns once the server is listening.
 
-    Raises StartupError for a bad config or a port that cannot be bound. Models whose versions
-    are on disk are served when this returns; a model without versions yet is reported
-    NOT_SERVING by the health service until one appears.
+    Returns only once every configured model has a version serving, as TensorFlow Serving
+    listens only then; waits for a model without versions for as long as it has none. Raises
+    StartupError for a bad config, a port that cannot be bound, or a model whose newest version
+    fails to load. A model that loses its last version later is reported NOT_SERVING by the
+    health service.
     """
     definitions = load_model_definitions(settings)
     batching = BatchingOptions.from_file(settings.batching_parameters_file)
@@ -108,14 +110,12 @@ async def start_model_server(settings: ModelServerSettings) -> ModelServerHandle
         interceptors=[gate, RequestDecoding()],
     )
     try:
-        port = add_grpc_port(server, "--port", settings.host, settings.port)
-        # The REST port is bound only once the models have loaded: refuse a busy one now,
-        # not minutes later.
+        # Both ports are bound only once the models have loaded, as tensorflow_model_server
+        # binds them: refuse a busy one now, not minutes later.
+        refuse_port_in_use("--port", settings.host, settings.port)
         refuse_port_in_use("--rest_api_port", settings.host, settings.rest_api_port)
     except ListenError as exc:
         raise StartupError(str(exc)) from exc
-    if settings.grpc_socket_path:
-        _listen_on_socket(server, settings.grpc_socket_path)
 
     health_servicer = health_aio.HealthServicer()
     health_reporter = _HealthReporter(health_servicer, [d.name for d in definitions])
@@ -160,10 +160,23 @@ async def start_model_server(settings: ModelServerSettings) -> ModelServerHandle
         services.append(health.SERVICE_NAME)
     reflection.enable_server_reflection(services, server)
 
-    handle = ModelServerHandle(port, manager, server, health_servicer, executor, metrics, gate)
+    handle = ModelServerHandle(
+        settings.port, manager, server, health_servicer, executor, metrics, gate
+    )
     try:
-        # Like tensorflow_model_server, load first and only then accept calls.
+        # Like tensorflow_model_server, wait until every model serves and only then listen:
+        # a model without versions keeps the port closed, however long that takes.
         await manager.start()
+        try:
+            await manager.wait_until_all_available()
+        except ModelsUnavailableError as exc:
+            raise StartupError(str(exc)) from exc
+        try:
+            handle.port = add_grpc_port(server, "--port", settings.host, settings.port)
+        except ListenError as exc:
+            raise StartupError(str(exc)) from exc
+        if settings.grpc_socket_path:
+            _listen_on_socket(server, settings.grpc_socket_path)
         await server.start()
         if settings.model_config_file and settings.model_config_file_poll_wait_seconds > 0:
             handle._config_poller = asyncio.create_task(
@@ -180,7 +193,7 @@ async def start_model_server(settings: ModelServerSettings) -> ModelServerHandle
     except BaseException:
         await handle.stop(None)
         raise
-    logger.info("Serving models %s on port %d", manager.model_names, port)
+    logger.info("Serving models %s on port %d", manager.model_names, handle.port)
     if handle.rest_port is not None:
         logger.info("Exporting HTTP/REST API at:localhost:%d ...", handle.rest_port)
     return handle

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 import tensorflow as tf
+from addresses import tcp_connects
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import (
     get_model_status_pb2,
@@ -24,8 +24,10 @@ from tensorflow_serving.apis import (
 )
 from tf_serving_testdata import TESTDATA, needs_testdata
 
+from services.modelserver.errors import StartupError
 from services.modelserver.server import ModelServerHandle, start_model_server
 from services.modelserver.settings import ModelServerSettings
+from services.suite.stack import free_port
 
 pytestmark = needs_testdata
 
@@ -91,18 +93,21 @@ async def base_path(tmp_path: Path) -> Path:
     return path
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def server(base_path: Path) -> AsyncIterator[ModelServerHandle]:
-    handle = await start_model_server(
-        ModelServerSettings(
-            port=0,
-            model_name=MODEL,
-            model_base_path=str(base_path),
-            file_system_poll_wait_seconds=POLL_S,
-            enable_grpc_healthcheck_service=True,
-            max_num_load_retries=0,
-        )
+@pytest.fixture
+def settings(base_path: Path) -> ModelServerSettings:
+    return ModelServerSettings(
+        port=free_port(),
+        model_name=MODEL,
+        model_base_path=str(base_path),
+        file_system_poll_wait_seconds=POLL_S,
+        enable_grpc_healthcheck_service=True,
+        max_num_load_retries=0,
     )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def server(settings: ModelServerSettings) -> AsyncIterator[ModelServerHandle]:
+    handle = await start_model_server(settings)
     yield handle
     await handle.stop(0)
 
@@ -177,29 +182,103 @@ async def test_broken_version_leaves_the_serving_one_in_place(
     await wait_until(serves_125)
 
 
-async def test_not_serving_until_a_version_is_published_and_after_it_is_removed(
-    base_path: Path, client: Client
+async def test_no_port_opens_until_a_version_is_published_and_then_health_follows_it(
+    base_path: Path, settings: ModelServerSettings
 ) -> None:
-    assert await client.health("") == health_pb2.HealthCheckResponse.NOT_SERVING
-    assert await client.health(MODEL) == health_pb2.HealthCheckResponse.NOT_SERVING
-    with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await client.predicted_version()
-    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
-    assert raised.value.details() == f"Servable not found for request: Latest({MODEL})"
+    # As tensorflow_model_server: with a model that has no version, nothing listens, for as
+    # long as that lasts; the first version opens the port.
+    starting = asyncio.create_task(start_model_server(settings))
+    await asyncio.sleep(10 * POLL_S)
+    assert not starting.done()
+    assert not tcp_connects("127.0.0.1", settings.port)
 
     publish(TWO_VERSIONS / "00000123", base_path, 123)
+    handle = await asyncio.wait_for(starting, timeout=30)
+    try:
+        async with grpc.aio.insecure_channel(f"localhost:{handle.port}") as channel:
+            client = Client(channel)
+            assert await client.health("") == health_pb2.HealthCheckResponse.SERVING
+            assert await client.predicted_version() == 123
 
-    async def serving() -> bool:
-        return bool(await client.health("") == health_pb2.HealthCheckResponse.SERVING)
+            shutil.rmtree(base_path / "123")
 
-    await wait_until(serving)
-    assert await client.predicted_version() == 123
+            async def not_serving() -> bool:
+                return bool(
+                    await client.health(MODEL) == health_pb2.HealthCheckResponse.NOT_SERVING
+                )
 
-    shutil.rmtree(base_path / "123")
+            await wait_until(not_serving)
+            assert await client.health("") == health_pb2.HealthCheckResponse.NOT_SERVING
+            assert await client.states() == {123: ("END", "")}
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await client.predicted_version()
+            assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+            assert raised.value.details() == f"Servable not found for request: Latest({MODEL})"
+    finally:
+        await handle.stop(0)
 
-    async def not_serving() -> bool:
-        return bool(await client.health(MODEL) == health_pb2.HealthCheckResponse.NOT_SERVING)
 
-    await wait_until(not_serving)
-    assert await client.states() == {123: ("END", "")}
-    assert os.listdir(base_path) == []
+async def test_a_model_whose_only_version_fails_to_load_fails_the_start(
+    base_path: Path, settings: ModelServerSettings
+) -> None:
+    broken = publish(TWO_VERSIONS / "00000123", base_path, 123)
+    (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
+    with pytest.raises(StartupError) as raised:
+        await asyncio.wait_for(start_model_server(settings), timeout=30)
+    assert str(raised.value) == f"1 model(s) did not become available: {{{MODEL}}}"
+    assert not tcp_connects("127.0.0.1", settings.port)
+
+
+async def test_a_missing_base_path_holds_back_every_model_as_tensorflow_serving_does(
+    tmp_path: Path,
+) -> None:
+    # TensorFlow Serving polls every base path in one pass, and one that is missing fails the
+    # pass: no model's versions change until it is back.
+    first, second = tmp_path / "first", tmp_path / "second"
+    for base_path in (first, second):
+        base_path.mkdir()
+        publish(TWO_VERSIONS / "00000123", base_path, 123)
+    config = tmp_path / "models.config"
+    config.write_text(
+        "model_config_list {\n"
+        + "".join(
+            f'  config {{ name: "{path.name}" base_path: "{path}" model_platform: "tensorflow" }}\n'
+            for path in (first, second)
+        )
+        + "}\n"
+    )
+    handle = await start_model_server(
+        ModelServerSettings(
+            port=0, model_config_file=str(config), file_system_poll_wait_seconds=POLL_S
+        )
+    )
+    try:
+        async with grpc.aio.insecure_channel(f"localhost:{handle.port}") as channel:
+            models = model_service_pb2_grpc.ModelServiceStub(channel)
+
+            async def versions(name: str) -> dict[int, str]:
+                response = await models.GetModelStatus(
+                    get_model_status_pb2.GetModelStatusRequest(
+                        model_spec=model_pb2.ModelSpec(name=name)
+                    )
+                )
+                return {
+                    status.version: get_model_status_pb2.ModelVersionStatus.State.Name(status.state)
+                    for status in response.model_version_status
+                }
+
+            shutil.rmtree(second)
+            publish(TWO_VERSIONS / "00000124", first, 124)
+            await asyncio.sleep(10 * POLL_S)
+            assert await versions("first") == {123: "AVAILABLE"}
+            assert await versions("second") == {123: "AVAILABLE"}  # still serves, as it did
+
+            second.mkdir()
+
+            async def first_moved_on() -> bool:
+                return (await versions("first")).get(124) == "AVAILABLE"
+
+            await wait_until(first_moved_on)
+            assert await versions("second") == {123: "END"}
+    finally:
+        await handle.stop(0)
