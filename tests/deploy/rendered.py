@@ -23,6 +23,9 @@ OVERLAY_PATHS = tuple(f"overlays/{name}" for name in OVERLAYS)
 # training Jobs, the load test.
 KUSTOMIZATIONS = ("foundation", *OVERLAY_PATHS, "training", "loadtest")
 KUBERNETES_VERSION = "1.37"
+# The oldest Kubernetes the manifests work on (the README says so): the preStop `sleep` action
+# is on by default from 1.30.
+KUBERNETES_MIN_VERSION = "1.30"
 # Optional parts a user adds to a kustomization's `components:`, for what depends on the
 # cluster: k8s/components/<group>/<choice>/. A kustomization takes at most one choice of a
 # group; these are the kustomizations each group is meant for.

@@ -12,9 +12,12 @@ import kubernetes_validate
 import pytest
 from google.protobuf import text_format
 from rendered import (
+    KUBERNETES_MIN_VERSION,
     KUBERNETES_VERSION,
     KUSTOMIZATIONS,
+    OVERLAY_PATHS,
     OVERLAYS,
+    REPO,
     Manifest,
     component_combinations,
     config_map,
@@ -34,18 +37,35 @@ from services.suite.model_config import model_config_text
 from training.jobs import JOBS
 
 NAMESPACE = "tf-serving-suite"
+GATEWAY_CERTIFICATE_NAME = f"gateway.{NAMESPACE}.svc"
 # Containers that serve nothing a probe could ask: Jobs run to completion, and Locust workers
 # listen on no port (the master drops one that stops reporting).
 UNPROBED = {"Job"}
 UNPROBED_DEPLOYMENTS = {"locust-worker"}
 
 
+@pytest.mark.parametrize("version", [KUBERNETES_MIN_VERSION, KUBERNETES_VERSION])
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
-def test_every_object_validates_against_the_kubernetes_schemas(kustomization: str) -> None:
+def test_every_object_validates_against_the_kubernetes_schemas(
+    kustomization: str, version: str
+) -> None:
     manifests = render(kustomization)
     assert manifests
     for manifest in manifests:
-        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+        kubernetes_validate.validate(manifest, version, strict=True)
+
+
+def test_the_readme_names_the_oldest_kubernetes_the_manifests_need() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert f"Kubernetes {KUBERNETES_MIN_VERSION} or later" in readme
+    # What needs it: the preStop sleep action, which is off by default before 1.30.
+    uses_sleep = [
+        workload["metadata"]["name"]
+        for kustomization in OVERLAY_PATHS
+        for workload, box in containers(render(kustomization))
+        if "sleep" in box.get("lifecycle", {}).get("preStop", {})
+    ]
+    assert uses_sleep
 
 
 @pytest.mark.parametrize(
@@ -90,12 +110,13 @@ def test_every_container_is_sized_and_locked_down(kustomization: str) -> None:
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
 def test_every_server_has_readiness_and_liveness_probes(kustomization: str) -> None:
     probed = 0
-    for workload, box in containers(render(kustomization)):
+    for workload, spec in pod_specs(render(kustomization)):
         name = workload["metadata"]["name"]
         if workload["kind"] in UNPROBED or name in UNPROBED_DEPLOYMENTS:
             continue
-        assert "readinessProbe" in box and "livenessProbe" in box, name
-        probed += 1
+        for box in spec["containers"]:  # init containers run to completion
+            assert "readinessProbe" in box and "livenessProbe" in box, name
+            probed += 1
     if kustomization not in ("training", "foundation"):
         assert probed
 
@@ -116,7 +137,6 @@ def test_tensorflow_serving_gets_a_gpu_in_the_gpu_overlay_only() -> None:
     assert serving["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert {"name": "TF_FORCE_GPU_ALLOW_GROWTH", "value": "true"} in serving["env"]
     pod = find(gpu, "Deployment", "tfserving")["spec"]["template"]["spec"]
-    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
         "tolerations"
     ]
@@ -136,7 +156,7 @@ def test_the_tensorflow_serving_service_is_headless(overlay: str) -> None:
 def test_the_gateway_reaches_every_tensorflow_serving_pod_round_robin(overlay: str) -> None:
     manifests = render(f"overlays/{overlay}")
     target = config_map(manifests, "gateway-config")["data"]["GATEWAY_MODEL_SERVER"]
-    assert target == f"dns:///tfserving.{NAMESPACE}.svc.cluster.local:8500"
+    assert target == f"dns:///tfserving.{NAMESPACE}.svc:8500"
     assert find(manifests, "Service", "tfserving")["spec"]["ports"][0]["port"] == 8500
     assert ("grpc.lb_policy_name", "round_robin") in channel_options(4 * 1024 * 1024)
 
@@ -227,8 +247,7 @@ def test_the_gateway_settings_come_from_its_config_map_and_secrets(
     assert settings.health_port == 8086 and settings.tls_cert_file is not None
     ports = {port["name"]: port["containerPort"] for port in gateway["ports"]}
     assert ports == {"grpc": settings.port, "health": 8086, "metrics": settings.metrics_port}
-    for probe in ("startupProbe", "readinessProbe"):
-        assert gateway[probe]["grpc"]["port"] == settings.health_port
+    assert gateway["readinessProbe"]["grpc"]["port"] == settings.health_port
 
     pod = find(manifests, "Deployment", "gateway")["spec"]["template"]["spec"]
     pre_stop_s = gateway["lifecycle"]["preStop"]["sleep"]["seconds"]
@@ -292,7 +311,9 @@ def test_the_load_test_runs_the_locustfile_with_the_worker_count_as_one_setting(
     worker = container(manifests, "locust-worker")
     assert "--master-host=locust-master" in worker["args"]
     host = config_map(manifests, "locust-config")["data"]["LOCUST_HOST"]
-    assert host == f"gateway.{NAMESPACE}.svc.cluster.local:50051"
+    # The name the README has the gateway's certificate carry: Locust checks it.
+    assert host == f"{GATEWAY_CERTIFICATE_NAME}:50051"
+    assert f"must name {GATEWAY_CERTIFICATE_NAME}" in (REPO / "README.md").read_text()
 
 
 def _env_values(manifests: tuple[Manifest, ...], box: Manifest) -> list[str]:
