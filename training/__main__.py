@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from training.jobs import JOBS, PROFILES, RunOptions, load_job
-from training.publish import withdraw_version
+from training.publish import PublishError, check_writable, withdraw_version
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,7 +64,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         reports_dir=args.reports_dir,
         seed=args.seed,
     )
-    for name in JOBS if args.model == "all" else [args.model]:
+    names = list(JOBS) if args.model == "all" else [args.model]
+    try:
+        for name in names:
+            check_writable(args.models_dir / name)
+    except PublishError as exc:
+        print(f"training: error: {exc}", file=sys.stderr)
+        return 1
+    for name in names:
         print(f"training {name} ({args.profile} profile)", flush=True)
         result = load_job(name).run(options)
         print(f"published {name} version {result.published.version} at {result.published.path}")

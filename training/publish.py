@@ -36,7 +36,23 @@ class PublishedVersion:
 
 
 class PublishError(RuntimeError):
-    """No free version number could be claimed within the allowed attempts."""
+    """A version cannot be published: the folder is not writable, or no free version number
+    could be claimed within the allowed attempts."""
+
+
+def check_writable(model_root: Path) -> None:
+    """Raises PublishError, naming the folder and the user, unless a version could be published
+    under ``model_root``: checked before hours of training rather than after. It writes rather
+    than asks os.access, which NFS servers may answer wrongly."""
+    try:
+        model_root.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=model_root))
+    except OSError as exc:
+        raise PublishError(
+            f"cannot publish into {model_root} as uid {os.getuid()}: {exc.strerror}. "
+            "Make the model repository writable for this user (on an NFS-like volume the "
+            "pod's fsGroup is not applied; see the README's Filestore note)"
+        ) from exc
 
 
 def existing_versions(model_root: Path) -> list[int]:

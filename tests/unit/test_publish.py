@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from training.__main__ import main as training_main
 from training.publish import (
+    check_writable,
     existing_versions,
     latest_version,
     publish_version,
@@ -149,3 +151,20 @@ def test_the_training_command_withdraws_a_version(
     with pytest.raises(SystemExit):
         training_main(["cnn", "--withdraw", "2", "--models-dir", str(tmp_path)])
     assert "--withdraw: " in capsys.readouterr().err
+
+
+def test_a_repository_it_cannot_write_fails_the_job_before_any_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Running as root here, mode bits are no obstacle; a file where the folder should be is.
+    blocked = tmp_path / "models"
+    blocked.write_text("not a folder")
+    assert training_main(["all", "--models-dir", str(blocked)]) == 1
+    captured = capsys.readouterr()
+    assert f"cannot publish into {blocked / 'classifier'} as uid {os.getuid()}" in captured.err
+    assert "training classifier" not in captured.out
+
+
+def test_a_writable_repository_is_left_as_it_was_by_the_check(tmp_path: Path) -> None:
+    check_writable(tmp_path / "cnn")
+    assert list((tmp_path / "cnn").iterdir()) == []
