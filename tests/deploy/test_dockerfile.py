@@ -77,6 +77,32 @@ def test_the_build_context_leaves_out_local_state() -> None:
         assert _ignored(path), path
 
 
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_every_image_holds_its_python_compiled(target: str) -> None:
+    # With a read-only root filesystem no bytecode can be cached, so any module without it is
+    # compiled again on every start.
+    stages = _stages(DOCKERFILE.read_text())
+    built = _built_from(stages, target)
+    assert "runtime-base" in built
+    for name in built:
+        stage = _joined(stages[name])
+        assert "--no-compile" not in stage, name
+        assert "PIP_NO_COMPILE" not in stage, name
+        # Python copied in from the build context is compiled where it lands: pip compiles
+        # what it installs (the project from /app), compileall the rest.
+        for source, destination, rest in _context_copies(stage):
+            if source.endswith(".py") or any((REPO / source).rglob("*.py")):
+                landed = re.escape(destination.removeprefix("./").rstrip("/"))
+                installed = re.search(r"^RUN pip install .* \.( |$)", rest, re.MULTILINE)
+                compiled = re.search(rf"^RUN python -m compileall .*{landed}\b", rest, re.M)
+                assert installed or compiled, f"{name}: {source} is not compiled"
+    # The base image ships its standard library without bytecode.
+    base = _joined(stages["runtime-base"])
+    assert re.search(r"^RUN python -m compileall .* /usr/local/lib/python3\.11$", base, re.M)
+    # At run time nothing tries to write bytecode into the read-only image.
+    assert re.search(r"^ENV .*PYTHONDONTWRITEBYTECODE=1 ", base, re.MULTILINE)
+
+
 def _stages(text: str) -> dict[str, str]:
     """Each stage's text, by its name."""
     parts = re.split(r"^(?=FROM )", text, flags=re.MULTILINE)
@@ -97,3 +123,33 @@ def _ignored(path: str) -> bool:
         if fnmatch.fnmatch(path, pattern) or path.startswith(pattern + "/"):
             ignored = not negated
     return ignored
+
+
+def _built_from(stages: dict[str, str], target: str) -> set[str]:
+    """The stages whose files end up in a target: the stage it is built on, those it copies
+    from, and theirs."""
+    found: set[str] = set()
+    pending = [target]
+    while pending:
+        name = pending.pop()
+        if name in found or name not in stages:
+            continue
+        found.add(name)
+        parent = re.match(r"FROM (\S+)", stages[name])
+        assert parent
+        pending += [parent.group(1), *re.findall(r"^COPY --from=(\S+)", stages[name], re.M)]
+    return found
+
+
+def _joined(stage: str) -> str:
+    """A stage's instructions, one per line (continuation lines joined)."""
+    return re.sub(r"\s*\\\n\s*", " ", stage)
+
+
+def _context_copies(stage: str) -> list[tuple[str, str, str]]:
+    """(source, destination, the instructions after it) of each COPY from the build context."""
+    copies = []
+    for match in re.finditer(r"^COPY (?!--from)(.+)$", stage, re.MULTILINE):
+        *sources, destination = match.group(1).split()
+        copies += [(source, destination, stage[match.end() :]) for source in sources]
+    return copies
