@@ -9,6 +9,7 @@
 # image runs as an unprivileged user and writes nowhere but /tmp and the mounted model
 # repository, so it runs with a read-only root filesystem. Its Python is compiled at build
 # time: a read-only container cannot cache bytecode, and would compile on every start.
+# `python scripts/pin_images.py base` pins the base image by digest.
 
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
