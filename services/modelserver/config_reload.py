@@ -30,7 +30,7 @@ from services.modelserver.errors import (
     StartupError,
     TensorFlowRuntimeError,
 )
-from services.modelserver.manager import ModelManager
+from services.modelserver.manager import ModelManager, unavailable_models_message
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +124,7 @@ class ConfigReloader:
         if failures:
             raise TensorFlowRuntimeError(
                 tf.errors.UNKNOWN,
-                f"{len(failures)} model(s) did not become available: "
-                + "".join(f"{{{failure}}}, " for failure in failures),
+                unavailable_models_message(failures),
             )
         logger.info("Model config reloaded: serving %s", ", ".join(self._manager.model_names))
 

@@ -180,11 +180,7 @@ class ModelManager:
         # replaced never leaves a gap with neither serving.
         for name in [name for name in self._slots if name not in wanted]:
             await self._remove(name)
-        return [
-            f"{{name: {slot.name}}} due to error: {slot.problem or self._load_errors(slot)}"
-            for slot in added
-            if not slot.serving
-        ]
+        return [self._why_unavailable(slot) for slot in added if not slot.serving]
 
     def has_model(self, name: str) -> bool:
         """Whether the model is in the config (whether or not a version serves)."""
@@ -235,12 +231,11 @@ class ModelManager:
         waits before it listens; a model without versions is waited for, however long. Raises
         ModelsUnavailableError once a model's newest version has failed to load for good."""
         while True:
-            failed = [slot.name for slot in self._slots.values() if _gave_up(slot)]
+            failed = [
+                self._why_unavailable(slot) for slot in self._slots.values() if _gave_up(slot)
+            ]
             if failed:
-                raise ModelsUnavailableError(
-                    f"{len(failed)} model(s) did not become available: "
-                    + ", ".join(f"{{{name}}}" for name in failed)
-                )
+                raise ModelsUnavailableError(unavailable_models_message(failed))
             if all(slot.serving for slot in self._slots.values()):
                 return
             await asyncio.sleep(check_seconds)
@@ -266,9 +261,10 @@ class ModelManager:
             await self._on_availability_change(name, None)
 
     @staticmethod
-    def _load_errors(slot: _ModelSlot) -> str:
+    def _why_unavailable(slot: _ModelSlot) -> str:
         messages = [status.error_message for status in slot.statuses.values() if status.error_code]
-        return "; ".join(messages) or "no version loaded"
+        reason = slot.problem or "; ".join(messages) or "no version loaded"
+        return f"{{name: {slot.name}}} due to error: {reason}"
 
     async def _poll_forever(self, slot: _ModelSlot) -> None:
         while True:
@@ -434,6 +430,13 @@ class ModelManager:
         slot.available = available
         if self._on_availability_change is not None:
             await self._on_availability_change(slot.name, available)
+
+
+def unavailable_models_message(failures: Sequence[str]) -> str:
+    """TensorFlow Serving's error for models that did not load, at start-up or on a reload."""
+    return f"{len(failures)} model(s) did not become available: " + "".join(
+        f"{{{failure}}}, " for failure in failures
+    )
 
 
 class ModelsUnavailableError(Exception):

@@ -225,7 +225,10 @@ async def test_a_model_whose_only_version_fails_to_load_fails_the_start(
     (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
     with pytest.raises(StartupError) as raised:
         await asyncio.wait_for(start_model_server(settings), timeout=30)
-    assert str(raised.value) == f"1 model(s) did not become available: {{{MODEL}}}"
+    assert str(raised.value) == (
+        f"1 model(s) did not become available: {{{{name: {MODEL}}} due to error: "
+        f"Can't parse {broken / 'saved_model.pb'} as binary proto}}, "
+    )
     assert not tcp_connects("127.0.0.1", settings.port)
 
 
