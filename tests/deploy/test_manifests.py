@@ -125,7 +125,8 @@ def test_every_server_has_readiness_and_liveness_probes(kustomization: str) -> N
 def test_every_image_is_pinned_to_a_version(kustomization: str) -> None:
     for workload, box in containers(render(kustomization)):
         image = box["image"]
-        repository, _, tag = image.rpartition(":")
+        # A digest, once pinned (README: "Images"), follows the tag it was taken from.
+        repository, _, tag = image.partition("@sha256:")[0].rpartition(":")
         assert repository and "/" not in tag, f"{workload['metadata']['name']}: {image} has no tag"
         assert tag != "latest", f"{workload['metadata']['name']}: {image}"
 
@@ -133,7 +134,8 @@ def test_every_image_is_pinned_to_a_version(kustomization: str) -> None:
 def test_tensorflow_serving_gets_a_gpu_in_the_gpu_overlay_only() -> None:
     gpu = render("overlays/gpu")
     serving = container(gpu, "tfserving")
-    assert serving["image"].startswith("tensorflow/serving:") and serving["image"].endswith("-gpu")
+    image = serving["image"].partition("@")[0]
+    assert image.startswith("tensorflow/serving:") and image.endswith("-gpu")
     assert serving["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert {"name": "TF_FORCE_GPU_ALLOW_GROWTH", "value": "true"} in serving["env"]
     pod = find(gpu, "Deployment", "tfserving")["spec"]["template"]["spec"]
