@@ -28,7 +28,7 @@ help:
 	@echo "make soak   a 10-minute Locust soak; memory growth and throughput into BENCHMARKS.md"
 	@echo "make bench-gpu  on a GPU machine: the model server on the GPU against the CPU"
 	@echo "make loadtest [USERS=8 SPAWN_RATE=4 RUN_TIME=60s MAX_P95_MS=0]  Locust against the suite"
-	@echo "make deploy OVERLAY=gpu|cpu   apply the Kubernetes manifests to the current cluster"
+	@echo "make deploy OVERLAY=gpu|cpu   apply k8s/foundation and an overlay to the current cluster"
 	@echo "make train-job MODEL=cnn      (re)run one model's training Job in the cluster"
 	@echo "make k8s-validate             render, schema-check and policy-check k8s/ and the Dockerfile"
 
@@ -66,7 +66,9 @@ loadtest: venv
 	$(PY) tests/load/run.py --users $(USERS) --spawn-rate $(SPAWN_RATE) --run-time $(RUN_TIME) \
 		--max-p95-ms $(MAX_P95_MS)
 
+# k8s/foundation first (the namespace and the model volume), again harmlessly if it is there.
 deploy: venv
+	$(KUBECTL) apply -k k8s/foundation
 	$(KUBECTL) apply -k k8s/overlays/$(OVERLAY)
 
 train-job: venv
