@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import text_format
-from rendered import config_map, find, render
+from rendered import K8S, config_map, find, render, tool
 from tensorflow_serving.config import model_server_config_pb2
 
 # Where the pod mounts the model repository, which the test puts under tmp_path instead.
@@ -111,3 +111,12 @@ def test_a_config_without_base_paths_fails_loudly(tmp_path: Path) -> None:
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 1
     assert f"no base_path in {config}" in output
+
+
+def test_shellcheck_finds_nothing_in_the_script() -> None:
+    # As POSIX sh, since TensorFlow Serving's image and the suite's own differ in their shells.
+    script = K8S / "base" / "tfserving" / "wait-for-models.sh"
+    checked = subprocess.run(
+        [tool("shellcheck"), "--shell=sh", str(script)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout
