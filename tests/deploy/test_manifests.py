@@ -11,6 +11,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from google.protobuf import text_format
+from network_policy import Source, admits
 from rendered import (
     KUBERNETES_MIN_VERSION,
     KUBERNETES_VERSION,
@@ -38,6 +39,8 @@ from training.jobs import JOBS
 
 NAMESPACE = "tf-serving-suite"
 GATEWAY_CERTIFICATE_NAME = f"gateway.{NAMESPACE}.svc"
+# The namespace label that lets Prometheus (or any scraper) in to the metrics ports.
+SCRAPER_LABEL = "tf-serving-suite/metrics-scraper"
 # Containers that serve nothing a probe could ask: Jobs run to completion, and Locust workers
 # listen on no port (the master drops one that stops reporting).
 UNPROBED = {"Job"}
@@ -268,7 +271,7 @@ def test_the_gateway_scales_and_survives_disruptions(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_only_the_gateway_reaches_tensorflow_serving_and_only_prometheus_scrapes(
+def test_only_the_gateway_reaches_tensorflow_serving_and_only_labelled_namespaces_scrape(
     overlay: str,
 ) -> None:
     manifests = render(f"overlays/{overlay}")
@@ -278,16 +281,30 @@ def test_only_the_gateway_reaches_tensorflow_serving_and_only_prometheus_scrapes
     (rule,) = serving["ingress"]
     assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "gateway"}}}]
     assert [port["port"] for port in rule["ports"]] == [8500]
-    metrics = find(manifests, "NetworkPolicy", "metrics-from-prometheus")["spec"]
-    (rule,) = metrics["ingress"]
-    assert rule["from"] == [
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
-    ]
+
+    # Each pod's metrics port, as its prometheus.io annotations announce it.
     scraped = {
-        int(workload["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"])
+        workload["metadata"]["name"]: (
+            workload["spec"]["template"]["metadata"]["labels"],
+            int(workload["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"]),
+        )
         for workload, _ in pod_specs(manifests)
     }
-    assert scraped == {port["port"] for port in rule["ports"]}
+    assert {port for _, port in scraped.values()} == {8501, 9090}
+    # Prometheus in whatever namespace the operator labelled, and what must stay out: an
+    # unlabelled namespace, even one named monitoring, and any other pod of the suite's own.
+    labelled = Source.pod_in("observability", {SCRAPER_LABEL: "true"})
+    unlabelled = Source.pod_in("monitoring")
+    neighbour = Source.pod_in(NAMESPACE, **{"app.kubernetes.io/name": "locust-master"})
+    for name, (labels, port) in scraped.items():
+        assert admits(manifests, NAMESPACE, labels, port, labelled), name
+        assert not admits(manifests, NAMESPACE, labels, port, unlabelled), name
+        assert not admits(manifests, NAMESPACE, labels, port, neighbour), name
+    # The label opens the metrics ports, and nothing else but what is open to all.
+    gateway_labels, _ = scraped["gateway"]
+    assert not admits(manifests, NAMESPACE, gateway_labels, 8086, labelled)
+    serving_labels, _ = scraped["tfserving"]
+    assert not admits(manifests, NAMESPACE, serving_labels, 8500, labelled)
 
 
 def test_one_training_job_per_model_publishes_into_the_shared_repository() -> None:
