@@ -31,6 +31,12 @@ KUBERNETES_MIN_VERSION = "1.30"
 # group; these are the kustomizations each group is meant for.
 COMPONENT_GROUPS: dict[str, tuple[str, ...]] = {
     "storage": ("foundation",),
+    # Prometheus Operator's scrape configs and alerts.
+    "monitoring": OVERLAY_PATHS,
+    # A way in from outside the cluster to the gateway's gRPC API.
+    "exposure": OVERLAY_PATHS,
+    # What scales the gateway instead of the base's HorizontalPodAutoscaler.
+    "autoscaling": OVERLAY_PATHS,
 }
 
 Manifest = dict[str, Any]
