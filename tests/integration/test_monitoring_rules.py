@@ -29,13 +29,15 @@ from services.suite.stack import free_port
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 NAMESPACE = "tf-serving-suite"
-# Series from elsewhere in a Prometheus Operator stack, not from the suite's servers.
-ELSEWHERE = {
-    "up": "Prometheus, one per scrape target",
-    "kube_pod_status_ready": "kube-state-metrics, one per pod and condition",
-}
 # Labels Prometheus gives every series it scrapes through a PodMonitor.
 TARGET_LABELS = {"namespace", "pod", "job", "container", "endpoint", "instance"}
+# Series from elsewhere in a Prometheus Operator stack, not from the suite's servers, and
+# their labels: Prometheus' own, one per scrape target, and kube-state-metrics', one per pod
+# and condition.
+ELSEWHERE = {
+    "up": TARGET_LABELS,
+    "kube_pod_status_ready": {"namespace", "pod", "uid", "condition"},
+}
 API_METHODS = {
     method.name for method in gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].methods
 }
@@ -114,6 +116,7 @@ def _jobs(manifests: tuple[Manifest, ...]) -> set[str]:
 def _check_selector(where: str, selector: promql.Selector, series: Series, jobs: set[str]) -> None:
     if selector.metric in ELSEWHERE:
         for matcher in selector.matchers:
+            assert matcher.label in ELSEWHERE[selector.metric], f"{where}: {matcher}"
             if matcher.label == "job":
                 assert set(promql.alternatives(matcher.value)) <= jobs, where
         return
