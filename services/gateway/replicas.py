@@ -190,8 +190,8 @@ class RoundRobin:
         if listed is not None and wanted == self._addresses:
             return False
         channel = self._connect(listed or self._target)
-        # Connect now rather than on the first call (a pod that stays keeps its connection: gRPC
-        # shares subchannels between channels with the same settings).
+        # Connect to every replica now rather than on the first calls, which would otherwise all
+        # go to whichever replica connected first (round robin picks only ready connections).
         channel.get_state(try_to_connect=True)
         log.info(
             "model server calls go round robin to %s (were going to %s)",
