@@ -9,6 +9,7 @@ an overload. Backend status codes become domain errors in one table, `BACKEND_ST
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -31,7 +32,7 @@ from tensorflow_serving.apis import (
 from services.gateway import errors
 from services.gateway.logs import outgoing_metadata
 from services.gateway.metrics import GatewayMetrics
-from services.gateway.replicas import Replicas
+from services.gateway.replicas import Replicas, RoundRobin
 from services.gateway.tensors import TensorConversionError, from_tensor_proto, to_tensor_proto
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,9 @@ _RETRY_SERVICE_CONFIG = json.dumps(
         # more, which at a few thousand calls a second spread over two replicas is a few
         # hundred. A backend that goes on failing then gets one attempt per call, and retries
         # come back only while failures stay under a tenth of the successes. The tokens belong
-        # to the target (gRPC keeps them per server name) and so cover all of its replicas.
+        # to the round-robin channel and so cover all of its replicas; when the replicas change
+        # and the channel is replaced (services/gateway/replicas.py), the new one starts with a
+        # full bucket, while the old one keeps its own for the calls that finish on it.
         "retryThrottling": {"maxTokens": RETRY_MAX_TOKENS, "tokenRatio": RETRY_TOKEN_RATIO},
     }
 )
@@ -132,24 +135,34 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
 class ModelServerClient:
     """Async client of one model server target (`host:port`, or `dns:///name:port`).
 
-    Calls go round robin over every replica the target resolves to. Status checks go to each
-    replica on its own (`replica_version_statuses`), and a call pinned to a version that the
-    replica it met does not hold goes on to one that does (`holders`, set by the catalog).
+    Calls go round robin over every replica the target resolves to, as the gateway last
+    resolved it (`refresh_replicas`). Status checks go to each replica on its own
+    (`replica_version_statuses`), and a call pinned to a version that the replica it met does
+    not hold goes on to one that does (`holders`, set by the catalog).
     """
 
     def __init__(self, target: str, *, max_message_bytes: int, metrics: GatewayMetrics) -> None:
         self._metrics = metrics
         self._target = target
         options = channel_options(max_message_bytes)
-        self._channel = grpc.aio.insecure_channel(target, options=options)
-        self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._replicas = Replicas(
             target, lambda address: grpc.aio.insecure_channel(address, options=options)
         )
+        authority = self._replicas.authority
+
+        def connect(uri: str) -> grpc.aio.Channel:
+            if uri == target or authority is None:
+                return grpc.aio.insecure_channel(uri, options=options)
+            # A channel over the resolved addresses still names the server as the target does.
+            return grpc.aio.insecure_channel(
+                uri, options=[*options, ("grpc.default_authority", authority)]
+            )
+
+        self._round_robin = RoundRobin(target, connect)
         self.holders: HolderLookup = lambda model, version: []
 
     async def close(self) -> None:
-        await self._channel.close(grace=None)
+        await self._round_robin.close()
         await self._replicas.close()
 
     async def predict(
@@ -200,10 +213,6 @@ class ModelServerClient:
     ) -> dict[str, list[VersionStatus] | errors.GatewayError]:
         """Each replica's versions of the model (an empty list: it does not have the model),
         or why its check failed, by replica address."""
-        if not self._replicas.addressable:
-            channels = {self._target: self._channel}
-        else:
-            channels = self._replicas.channels() or await self._resolved_channels()
 
         async def ask(channel: grpc.aio.Channel) -> list[VersionStatus] | errors.GatewayError:
             try:
@@ -215,19 +224,26 @@ class ModelServerClient:
             except errors.GatewayError as exc:
                 return exc
 
-        answers = await asyncio.gather(*(ask(channel) for channel in channels.values()))
-        return dict(zip(channels, answers, strict=True))
-
-    async def _resolved_channels(self) -> dict[str, grpc.aio.Channel]:
-        await self._replicas.refresh()
-        channels = self._replicas.channels()
-        if not channels:
+        if not self._replicas.addressable:
+            with self._round_robin.lease() as channel:
+                return {self._target: await ask(channel)}
+        if not self._replicas.addresses():
+            await self.refresh_replicas()
+        addresses = self._replicas.addresses()
+        if not addresses:
             raise errors.BackendUnavailable("model server is unavailable (no replica resolved)")
-        return channels
+        with contextlib.ExitStack() as calls:
+            # Held from here, so that a refresh meanwhile closes none of them under the check.
+            channels = [calls.enter_context(self._replicas.use(address)) for address in addresses]
+            answers = await asyncio.gather(*(ask(channel) for channel in channels))
+        return dict(zip(addresses, answers, strict=True))
 
     async def refresh_replicas(self) -> None:
-        """Follows the target's resolution: pods come and go."""
-        await self._replicas.refresh()
+        """Follows the target's resolution: pods come and go, and new calls go where they are
+        now, while the calls in flight finish where they are."""
+        addresses = await self._replicas.refresh()
+        if addresses is not None and self._replicas.follows_names:
+            self._round_robin.follow(addresses)
 
     async def _pinned_call(
         self, method: str, request: Any, model: str, version: int, deadline: Deadline
@@ -235,21 +251,22 @@ class ModelServerClient:
         """Calls `method` round robin; if the replica it met does not hold the version (it has
         not loaded it yet, or already unloaded it), calls each replica that does, in turn."""
         try:
-            return await self._call(
-                getattr(self._predictions, method), request, model, version, deadline
-            )
+            with self._round_robin.lease() as channel:
+                stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+                return await self._call(getattr(stub, method), request, model, version, deadline)
         except errors.ModelNotFound as not_found:
             error: errors.GatewayError = not_found
-        channels = self._replicas.channels()
         for address in self.holders(model, version):
-            channel = channels.get(address)
-            if channel is None:
-                continue
-            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-            try:
-                return await self._call(getattr(stub, method), request, model, version, deadline)
-            except (errors.ModelNotFound, errors.BackendUnavailable) as exc:
-                error = exc
+            if address not in self._replicas:
+                continue  # it left since its last status answer
+            with self._replicas.use(address) as channel:
+                stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+                try:
+                    return await self._call(
+                        getattr(stub, method), request, model, version, deadline
+                    )
+                except (errors.ModelNotFound, errors.BackendUnavailable) as exc:
+                    error = exc
         raise error
 
     async def _call(

@@ -103,6 +103,7 @@ async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             NO_PORT_SHARING,
+            *_connection_age_options(settings),
         ],
     )
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(
@@ -155,6 +156,18 @@ async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
         health_server,
         health_port,
     )
+
+
+def _connection_age_options(settings: GatewaySettings) -> list[tuple[str, int]]:
+    """A client connection is asked to go (GOAWAY) once it is max_connection_age_s old, and
+    closed when the calls on it have ended or the grace is over. Without it, a client keeps its
+    first connection, so gateway pods added by the autoscaler get only new clients."""
+    if settings.max_connection_age_s is None:
+        return []
+    return [
+        ("grpc.max_connection_age_ms", round(settings.max_connection_age_s * 1000)),
+        ("grpc.max_connection_age_grace_ms", round(settings.max_connection_age_grace_s * 1000)),
+    ]
 
 
 def _health_server(

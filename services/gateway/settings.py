@@ -77,6 +77,19 @@ class GatewaySettings(BaseSettings):
         "TLS (Kubernetes' gRPC probes); unset: none; 0 picks a free one",
     )
     shutdown_grace_s: float = Field(5.0, ge=0, description="time in-flight calls get to finish")
+    max_connection_age_s: float | None = Field(
+        None,
+        gt=0,
+        description="a client connection older than this (gRPC adds +-10%) is asked to reconnect "
+        "(GOAWAY), so that clients spread over new gateway pods after a scale-up; unset: "
+        "connections live as long as their clients keep them (gRPC's default)",
+    )
+    max_connection_age_grace_s: float = Field(
+        30.0,
+        ge=0,
+        description="time the calls on a connection past max_connection_age_s get to finish "
+        "before it is closed",
+    )
     log_level: str = Field("INFO", description="Python logging level")
     log_format: LogFormat = Field("json", description="json: one JSON object per line; or text")
     tls_cert_file: FilePath | None = Field(

@@ -50,6 +50,8 @@ async def gateway_client_calls(port: int) -> Callable[[], Awaitable[bool]]:
     client = ModelServerClient(
         f"localhost:{port}", max_message_bytes=2**20, metrics=GatewayMetrics()
     )
+    # As after the gateway's first refresh: calls go on its channel over the resolved addresses.
+    await client.refresh_replicas()
 
     async def call() -> bool:
         try:

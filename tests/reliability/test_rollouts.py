@@ -1,8 +1,10 @@
 """Rollouts and rollbacks of every model under load, with real processes: clients call every
 gateway RPC while a new version of all five models is published, and while that version is
 withdrawn again, behind one model server and behind two replicas that poll the model repository
-on clocks of their own (1 s and 20 s), as TensorFlow Serving replicas in Kubernetes do. Each
-test prints the calls made per RPC and how they ended."""
+on clocks of their own (1 s and 20 s), as TensorFlow Serving replicas in Kubernetes do; and
+rolling restarts of replicas that die of SIGTERM, behind fixed addresses and behind a DNS name
+whose answer changes as a headless Service's does. Each test prints the calls made per RPC and
+how they ended."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from pathlib import Path
 import grpc
 import pytest
 import pytest_asyncio
+from fake_dns import REPLICA_HOSTS, DnsAnswer, Replica, start_gateway_resolving, start_replica
 from load import failures
 from mixed_load import (
     STREAM,
@@ -44,6 +47,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 # Seconds between each replica's polls of the repository: one replica, or two that disagree on
 # the versions for up to 20 s after every change.
 FLEETS = {"one model server": (0.2,), "two replicas polling every 1 s and 20 s": (1.0, 20.0)}
+
+# The gateway's refresh behind a DNS name, and the pods' preStop wait scaled as the manifests'
+# 20 s wait relates to their 5 s refresh (GATEWAY_MODEL_REFRESH_S). The fake DNS answer changes
+# at once: its TTL is 0.
+REFRESH_S = 0.5
+PRE_STOP_S = 4 * REFRESH_S
+DNS_NAME = "tfserving.test"
 
 
 @dataclass
@@ -178,6 +188,96 @@ async def test_a_rolling_restart_of_replicas_that_die_of_sigterm_fails_no_call(
 
     print_outcomes("rolling restart of two replicas dying of SIGTERM", outcomes)
     assert exit_codes == [-signal.SIGTERM, -signal.SIGTERM]
+    for rpc, calls in outcomes.items():
+        assert not failures(calls), (rpc, Counter(o.code.name for o in failures(calls)))
+    check_streams(outcomes[STREAM])
+
+
+@pytest.mark.parametrize(
+    "pre_stop_s",
+    [PRE_STOP_S, 0.0],
+    ids=["a preStop wait outlasting the gateway's refresh", "killed as it leaves the DNS answer"],
+)
+async def test_a_rolling_restart_behind_dns_kills_replicas_the_gateway_has_already_left(
+    full_repository: Path, tmp_path: Path, pre_stop_s: float
+) -> None:
+    """Two replicas behind a DNS name, each on an address of its own and one port, as pods
+    behind a headless Service. Each in turn, as Kubernetes stops a pod: it leaves the DNS
+    answer, its preStop wait runs, SIGTERM kills it at once (it has no SIGTERM handler, as
+    TensorFlow Serving has none), and a replacement on a new address joins the answer once its
+    models have loaded. With the wait, the gateway has left the replica by its next refresh:
+    the replica answers no call in the last refresh interval before the kill, is idle when it
+    dies, and no call fails. Killed as it leaves the answer, it was still being sent calls."""
+    port, rest_port = free_port(), free_port()
+    hosts = iter(REPLICA_HOSTS)
+
+    def replica() -> Replica:
+        return start_replica(full_repository, next(hosts), port, rest_port, list(JOBS))
+
+    replicas = [await asyncio.to_thread(replica) for _ in range(2)]
+    answer = DnsAnswer(tmp_path / "dns-answer")
+    answer.set([r.host for r in replicas])
+    gateway = start_gateway_resolving(
+        DNS_NAME,
+        answer,
+        f"--model_server=dns:///{DNS_NAME}:{port}",
+        f"--model_refresh_s={REFRESH_S}",
+    )
+    # Calls each replica answered in the refresh interval before its SIGTERM.
+    last_interval: list[int] = []
+    exit_codes = []
+
+    async def served(replica: Replica) -> int:
+        return await asyncio.to_thread(replica.served)
+
+    try:
+        gateway_port = await asyncio.to_thread(gateway.wait_for_port, START_S)
+        async with grpc.aio.insecure_channel(f"localhost:{gateway_port}") as channel:
+            stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+            load = MixedLoad(stub, await known_words(stub))
+            load.start()
+            try:
+
+                async def both_serve() -> bool:
+                    return all([await served(r) > 0 for r in replicas])
+
+                await until(both_serve, "both replicas are sent calls")
+                for index in range(len(replicas)):
+                    going = replicas[index]
+                    staying = [r.host for r in replicas if r is not going]
+                    if pre_stop_s:
+                        answer.set(staying)  # the endpoints drop the pod; preStop begins
+                        await asyncio.sleep(pre_stop_s - REFRESH_S)
+                    before = await served(going)
+                    await asyncio.sleep(REFRESH_S)
+                    if not pre_stop_s:
+                        answer.set(staying)
+                    last_interval.append(await served(going) - before)
+                    exit_codes.append(await asyncio.to_thread(going.process.stop, 15))
+
+                    replacement = await asyncio.to_thread(replica)
+                    replicas[index] = replacement
+                    answer.set([r.host for r in replicas])
+
+                    async def replacement_serves(replacement: Replica = replacement) -> bool:
+                        return await served(replacement) > 0
+
+                    await until(replacement_serves, "the replacement is sent calls")
+            finally:
+                outcomes = {rpc: await each.stop() for rpc, each in load.loads.items()}
+    finally:
+        gateway.stop(timeout_s=15)
+        for each in replicas:
+            each.process.kill()
+
+    print_outcomes(f"rolling restart behind DNS, preStop {pre_stop_s} s", outcomes)
+    print(f"  calls each replica answered in the {REFRESH_S} s before its SIGTERM: {last_interval}")
+    assert exit_codes == [-signal.SIGTERM, -signal.SIGTERM]
+    if not pre_stop_s:
+        # The gateway had not refreshed yet: the replica was serving when it died.
+        assert all(calls > 0 for calls in last_interval), last_interval
+        return
+    assert last_interval == [0, 0], "a replica was still sent calls at the end of its preStop"
     for rpc, calls in outcomes.items():
         assert not failures(calls), (rpc, Counter(o.code.name for o in failures(calls)))
     check_streams(outcomes[STREAM])

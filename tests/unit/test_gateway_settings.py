@@ -67,3 +67,15 @@ def test_the_token_comes_from_the_environment_and_is_never_printed(
     monkeypatch.setenv("GATEWAY_AUTH_TOKEN", "  ")
     with pytest.raises(ValidationError, match="auth_token must not be empty"):
         GatewaySettings.from_args([])
+
+
+def test_connections_live_on_unless_a_maximum_age_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = GatewaySettings.from_args([])
+    assert settings.max_connection_age_s is None
+    assert settings.max_connection_age_grace_s == 30.0
+    monkeypatch.setenv("GATEWAY_MAX_CONNECTION_AGE_S", "300")
+    monkeypatch.setenv("GATEWAY_MAX_CONNECTION_AGE_GRACE_S", "20")
+    settings = GatewaySettings.from_args([])
+    assert (settings.max_connection_age_s, settings.max_connection_age_grace_s) == (300, 20)
+    with pytest.raises(ValidationError, match="max_connection_age_s"):
+        GatewaySettings.from_args(["--max_connection_age_s=0"])
