@@ -232,3 +232,12 @@ def test_the_wait_for_models_script_is_what_the_init_container_runs() -> None:
         ]
         script = config_map(manifests, "tfserving-config")["data"]["wait-for-models.sh"]
         assert script == (K8S / "base" / "tfserving" / "wait-for-models.sh").read_text()
+
+
+@pytest.mark.parametrize("overlay", OVERLAY_PATHS)
+def test_the_gateway_moves_long_lived_clients_to_new_connections(overlay: str) -> None:
+    # So that pods the autoscaler adds get a share of the clients already connected
+    # (RELIABILITY.md, "A replica that stops").
+    settings = _gateway_settings(render(overlay))
+    assert settings.max_connection_age_s == 300
+    assert settings.max_connection_age_grace_s >= settings.backend_timeout_s
