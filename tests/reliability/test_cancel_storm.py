@@ -34,11 +34,14 @@ CALLS_PER_CHANNEL = 8
 MIN_CANCELLED = 500
 STREAM_HORIZON = 240  # far more points than a client reads before it cancels
 ROUND_TIMEOUT_S = 120  # bounds a hung server; a round takes a few seconds
-MEMORY_SLACK = 0.05  # resident memory may end at most 5 % above where it was after warm-up
+MEMORY_SLACK = 0.10  # resident memory may end at most 10 % above where it was after warm-up
 # The model server computes a cancelled Predict to its end in a thread of its own, and its RSS
-# swings by 20 to 40 MiB from round to round with the tensors its allocator keeps: memory is read
-# a moment after each round, and compared as the median of the warm-up rounds against the median
-# of as many last rounds, so that one round's swing is not taken for growth.
+# swings with the tensors its allocator keeps: it climbs by 3 to 5 MiB a round until the
+# allocator gives memory back (843 to 886 MiB over 10 rounds when that did not happen, on the
+# code before and after a change alike), so 5 % failed runs with no leak. Memory is read a
+# moment after each round, and compared as the median of the warm-up rounds against the median
+# of as many last rounds, so that one round's swing is not taken for growth. 10 % still fails
+# a leak of 140 KiB per cancelled Predict, less than one request's 64 digits (196 KiB).
 SETTLE_S = 0.3
 
 Start = Callable[[grpc.aio.Channel], grpc.aio.Call]
