@@ -150,12 +150,16 @@ class ModelServerClient:
         )
         authority = self._replicas.authority
 
+        # Subchannels of its own, not gRPC's process-wide pool: a channel that replaces one
+        # waiting out its reconnect backoff must connect afresh, not share that wait.
+        call_options = [*options, ("grpc.use_local_subchannel_pool", 1)]
+
         def connect(uri: str) -> grpc.aio.Channel:
             if uri == target or authority is None:
-                return grpc.aio.insecure_channel(uri, options=options)
+                return grpc.aio.insecure_channel(uri, options=call_options)
             # A channel over the resolved addresses still names the server as the target does.
             return grpc.aio.insecure_channel(
-                uri, options=[*options, ("grpc.default_authority", authority)]
+                uri, options=[*call_options, ("grpc.default_authority", authority)]
             )
 
         self._round_robin = RoundRobin(target, connect)
@@ -236,6 +240,9 @@ class ModelServerClient:
             # Held from here, so that a refresh meanwhile closes none of them under the check.
             channels = [calls.enter_context(self._replicas.use(address)) for address in addresses]
             answers = await asyncio.gather(*(ask(channel) for channel in channels))
+        if any(isinstance(answer, list) for answer in answers):
+            # Before the catalog reports SERVING again, calls must be able to go out too.
+            self._round_robin.renew_if_failing()
         return dict(zip(addresses, answers, strict=True))
 
     async def refresh_replicas(self) -> None:

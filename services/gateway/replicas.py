@@ -189,19 +189,35 @@ class RoundRobin:
             return False
         if listed is not None and wanted == self._addresses:
             return False
-        channel = self._connect(listed or self._target)
-        # Connect to every replica now rather than on the first calls, which would otherwise all
-        # go to whichever replica connected first (round robin picks only ready connections).
-        channel.get_state(try_to_connect=True)
+        self._replace(listed or self._target)
         log.info(
             "model server calls go round robin to %s (were going to %s)",
             ", ".join(sorted(wanted)) if listed else f"{self._target}, as gRPC resolves it",
             ", ".join(sorted(self._addresses)) if self._addresses else self._target,
         )
-        self._draining.retire(self._current)
-        self._current = _Held(channel)
         self._addresses = wanted if listed is not None else None
         return True
+
+    def renew_if_failing(self) -> bool:
+        """Replaces a channel in TRANSIENT_FAILURE with a new one, which connects at once: the
+        old one would first wait out gRPC's reconnect backoff (up to two minutes after a long
+        outage), failing every call while the replicas already answer status checks. True when
+        it replaced the channel."""
+        state = self._current.channel.get_state()
+        if state is not grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+            return False
+        listed = None if self._addresses is None else address_list_target(self._addresses)
+        self._replace(listed or self._target)
+        log.info("model server calls reconnect: the replicas answer again")
+        return True
+
+    def _replace(self, target: str) -> None:
+        channel = self._connect(target)
+        # Connect to every replica now rather than on the first calls, which would otherwise all
+        # go to whichever replica connected first (round robin picks only ready connections).
+        channel.get_state(try_to_connect=True)
+        self._draining.retire(self._current)
+        self._current = _Held(channel)
 
     async def close(self) -> None:
         self._draining.retire(self._current)

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import asyncio
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 
 from services.gateway import replicas
 from services.gateway.replicas import Replicas, RoundRobin, address_list_target
+from services.suite.stack import free_port
 
 
 class FakeChannel:
@@ -120,3 +124,51 @@ async def test_fixed_and_opaque_targets_have_nothing_to_follow() -> None:
     opaque = Replicas("unix:/tmp/model.sock", channels)  # type: ignore[arg-type]
     assert not opaque.addressable and not opaque.follows_names
     assert await opaque.refresh() is None
+
+
+async def test_a_channel_waiting_out_its_reconnect_backoff_is_renewed_when_replicas_answer() -> (
+    None
+):
+    port = free_port()
+    options = [
+        # A long backoff, so that the old channel surely still waits when the server is back.
+        ("grpc.initial_reconnect_backoff_ms", 20_000),
+        ("grpc.min_reconnect_backoff_ms", 20_000),
+        # As the gateway's call channels: a new one must not share the old one's subchannel.
+        ("grpc.use_local_subchannel_pool", 1),
+    ]
+    round_robin = RoundRobin(
+        f"ipv4:127.0.0.1:{port}", lambda target: grpc.aio.insecure_channel(target, options=options)
+    )
+    with round_robin.lease() as failing:
+        failing.get_state(try_to_connect=True)
+        await asyncio.wait_for(
+            _state_becomes(failing, grpc.ChannelConnectivity.TRANSIENT_FAILURE), timeout=10
+        )
+
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health_aio.HealthServicer(), server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    try:
+        # The server answers, but the channel waits out its backoff and fails calls meanwhile.
+        assert failing.get_state() is grpc.ChannelConnectivity.TRANSIENT_FAILURE
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await health_pb2_grpc.HealthStub(failing).Check(health_pb2.HealthCheckRequest())
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+
+        assert round_robin.renew_if_failing()
+        with round_robin.lease() as channel:
+            answer = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=10
+            )
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        assert not round_robin.renew_if_failing()  # a working channel stays
+    finally:
+        await round_robin.close()
+        await server.stop(None)
+
+
+async def _state_becomes(channel: grpc.aio.Channel, state: grpc.ChannelConnectivity) -> None:
+    while (now := channel.get_state()) is not state:
+        await channel.wait_for_state_change(now)
