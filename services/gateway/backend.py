@@ -19,21 +19,25 @@ from typing import Any, NoReturn
 
 import grpc
 import numpy.typing as npt
-from tensorflow.core.protobuf import meta_graph_pb2
-from tensorflow_serving.apis import (
-    get_model_metadata_pb2,
-    get_model_status_pb2,
-    model_pb2,
-    model_service_pb2_grpc,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-)
 
 from services.gateway import errors
 from services.gateway.logs import outgoing_metadata
 from services.gateway.metrics import GatewayMetrics
+from services.gateway.model_server_api import (
+    MODEL_SERVICE,
+    PREDICTION_SERVICE,
+    ModelService,
+    PredictionService,
+    unpack_signature_defs,
+)
 from services.gateway.replicas import Replicas, RoundRobin
 from services.gateway.tensors import TensorConversionError, from_tensor_proto, to_tensor_proto
+from services.generated.tfserving.v1 import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_pb2,
+    predict_pb2,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +52,8 @@ _RETRY_SERVICE_CONFIG = json.dumps(
         "methodConfig": [
             {
                 "name": [
-                    {"service": "tensorflow.serving.PredictionService"},
-                    {"service": "tensorflow.serving.ModelService"},
+                    {"service": PREDICTION_SERVICE},
+                    {"service": MODEL_SERVICE},
                 ],
                 "retryPolicy": {
                     "maxAttempts": 3,
@@ -199,7 +203,7 @@ class ModelServerClient:
 
     async def signature_defs(
         self, model: str, version: int, deadline: Deadline
-    ) -> dict[str, meta_graph_pb2.SignatureDef]:
+    ) -> dict[str, get_model_metadata_pb2.SignatureDef]:
         """The SignatureDefs of a pinned model version, from GetModelMetadata."""
         request = get_model_metadata_pb2.GetModelMetadataRequest(
             model_spec=_spec(model, version), metadata_field=["signature_def"]
@@ -207,8 +211,8 @@ class ModelServerClient:
         response: get_model_metadata_pb2.GetModelMetadataResponse = await self._pinned_call(
             "GetModelMetadata", request, model, version, deadline
         )
-        signature_map = get_model_metadata_pb2.SignatureDefMap()
-        if not response.metadata["signature_def"].Unpack(signature_map):
+        signature_map = unpack_signature_defs(response.metadata["signature_def"])
+        if signature_map is None:
             raise errors.ModelContractError(f"model {model} sent metadata without signature_def")
         return dict(signature_map.signature_def)
 
@@ -220,9 +224,7 @@ class ModelServerClient:
 
         async def ask(channel: grpc.aio.Channel) -> list[VersionStatus] | errors.GatewayError:
             try:
-                return await _version_statuses(
-                    model_service_pb2_grpc.ModelServiceStub(channel), model, deadline
-                )
+                return await _version_statuses(ModelService(channel), model, deadline)
             except errors.ModelNotFound:
                 return []
             except errors.GatewayError as exc:
@@ -259,7 +261,7 @@ class ModelServerClient:
         not loaded it yet, or already unloaded it), calls each replica that does, in turn."""
         try:
             with self._round_robin.lease() as channel:
-                stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+                stub = PredictionService(channel)
                 return await self._call(getattr(stub, method), request, model, version, deadline)
         except errors.ModelNotFound as not_found:
             error: errors.GatewayError = not_found
@@ -267,7 +269,7 @@ class ModelServerClient:
             if address not in self._replicas:
                 continue  # it left since its last status answer
             with self._replicas.use(address) as channel:
-                stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+                stub = PredictionService(channel)
                 try:
                     return await self._call(
                         getattr(stub, method), request, model, version, deadline
@@ -292,7 +294,7 @@ class ModelServerClient:
 
 
 async def _version_statuses(
-    stub: model_service_pb2_grpc.ModelServiceStub, model: str, deadline: Deadline
+    stub: ModelService, model: str, deadline: Deadline
 ) -> list[VersionStatus]:
     request = get_model_status_pb2.GetModelStatusRequest(model_spec=model_pb2.ModelSpec(name=model))
     try:

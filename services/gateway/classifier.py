@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from tensorflow.core.framework import types_pb2
 
 from services.common.bounded import shorten
 from services.gateway import errors
@@ -23,6 +22,7 @@ from services.gateway.backend import Deadline, ModelServerClient
 from services.gateway.catalog import ModelCatalog, VersionedCache
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import METADATA_SIGNATURE, output, read_metadata, strings
+from services.generated.tfserving.v1 import tensor_pb2
 
 SERVING_SIGNATURE = "serving_default"
 FEATURES_INPUT = "features"
@@ -178,7 +178,7 @@ class WineClassifier:
             raise errors.ModelContractError(f"{where} has no {SERVING_SIGNATURE}/{FEATURES_INPUT}")
         features = serving.inputs[FEATURES_INPUT]
         dims = [dim.size for dim in features.tensor_shape.dim]
-        if features.dtype != types_pb2.DT_FLOAT or len(dims) != 2:
+        if features.dtype != tensor_pb2.DT_FLOAT or len(dims) != 2:
             raise errors.ModelContractError(f"{where}: {FEATURES_INPUT} must be float32 [-1, n]")
         if METADATA_SIGNATURE not in signatures:
             raise errors.ModelContractError(f"{where} has no {METADATA_SIGNATURE} signature")

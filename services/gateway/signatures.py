@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from tensorflow.core.protobuf import meta_graph_pb2
 
 from services.gateway import errors
 from services.gateway.tensors import dtype_name
+from services.generated.tfserving.v1 import get_model_metadata_pb2
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class TensorSpec:
     shape: tuple[int, ...] | None
 
     @classmethod
-    def from_tensor_info(cls, name: str, info: meta_graph_pb2.TensorInfo) -> TensorSpec:
+    def from_tensor_info(cls, name: str, info: get_model_metadata_pb2.TensorInfo) -> TensorSpec:
         shape = info.tensor_shape
         dims = None if shape.unknown_rank else tuple(dim.size for dim in shape.dim)
         return cls(name, dtype_name(info.dtype), dims)
@@ -71,7 +71,7 @@ class Signature:
 
 
 def read_signatures(
-    signature_defs: Mapping[str, meta_graph_pb2.SignatureDef],
+    signature_defs: Mapping[str, get_model_metadata_pb2.SignatureDef],
 ) -> dict[str, Signature]:
     """Every signature of a version, internal ones (``__saved_model_init_op``) left out."""
     return {

@@ -6,30 +6,33 @@ ndarray element by element is two orders of magnitude slower.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
-_NUMPY_BY_DTYPE: dict[int, np.dtype[Any]] = {
-    types_pb2.DT_FLOAT: np.dtype("<f4"),
-    types_pb2.DT_DOUBLE: np.dtype("<f8"),
-    types_pb2.DT_INT32: np.dtype("<i4"),
-    types_pb2.DT_INT64: np.dtype("<i8"),
-    types_pb2.DT_UINT8: np.dtype("u1"),
-    types_pb2.DT_BOOL: np.dtype("?"),
+from services.generated.tfserving.v1 import tensor_pb2
+
+DataType: TypeAlias = tensor_pb2.DataType.ValueType
+
+_NUMPY_BY_DTYPE: dict[DataType, np.dtype[Any]] = {
+    tensor_pb2.DT_FLOAT: np.dtype("<f4"),
+    tensor_pb2.DT_DOUBLE: np.dtype("<f8"),
+    tensor_pb2.DT_INT32: np.dtype("<i4"),
+    tensor_pb2.DT_INT64: np.dtype("<i8"),
+    tensor_pb2.DT_UINT8: np.dtype("u1"),
+    tensor_pb2.DT_BOOL: np.dtype("?"),
 }
 _DTYPE_BY_NUMPY = {dtype: enum for enum, dtype in _NUMPY_BY_DTYPE.items()}
 
 # The typed repeated field TensorFlow uses for each dtype when tensor_content is empty.
 _VALUE_FIELD = {
-    types_pb2.DT_FLOAT: "float_val",
-    types_pb2.DT_DOUBLE: "double_val",
-    types_pb2.DT_INT32: "int_val",
-    types_pb2.DT_UINT8: "int_val",
-    types_pb2.DT_INT64: "int64_val",
-    types_pb2.DT_BOOL: "bool_val",
+    tensor_pb2.DT_FLOAT: "float_val",
+    tensor_pb2.DT_DOUBLE: "double_val",
+    tensor_pb2.DT_INT32: "int_val",
+    tensor_pb2.DT_UINT8: "int_val",
+    tensor_pb2.DT_INT64: "int64_val",
+    tensor_pb2.DT_BOOL: "bool_val",
 }
 
 
@@ -55,37 +58,41 @@ def to_tensor_proto(array: npt.NDArray[Any]) -> tensor_pb2.TensorProto:
 def _string_tensor_proto(array: npt.NDArray[Any]) -> tensor_pb2.TensorProto:
     values = [item if isinstance(item, bytes) else str(item).encode() for item in array.flat]
     return tensor_pb2.TensorProto(
-        dtype=types_pb2.DT_STRING, tensor_shape=_shape_proto(array.shape), string_val=values
+        dtype=tensor_pb2.DT_STRING, tensor_shape=_shape_proto(array.shape), string_val=values
     )
 
 
-def _shape_proto(shape: tuple[int, ...]) -> tensor_shape_pb2.TensorShapeProto:
-    return tensor_shape_pb2.TensorShapeProto(
-        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in shape]
+def _shape_proto(shape: tuple[int, ...]) -> tensor_pb2.TensorShapeProto:
+    return tensor_pb2.TensorShapeProto(
+        dim=[tensor_pb2.TensorShapeProto.Dim(size=size) for size in shape]
     )
 
 
-def dtype_name(enum: int) -> str:
+def dtype_name(enum: DataType) -> str:
     """TensorFlow's short name of a DataType enum value: float32, int64, string, ..."""
-    if enum == types_pb2.DT_STRING:
+    if enum == tensor_pb2.DT_STRING:
         return "string"
     dtype = _NUMPY_BY_DTYPE.get(enum)
     if dtype is None:
-        return str(types_pb2.DataType.Name(enum)).removeprefix("DT_").lower()
+        return _enum_name(enum).removeprefix("DT_").lower()
     return "bool" if dtype.kind == "b" else dtype.name
+
+
+def _enum_name(enum: DataType) -> str:
+    if enum not in tensor_pb2.DataType.values():
+        return f"DT_{int(enum)}"  # a type newer than the gateway's copy of the enum
+    return tensor_pb2.DataType.Name(enum)
 
 
 def from_tensor_proto(proto: tensor_pb2.TensorProto) -> npt.NDArray[Any]:
     """Decodes a TensorProto into an ndarray (strings become an object array of bytes)."""
     shape = tuple(dim.size for dim in proto.tensor_shape.dim)
     count = int(np.prod(shape, dtype=np.int64))
-    if proto.dtype == types_pb2.DT_STRING:
+    if proto.dtype == tensor_pb2.DT_STRING:
         return _reshape(np.array(list(proto.string_val), dtype=object), shape, count)
     dtype = _NUMPY_BY_DTYPE.get(proto.dtype)
     if dtype is None:
-        raise TensorConversionError(
-            f"unsupported tensor dtype {types_pb2.DataType.Name(proto.dtype)}"
-        )
+        raise TensorConversionError(f"unsupported tensor dtype {_enum_name(proto.dtype)}")
     if proto.tensor_content:
         if len(proto.tensor_content) != count * dtype.itemsize:
             raise TensorConversionError(

@@ -24,8 +24,7 @@ from tensorflow_serving.apis import (
     predict_pb2,
     prediction_service_pb2_grpc,
 )
-
-from services.gateway.tensors import to_tensor_proto
+from tensorflow_tensors import tensorflow_tensor
 
 MODEL = "classifier"
 VERSION = 1
@@ -90,7 +89,7 @@ class FakeClassifierServer(
         response.model_spec.version.value = VERSION
         if request.model_spec.signature_name == "metadata":
             for name, values in (("feature_names", FEATURES), ("class_names", CLASSES)):
-                response.outputs[name].CopyFrom(to_tensor_proto(np.array([values], object)))
+                response.outputs[name].CopyFrom(tensorflow_tensor(np.array([values], object)))
             return response
         call = self.predict_calls
         self.predict_calls += 1
@@ -99,8 +98,8 @@ class FakeClassifierServer(
             await context.abort(*failure)
         rows = request.inputs["features"].tensor_shape.dim[0].size
         probabilities = np.full((rows, len(CLASSES)), 1 / len(CLASSES), np.float32)
-        response.outputs["probabilities"].CopyFrom(to_tensor_proto(probabilities))
-        response.outputs["class_ids"].CopyFrom(to_tensor_proto(np.zeros(rows, np.int64)))
+        response.outputs["probabilities"].CopyFrom(tensorflow_tensor(probabilities))
+        response.outputs["class_ids"].CopyFrom(tensorflow_tensor(np.zeros(rows, np.int64)))
         return response
 
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import pytest_asyncio
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_tensors import tensorflow_tensor
 
 from services.gateway import errors
 from services.gateway.backend import Deadline, ModelServerClient
 from services.gateway.metrics import GatewayMetrics
-from services.gateway.tensors import to_tensor_proto
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -36,7 +36,7 @@ class CancellingModelServer(prediction_service_pb2_grpc.PredictionServiceService
         response = predict_pb2.PredictResponse()
         response.model_spec.CopyFrom(request.model_spec)
         values = np.frombuffer(request.inputs["x"].tensor_content, np.float32) * 2
-        response.outputs["y"].CopyFrom(to_tensor_proto(values))
+        response.outputs["y"].CopyFrom(tensorflow_tensor(values))
         return response
 
 

@@ -19,6 +19,7 @@ import pytest
 import pytest_asyncio
 from fake_model_server import MODEL, VERSION, RunningFake, every_other, serve_fake
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_tensors import tensorflow_tensor
 
 from services.gateway import errors
 from services.gateway.backend import (
@@ -29,7 +30,6 @@ from services.gateway.backend import (
     channel_options,
 )
 from services.gateway.metrics import GatewayMetrics
-from services.gateway.tensors import to_tensor_proto
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -76,7 +76,7 @@ def unthrottled_calls(port: int) -> Callable[[], Awaitable[bool]]:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = MODEL
     request.model_spec.signature_name = "serving_default"
-    request.inputs["features"].CopyFrom(to_tensor_proto(FEATURES))
+    request.inputs["features"].CopyFrom(tensorflow_tensor(FEATURES))
 
     async def call() -> bool:
         try:

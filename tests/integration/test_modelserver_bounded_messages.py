@@ -21,10 +21,10 @@ from tensorflow_serving.apis import (
     predict_pb2,
     prediction_service_pb2_grpc,
 )
+from tensorflow_tensors import tensorflow_tensor
 from tf_serving_testdata import copy_model, needs_testdata
 
 from services.common.bounded import MESSAGE_BYTES
-from services.gateway.tensors import to_tensor_proto
 from services.modelserver.server import ModelServerHandle, start_model_server
 from services.modelserver.settings import ModelServerSettings
 from services.suite.stack import free_port
@@ -63,7 +63,7 @@ def predict_request(model: str, signature: str = "") -> predict_pb2.PredictReque
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
     request.model_spec.signature_name = signature
-    request.inputs["x"].CopyFrom(to_tensor_proto(np.array([[1.0]], np.float32)))
+    request.inputs["x"].CopyFrom(tensorflow_tensor(np.array([[1.0]], np.float32)))
     return request
 
 

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_tensors import tensorflow_tensor
 from workload import Words, Workload
 
-from services.gateway.tensors import to_tensor_proto
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.suite.stack import ServingStack, memory_mib
 from training.series import load_airpassengers_split
@@ -80,7 +80,7 @@ def predict_calls() -> dict[str, Start]:
     # A batch of 64 digits: long enough in the model server to be cancelled while it runs.
     digits = predict_pb2.PredictRequest()
     digits.model_spec.name = "cnn"
-    digits.inputs["images"].CopyFrom(to_tensor_proto(np.random.rand(64, 28, 28).astype("f4")))
+    digits.inputs["images"].CopyFrom(tensorflow_tensor(np.random.rand(64, 28, 28).astype("f4")))
 
     def predict(channel: grpc.aio.Channel) -> grpc.aio.Call:
         return prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(

@@ -32,8 +32,8 @@ from tensorflow_serving.apis import (
     predict_pb2,
     prediction_service_pb2_grpc,
 )
+from tensorflow_tensors import tensorflow_tensor
 
-from services.gateway.tensors import to_tensor_proto
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.suite.children import Child
 from services.suite.stack import free_port, memory_mib
@@ -286,7 +286,7 @@ async def test_a_model_server_dies_of_sigterm_at_once_as_tensorflow_serving_does
     model_server = await asyncio.to_thread(start_model_server, classifier_repository, port)
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "classifier"
-    request.inputs["features"].CopyFrom(to_tensor_proto(load_wine().data[:1].astype(np.float32)))
+    request.inputs["features"].CopyFrom(tensorflow_tensor(load_wine().data[:1].astype(np.float32)))
     async with grpc.aio.insecure_channel(f"localhost:{port}") as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         load = Load(lambda deadline: stub.Predict(request, timeout=deadline))
