@@ -10,17 +10,12 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-from tensorflow_serving.apis import (
-    get_model_status_pb2,
-    model_pb2,
-    model_service_pb2_grpc,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-)
 
 from benchmarks.harness import Measurement, Stability, measure
 from benchmarks.model_alone import load_latest, median_run_ms
+from services.gateway.model_server_api import ModelService, PredictionService
 from services.gateway.tensors import to_tensor_proto
+from services.generated.tfserving.v1 import get_model_status_pb2, model_pb2, predict_pb2
 from services.suite.children import Child
 from services.suite.model_config import model_config_text
 from services.suite.stack import BATCHING_PARAMETERS, model_server_flags
@@ -103,8 +98,8 @@ async def run(models_dir: Path, work_dir: Path, stability: Stability) -> Batchin
             grpc.aio.insecure_channel(f"localhost:{plain_port}") as plain,
             grpc.aio.insecure_channel(f"localhost:{batching_port}") as batching,
         ):
-            plain_stub = prediction_service_pb2_grpc.PredictionServiceStub(plain)
-            batching_stub = prediction_service_pb2_grpc.PredictionServiceStub(batching)
+            plain_stub = PredictionService(plain)
+            batching_stub = PredictionService(batching)
             for concurrency in CONCURRENCY:
                 # Side by side: each concurrency measured on both servers in turn.
                 off = await measure(
@@ -114,7 +109,7 @@ async def run(models_dir: Path, work_dir: Path, stability: Stability) -> Batchin
                     lambda: batching_stub.Predict(request, timeout=30), concurrency, stability
                 )
                 rows.append(BatchingRow(concurrency, off, on))
-            status_stub = model_service_pb2_grpc.ModelServiceStub(batching)
+            status_stub = ModelService(batching)
             status = get_model_status_pb2.GetModelStatusRequest(model_spec=request.model_spec)
             ceiling = await measure(
                 lambda: status_stub.GetModelStatus(status, timeout=30),

@@ -22,10 +22,11 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from benchmarks.harness import Measurement, Stability, measure
+from services.gateway.model_server_api import PredictionService
 from services.gateway.tensors import to_tensor_proto
+from services.generated.tfserving.v1 import predict_pb2
 from services.suite.children import Child
 from services.suite.model_config import model_config_text
 from services.suite.stack import model_server_flags
@@ -98,7 +99,7 @@ async def measure_server(port: int, stability: Stability) -> dict[tuple[str, int
     async with grpc.aio.insecure_channel(
         f"localhost:{port}", options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
     ) as channel:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        stub = PredictionService(channel)
         for batch_size in BATCH_SIZES:
             for model, request in requests(batch_size).items():
                 call = functools.partial(stub.Predict, request, timeout=60)

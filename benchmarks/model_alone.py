@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+from tensorflow.core.framework import tensor_pb2
 
 from services.gateway.tensors import to_tensor_proto
 from services.modelserver.predict import prepare_predict, run_session
@@ -24,7 +25,11 @@ def median_run_ms(
     servable: Servable, signature: str, inputs: Mapping[str, np.ndarray], repeats: int = 50
 ) -> float:
     """The median time of one session run of a signature on these inputs, in ms."""
-    protos = {name: to_tensor_proto(array) for name, array in inputs.items()}
+    # The tensors the gateway sends, as the model server parses them.
+    protos = {
+        name: tensor_pb2.TensorProto.FromString(to_tensor_proto(array).SerializeToString())
+        for name, array in inputs.items()
+    }
     run = prepare_predict(servable, signature, protos, [])
     run_session(servable, run.feeds, run.fetches)  # the first run builds the callable
     times = []
