@@ -27,7 +27,7 @@ from services.gateway.model_server_api import (
     MODEL_SERVICE,
     PREDICTION_SERVICE,
     ModelService,
-    PredictionService,
+    prediction_service,
     unpack_signature_defs,
 )
 from services.gateway.replicas import Replicas, RoundRobin
@@ -261,7 +261,7 @@ class ModelServerClient:
         not loaded it yet, or already unloaded it), calls each replica that does, in turn."""
         try:
             with self._round_robin.lease() as channel:
-                stub = PredictionService(channel)
+                stub = prediction_service(channel)
                 return await self._call(getattr(stub, method), request, model, version, deadline)
         except errors.ModelNotFound as not_found:
             error: errors.GatewayError = not_found
@@ -269,7 +269,7 @@ class ModelServerClient:
             if address not in self._replicas:
                 continue  # it left since its last status answer
             with self._replicas.use(address) as channel:
-                stub = PredictionService(channel)
+                stub = prediction_service(channel)
                 try:
                     return await self._call(
                         getattr(stub, method), request, model, version, deadline

@@ -38,6 +38,8 @@ class VersionedCache(Generic[T]):
 
     async def get(self, version: int, deadline: Deadline) -> T:
         task = self._tasks.get(version)
+        if task is not None and task.done() and task.exception() is None:
+            return task.result()  # loaded: the common case needs no shield
         if task is None or (task.done() and task.exception() is not None):
             task = asyncio.ensure_future(self._load(version, deadline))
             self._tasks[version] = task

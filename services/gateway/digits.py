@@ -130,9 +130,11 @@ def prepare_raw(values: npt.ArrayLike, field: str) -> npt.NDArray[np.float32]:
 def mnist_style(grey: npt.NDArray[np.uint8], field: str) -> npt.NDArray[np.float32]:
     """A grey picture (0 black .. 255 white) of one digit, prepared as MNIST digits were."""
     ink = grey.astype(np.float32) / 255.0
-    if _border(ink).mean() > 0.5:  # light paper, dark ink: MNIST is the other way round
+    border = _border(ink)
+    if border.mean() > 0.5:  # light paper, dark ink: MNIST is the other way round
         ink = 1.0 - ink
-    ink -= np.median(_border(ink))  # the paper's own grey is not ink
+        border = 1.0 - border
+    ink -= _median(border)  # the paper's own grey is not ink
     np.clip(ink, 0.0, None, out=ink)
     if ink.max() <= 0.05:
         raise errors.InvalidInput(field, "no digit found: the image is blank")
@@ -164,6 +166,15 @@ def _border(ink: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]])
 
 
+def _median(values: npt.NDArray[np.float32]) -> np.float32:
+    """np.median of a small array, at a tenth of its overhead."""
+    ordered = np.sort(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def _fit_into_box(ink: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     height, width = ink.shape
     scale = BOX / max(height, width)
@@ -174,11 +185,13 @@ def _fit_into_box(ink: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 def _centre_by_mass(digit: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     height, width = digit.shape
-    rows, columns = np.indices(digit.shape)
-    mass = digit.sum()
-    centre_row, centre_column = (rows * digit).sum() / mass, (columns * digit).sum() / mass
-    top = int(np.clip(round(SIDE / 2 - 0.5 - centre_row), 0, SIDE - height))
-    left = int(np.clip(round(SIDE / 2 - 0.5 - centre_column), 0, SIDE - width))
+    # From the row and column sums: the same centre as weighting every pixel by its position.
+    row_mass, column_mass = digit.sum(axis=1), digit.sum(axis=0)
+    mass = row_mass.sum()
+    centre_row = float(np.arange(height) @ row_mass) / mass
+    centre_column = float(np.arange(width) @ column_mass) / mass
+    top = min(max(round(SIDE / 2 - 0.5 - centre_row), 0), SIDE - height)
+    left = min(max(round(SIDE / 2 - 0.5 - centre_column), 0), SIDE - width)
     field = np.zeros((SIDE, SIDE), dtype=np.float32)
     field[top : top + height, left : left + width] = digit
     return field

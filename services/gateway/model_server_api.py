@@ -7,6 +7,8 @@ nor tensorflow-serving-api, and its classes can share a process with theirs.
 
 from __future__ import annotations
 
+import weakref
+
 import grpc
 from google.protobuf import any_pb2
 
@@ -48,6 +50,20 @@ class ModelService:
             request_serializer=get_model_status_pb2.GetModelStatusRequest.SerializeToString,
             response_deserializer=get_model_status_pb2.GetModelStatusResponse.FromString,
         )
+
+
+# Each channel's method objects, made once rather than on every call.
+_PREDICTION_SERVICES: weakref.WeakKeyDictionary[grpc.aio.Channel, PredictionService] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def prediction_service(channel: grpc.aio.Channel) -> PredictionService:
+    """The PredictionService of a channel, kept as long as the channel lives."""
+    service = _PREDICTION_SERVICES.get(channel)
+    if service is None:
+        service = _PREDICTION_SERVICES[channel] = PredictionService(channel)
+    return service
 
 
 def unpack_signature_defs(
