@@ -1,6 +1,7 @@
 """`make bench`: run the benchmarks and write BENCHMARKS.md.
 
 python -m benchmarks [--models-dir models] [--output BENCHMARKS.md] [--window-s 2]
+                     [--overhead-window-s 10]
 """
 
 from __future__ import annotations
@@ -20,10 +21,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
     parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
     parser.add_argument("--window-s", type=float, default=2.0, help="length of one window")
+    parser.add_argument(
+        "--overhead-window-s",
+        type=float,
+        default=10.0,
+        help="length of each path's window in the gateway overhead comparison",
+    )
     options = parser.parse_args(argv)
 
     from benchmarks import batching, footprint, gateway_overhead, generation, similarity
-    from benchmarks.harness import Stability
+    from benchmarks.harness import Stability, Window
     from benchmarks.machine import machine_facts
     from benchmarks.report import Results, render, replace_section, section_of
     from benchmarks.soak import HEADING as SOAK_HEADING
@@ -39,11 +46,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         gateways = {"default": [], **generation.GATEWAYS}
         with serving_stack(models_dir, work_dir, gateways) as stack:
             model_server = footprint.at_start("model server (five models)", stack.model_server)
-            gateway = footprint.at_start("gateway", stack.gateways["default"])
+            gateway_dependencies = footprint.installed_size(footprint.requirement_set("gateway"))
+            gateway = footprint.at_start("gateway", stack.gateways["default"], gateway_dependencies)
             default_port = stack.gateways["default"].port
-            overhead = asyncio.run(
-                gateway_overhead.run(default_port, stack.model_server.port, stability)
-            )
+            with gateway_overhead.started_proxy(stack.model_server.port) as proxy:
+                overhead = asyncio.run(
+                    gateway_overhead.run(
+                        stack.gateways["default"],
+                        proxy,
+                        stack.model_server,
+                        Window(length_s=options.overhead_window_s, warmup_s=stability.warmup_s),
+                    )
+                )
             unbatched_port = stack.gateways["one step per call"].port
             generations = asyncio.run(generation.run(default_port, unbatched_port, stability))
             similar = asyncio.run(similarity.run(models_dir, default_port, stability))

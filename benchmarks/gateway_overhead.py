@@ -1,10 +1,22 @@
 """What the gateway costs: Classify and RecognizeDigits through it, against the same Predict
-(the request the gateway itself sends) straight to the model server."""
+(the request the gateway itself sends) straight to the model server, and through a bare
+pass-through proxy (benchmarks.proxy): the floor one more Python gRPC hop sets.
+
+Each path gets one window of a fixed length, in repetitions whose order alternates (direct,
+proxy, gateway; then the reverse; ...), so that a machine drifting during the run weighs on every
+path alike; ratios are taken within a repetition, and their median is reported."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
+import math
+import statistics
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import grpc
 import numpy as np
@@ -12,32 +24,68 @@ from PIL import Image
 from sklearn.datasets import load_wine
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from benchmarks.harness import Call, Measurement, Stability, measure
+from benchmarks.harness import Call, Measurement, Window, measure_window
 from services.gateway.digits import prepare_encoded
 from services.gateway.tensors import to_tensor_proto
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from services.suite.children import Child
+from services.suite.stack import START_TIMEOUT_S, Started, cpu_seconds
 from training.mnist import load_mnist_split
 
 CONCURRENCY = (1, 32)  # one client, and saturation
+PATHS = ("direct", "proxy", "gateway")  # what a request goes through
+REPETITIONS = 3
+Metric = Literal["throughput", "p50_ms", "p99_ms", "cpu_ms_per_request"]
+
+
+def orders(repetitions: int = REPETITIONS) -> list[tuple[str, ...]]:
+    """The paths' order in each repetition: as listed, then reversed, and so on."""
+    return [PATHS if repetition % 2 == 0 else PATHS[::-1] for repetition in range(repetitions)]
 
 
 @dataclass(frozen=True)
 class OverheadRow:
     rpc: str
     concurrency: int
-    direct: Measurement
-    gateway: Measurement
+    # Each path's measurements, one per repetition, in the order of the repetitions.
+    repetitions: Mapping[str, tuple[Measurement, ...]]
 
-    @property
-    def p50_ratio(self) -> float:
-        return self.gateway.p50_ms / self.direct.p50_ms
+    def median(self, path: str, metric: Metric) -> float:
+        return statistics.median(_value(m, metric) for m in self.repetitions[path])
 
-    @property
-    def throughput_ratio(self) -> float:
-        return self.gateway.throughput / self.direct.throughput
+    def ratio(self, metric: Metric, of: str = "gateway", to: str = "proxy") -> float:
+        """The median over repetitions of ``of``'s value over ``to``'s in the same one."""
+        pairs = zip(self.repetitions[of], self.repetitions[to], strict=True)
+        return statistics.median(_quotient(_value(a, metric), _value(b, metric)) for a, b in pairs)
+
+    def errors(self, path: str) -> int:
+        return sum(m.errors for m in self.repetitions[path])
 
 
-async def run(gateway_port: int, model_server_port: int, stability: Stability) -> list[OverheadRow]:
+@dataclass(frozen=True)
+class OverheadResults:
+    window: Window
+    repetitions: int
+    rows: list[OverheadRow]
+
+
+@contextlib.contextmanager
+def started_proxy(model_server_port: int) -> Iterator[Started]:
+    """benchmarks.proxy in a process of its own, in front of the model server."""
+    started = time.perf_counter()
+    child = Child(
+        "proxy", "benchmarks.proxy", ["--port=0", f"--target=localhost:{model_server_port}"]
+    )
+    try:
+        port = child.wait_for_port(START_TIMEOUT_S)
+        yield Started(child, port, time.perf_counter() - started)
+    finally:
+        child.stop(timeout_s=15)
+
+
+async def run(
+    gateway: Started, proxy: Started, model_server: Started, window: Window
+) -> OverheadResults:
     wine_row = load_wine().data[0].astype(np.float32)
     classify = gateway_pb2.ClassifyRequest()
     classify.samples.add().ordered.values.extend(wine_row.tolist())
@@ -46,36 +94,66 @@ async def run(gateway_port: int, model_server_port: int, stability: Stability) -
 
     rows = []
     async with (
-        grpc.aio.insecure_channel(f"localhost:{gateway_port}") as gateway_channel,
-        grpc.aio.insecure_channel(f"localhost:{model_server_port}") as direct_channel,
+        grpc.aio.insecure_channel(f"localhost:{gateway.port}") as gateway_channel,
+        grpc.aio.insecure_channel(f"localhost:{proxy.port}") as proxy_channel,
+        grpc.aio.insecure_channel(f"localhost:{model_server.port}") as direct_channel,
     ):
-        gateway = gateway_pb2_grpc.GatewayServiceStub(gateway_channel)
+        through_gateway = gateway_pb2_grpc.GatewayServiceStub(gateway_channel)
+        through_proxy = prediction_service_pb2_grpc.PredictionServiceStub(proxy_channel)
         direct = prediction_service_pb2_grpc.PredictionServiceStub(direct_channel)
-        versions = {
-            m.name: m.serving_version
-            for m in (await gateway.ListModels(gateway_pb2.ListModelsRequest(), timeout=10)).models
-        }
+        listed = await through_gateway.ListModels(gateway_pb2.ListModelsRequest(), timeout=10)
+        versions = {m.name: m.serving_version for m in listed.models}
         # The Predicts the gateway makes of these requests: the same tensors, pinned version.
         features = _predict("classifier", versions["classifier"], "features", wine_row[None])
         images = _predict("cnn", versions["cnn"], "images", prepare_encoded(png, "images")[None])
-        cases: list[tuple[str, Call, Call]] = [
-            (
-                "Classify",
-                lambda: gateway.Classify(classify, timeout=30),
-                lambda: direct.Predict(features, timeout=30),
-            ),
-            (
-                "RecognizeDigits",
-                lambda: gateway.RecognizeDigits(recognize, timeout=30),
-                lambda: direct.Predict(images, timeout=30),
-            ),
-        ]
-        for rpc, through_gateway, straight_to_model_server in cases:
+        cases: dict[str, dict[str, Call]] = {
+            "Classify": {
+                "direct": lambda: direct.Predict(features, timeout=30),
+                "proxy": lambda: through_proxy.Predict(features, timeout=30),
+                "gateway": lambda: through_gateway.Classify(classify, timeout=30),
+            },
+            "RecognizeDigits": {
+                "direct": lambda: direct.Predict(images, timeout=30),
+                "proxy": lambda: through_proxy.Predict(images, timeout=30),
+                "gateway": lambda: through_gateway.RecognizeDigits(recognize, timeout=30),
+            },
+        }
+        # The direct path has no process of its own in between to count the CPU of.
+        cpu_clocks = {
+            "proxy": functools.partial(cpu_seconds, proxy.child.pid),
+            "gateway": functools.partial(cpu_seconds, gateway.child.pid),
+        }
+        for rpc, calls in cases.items():
             for concurrency in CONCURRENCY:
-                straight = await measure(straight_to_model_server, concurrency, stability)
-                via = await measure(through_gateway, concurrency, stability)
-                rows.append(OverheadRow(rpc, concurrency, straight, via))
-    return rows
+                repetitions = await _alternating(calls, concurrency, window, cpu_clocks)
+                rows.append(OverheadRow(rpc, concurrency, repetitions))
+    return OverheadResults(window, REPETITIONS, rows)
+
+
+async def _alternating(
+    calls: Mapping[str, Call],
+    concurrency: int,
+    window: Window,
+    cpu_clocks: Mapping[str, Callable[[], float]],
+) -> dict[str, tuple[Measurement, ...]]:
+    """Each path's windows, the repetitions taking turns in the order of `orders`."""
+    measured: dict[str, list[Measurement]] = {path: [] for path in PATHS}
+    for order in orders():
+        for path in order:
+            measured[path].append(
+                await measure_window(calls[path], concurrency, window, cpu_clocks.get(path))
+            )
+    return {path: tuple(measurements) for path, measurements in measured.items()}
+
+
+def _value(measurement: Measurement, metric: Metric) -> float:
+    value = getattr(measurement, metric)
+    return math.nan if value is None else float(value)
+
+
+def _quotient(numerator: float, denominator: float) -> float:
+    """NaN where a path completed nothing, rather than no report at all."""
+    return numerator / denominator if denominator else math.nan
 
 
 def _predict(model: str, version: int, name: str, array: np.ndarray) -> predict_pb2.PredictRequest:

@@ -1,19 +1,22 @@
-"""Closed-loop load at a fixed concurrency, measured in windows until it is stable.
+"""Closed-loop load at a fixed concurrency, measured in windows.
 
 N workers each keep one request outstanding (as Triton's perf_analyzer does in its concurrency
-mode). Latencies are recorded per window; measuring stops once the last windows agree on
+mode). Latencies are recorded per window. `measure` goes on until the last windows agree on
 throughput and median latency within a tolerance, or after a maximum number of windows, and the
-report says which. A window (and the warm-up) lasts until every worker could finish a request:
-at least N of them, so calls slower than the window length are still measured.
+report says which. `measure_window` measures one window of a fixed length, for comparisons
+repeated side by side, where each side must get the same time. A window (and the warm-up) lasts
+until every worker could finish a request: at least N of them, so calls slower than the window
+length are still measured.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +37,8 @@ class Measurement:
     windows: int
     stable: bool
     errors: int
+    # CPU time of the process under test per request completed, where it was read.
+    cpu_ms_per_request: float | None = None
 
 
 @dataclass(frozen=True)
@@ -47,55 +52,108 @@ class Stability:
     max_window_s: float = 120.0
 
 
+@dataclass(frozen=True)
+class Window:
+    """One window of a fixed length after a warm-up."""
+
+    length_s: float = 10.0
+    warmup_s: float = 1.0
+    max_length_s: float = 120.0  # as Stability.max_window_s
+
+
 async def measure(call: Call, concurrency: int, stability: Stability = Stability()) -> Measurement:
     """Drives ``call`` with ``concurrency`` requests outstanding until the numbers settle."""
-    latencies: list[float] = []
-    errors = 0
-    stop = asyncio.Event()
-    every_worker_done = asyncio.Event()  # this window holds at least `concurrency` latencies
-
-    async def worker() -> None:
-        nonlocal errors
-        while not stop.is_set():
-            started = time.perf_counter()
-            try:
-                await call()
-            except Exception:
-                errors += 1
-                continue
-            latencies.append(time.perf_counter() - started)
-            if len(latencies) >= concurrency:
-                every_worker_done.set()
-
-    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
-
-    async def window(length_s: float) -> tuple[float, list[float]]:
-        """The latencies of one window, and its throughput."""
-        latencies.clear()
-        every_worker_done.clear()
-        started = time.perf_counter()
-        await asyncio.sleep(length_s)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                every_worker_done.wait(), max(stability.max_window_s - length_s, 0)
-            )
-        recorded = list(latencies)
-        return len(recorded) / (time.perf_counter() - started), recorded
-
+    load = _ClosedLoop(call, concurrency, stability.max_window_s)
     try:
-        await window(stability.warmup_s)
-        windows: list[tuple[float, list[float]]] = []
+        await load.window(stability.warmup_s)
+        windows: list[_Recorded] = []
         while len(windows) < stability.max_windows:
-            windows.append(await window(stability.window_s))
+            windows.append(await load.window(stability.window_s))
             if len(windows) >= stability.stable_windows and _agree(
                 windows[-stability.stable_windows :], stability.tolerance
             ):
                 break
     finally:
-        stop.set()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await load.stop()
     recent = windows[-stability.stable_windows :]
     stable = len(recent) == stability.stable_windows and _agree(recent, stability.tolerance)
+    return _summary(concurrency, recent, len(windows), stable, load.errors)
+
+
+async def measure_window(
+    call: Call,
+    concurrency: int,
+    window: Window = Window(),
+    cpu_seconds: Callable[[], float] | None = None,
+) -> Measurement:
+    """Drives ``call`` with ``concurrency`` requests outstanding for one window after a warm-up.
+    ``cpu_seconds``, the CPU time used so far by the process under test, is read as the window
+    starts and ends, for its CPU time per request."""
+    load = _ClosedLoop(call, concurrency, window.max_length_s)
+    try:
+        await load.window(window.warmup_s)
+        cpu_before = cpu_seconds() if cpu_seconds else 0.0
+        recorded = await load.window(window.length_s)
+        cpu_used = cpu_seconds() - cpu_before if cpu_seconds else None
+    finally:
+        await load.stop()
+    measurement = _summary(concurrency, [recorded], 1, True, load.errors)
+    if cpu_used is None or not recorded[1]:
+        return measurement
+    return dataclasses.replace(measurement, cpu_ms_per_request=cpu_used * 1000 / len(recorded[1]))
+
+
+_Recorded = tuple[float, list[float]]  # a window's throughput, and its latencies in seconds
+
+
+class _ClosedLoop:
+    """``concurrency`` workers, each keeping one ``call`` outstanding, from construction until
+    ``stop``; ``window`` collects the latencies of the calls that end within it."""
+
+    def __init__(self, call: Call, concurrency: int, max_window_s: float) -> None:
+        self._call = call
+        self._concurrency = concurrency
+        self._max_window_s = max_window_s
+        self.errors = 0
+        self._latencies: list[float] = []
+        self._stopping = asyncio.Event()
+        self._every_worker_done = asyncio.Event()  # the window holds `concurrency` latencies
+        self._workers = [asyncio.create_task(self._worker()) for _ in range(concurrency)]
+
+    async def _worker(self) -> None:
+        while not self._stopping.is_set():
+            started = time.perf_counter()
+            try:
+                await self._call()
+            except Exception:
+                self.errors += 1
+                continue
+            self._latencies.append(time.perf_counter() - started)
+            if len(self._latencies) >= self._concurrency:
+                self._every_worker_done.set()
+
+    async def window(self, length_s: float) -> _Recorded:
+        """The latencies of one window, and its throughput."""
+        self._latencies.clear()
+        self._every_worker_done.clear()
+        started = time.perf_counter()
+        await asyncio.sleep(length_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                self._every_worker_done.wait(), max(self._max_window_s - length_s, 0)
+            )
+        recorded = list(self._latencies)
+        return len(recorded) / (time.perf_counter() - started), recorded
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+
+
+def _summary(
+    concurrency: int, recent: Sequence[_Recorded], windows: int, stable: bool, errors: int
+) -> Measurement:
+    """Throughput and percentiles over ``recent``, the windows that count."""
     samples = np.array([latency for _, window in recent for latency in window]) * 1000
     if samples.size == 0:
         samples = np.array([float("nan")])
@@ -106,13 +164,13 @@ async def measure(call: Call, concurrency: int, stability: Stability = Stability
         p50_ms=float(np.percentile(samples, 50)),
         p90_ms=float(np.percentile(samples, 90)),
         p99_ms=float(np.percentile(samples, 99)),
-        windows=len(windows),
+        windows=windows,
         stable=stable,
         errors=errors,
     )
 
 
-def _agree(windows: list[tuple[float, list[float]]], tolerance: float) -> bool:
+def _agree(windows: Sequence[_Recorded], tolerance: float) -> bool:
     rates = [rate for rate, _ in windows]
     medians = [float(np.median(window)) if window else float("inf") for _, window in windows]
     return _spread(rates) <= tolerance and _spread(medians) <= tolerance

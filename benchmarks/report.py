@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from benchmarks.batching import BatchingResults, BatchingRow, ModelAlone
-from benchmarks.footprint import ProcessFootprint
-from benchmarks.gateway_overhead import OverheadRow
+from benchmarks.footprint import InstalledSize, ProcessFootprint
+from benchmarks.gateway_overhead import PATHS, Metric, OverheadResults, OverheadRow
 from benchmarks.generation import (
     HORIZON,
     STRATEGIES,
@@ -17,11 +18,10 @@ from benchmarks.generation import (
 )
 from benchmarks.harness import Measurement
 from benchmarks.similarity import K, SimilarityResult
+from benchmarks.targets import FOOTPRINT_TARGETS, OVERHEAD_TARGETS
 
 THROUGHPUT_TARGET = 3.0  # batching on / off at 32 outstanding requests
 LATENCY_TARGET = 1.2  # batching on / off p50 at 1 outstanding request
-OVERHEAD_P50_TARGET = 1.3  # gateway / direct p50 at one client
-OVERHEAD_THROUGHPUT_TARGET = 0.8  # gateway / direct throughput at saturation
 GENERATION_TARGET = 10.0  # continuous batching / window re-feed throughput at 64 calls
 
 
@@ -29,7 +29,7 @@ GENERATION_TARGET = 10.0  # continuous batching / window re-feed throughput at 6
 class Results:
     batching: BatchingResults
     model_alone: ModelAlone
-    overhead: list[OverheadRow]
+    overhead: OverheadResults
     generation: list[GenerationRow]
     forecaster_alone: ForecasterAlone
     similarity: SimilarityResult
@@ -41,9 +41,10 @@ def render(command: str, facts: Mapping[str, str], results: Results) -> str:
         "# Benchmarks",
         "",
         f"Produced by `{command}`. Every comparison runs side by side in one run, on one "
-        "machine, and is reported as a ratio with the absolute numbers beside it. Each number "
-        "comes from 2-second windows, measured until three in a row agree within 10% on "
-        "throughput and median latency (*unstable* marks a measurement that never settled). "
+        "machine, and is reported as a ratio with the absolute numbers beside it. Unless a "
+        "section says otherwise, each number comes from 2-second windows, measured until three "
+        "in a row agree within 10% on throughput and median latency (*unstable* marks a "
+        "measurement that never settled). "
         "The benchmark client is an asyncio gRPC client holding N requests outstanding; it runs "
         "on the same cores as the servers.",
         "",
@@ -60,44 +61,97 @@ def render(command: str, facts: Mapping[str, str], results: Results) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _overhead_section(rows: Sequence[OverheadRow]) -> list[str]:
+def _overhead_section(results: OverheadResults) -> list[str]:
+    window = results.window
     lines = [
         "## Gateway overhead",
         "",
-        "`Classify` (one wine row) and `RecognizeDigits` (one 56x56 PNG) through the gateway, "
-        "against the Predict the gateway makes of them (the same tensors and pinned version) "
-        "sent straight to the model server. One client, then 32 outstanding requests "
+        "`Classify` (one wine row) and `RecognizeDigits` (one 56x56 PNG) three ways: **direct**, "
+        "the Predict the gateway makes of them (the same tensors and pinned version) sent "
+        "straight to the model server; **proxy**, the same Predict through a bare pass-through "
+        "gRPC proxy in a process of its own (`benchmarks/proxy.py`: grpc.aio, request and reply "
+        "passed on as bytes over one channel, no TensorFlow), the floor for any Python hop; and "
+        "**gateway**, the gateway's own RPC. One client, then 32 outstanding requests "
         "(saturation). Model server with batching on, as deployed.",
         "",
-        "| RPC | outstanding | direct: req/s | direct: p50 / p99 ms | gateway: req/s "
-        "| gateway: p50 / p99 ms | p50 gateway/direct | throughput gateway/direct |",
-        "|---|---|---|---|---|---|---|---|",
+        f"Each path gets one {window.length_s:g}-second window after a {window.warmup_s:g}-second "
+        f"warm-up, in {results.repetitions} repetitions whose order alternates (direct, proxy, "
+        "gateway; then gateway, proxy, direct; ...), so that the machine drifting during the run "
+        "weighs on every path alike. The numbers are medians over the repetitions; the ratios "
+        "are medians of the ratios within each repetition. CPU per request is the process's "
+        "user and system CPU time over the window (`/proc/<pid>/stat`), divided by the requests "
+        "completed in it; the direct path has no process of its own in between.",
+        "",
+        "| RPC | outstanding | path | req/s | p50 / p99 ms | CPU per request, ms |",
+        "|---|---|---|---|---|---|",
     ]
-    for row in rows:
-        lines.append(
-            f"| {row.rpc} | {row.concurrency} | {_rate(row.direct)} | {_latency(row.direct)} "
-            f"| {_rate(row.gateway)} | {_latency(row.gateway)} | {row.p50_ratio:.2f}x "
-            f"| {row.throughput_ratio:.2f}x |"
-        )
-    lines.append("")
-    for row in rows:
-        if row.concurrency == 1:
-            met = _met(row.p50_ratio <= OVERHEAD_P50_TARGET)
-            lines.append(
-                f"- {row.rpc}, one client: p50 ratio {row.p50_ratio:.2f}x, target at most "
-                f"{OVERHEAD_P50_TARGET}x: {met}. The gateway adds one more gRPC hop "
-                f"({row.gateway.p50_ms - row.direct.p50_ms:.2f} ms at the median), in a "
-                "Python process of its own, plus its validation and preprocessing."
+    for row in results.rows:
+        for path in PATHS:
+            errors = row.errors(path)
+            rate = f"{row.median(path, 'throughput'):.0f}" + (
+                f", {errors} errors" if errors else ""
             )
-        else:
-            met = _met(row.throughput_ratio >= OVERHEAD_THROUGHPUT_TARGET)
+            cpu = row.median(path, "cpu_ms_per_request")
             lines.append(
-                f"- {row.rpc}, {row.concurrency} outstanding: {row.throughput_ratio:.2f}x the "
-                f"direct throughput, target at least {OVERHEAD_THROUGHPUT_TARGET}x: {met}. At "
-                "saturation the gateway process competes with the model server and the client "
-                "for the same two cores, so every request pays for two Python gRPC servers."
+                f"| {row.rpc} | {row.concurrency} | {path} | {rate} "
+                f"| {row.median(path, 'p50_ms'):.2f} / {row.median(path, 'p99_ms'):.2f} "
+                f"| {'' if math.isnan(cpu) else f'{cpu:.3f}'} |"
             )
-    return [*lines, ""]
+    lines += [
+        "",
+        "| RPC | outstanding | p50 gateway/proxy | throughput gateway/proxy | CPU gateway/proxy "
+        "| p50 gateway/direct | throughput gateway/direct |",
+        "|---|---|---|---|---|---|---|",
+        *(
+            f"| {row.rpc} | {row.concurrency} | {row.ratio('p50_ms'):.2f}x "
+            f"| {row.ratio('throughput'):.2f}x | {row.ratio('cpu_ms_per_request'):.2f}x "
+            f"| {row.ratio('p50_ms', to='direct'):.2f}x "
+            f"| {row.ratio('throughput', to='direct'):.2f}x |"
+            for row in results.rows
+        ),
+        "",
+        *_overhead_targets(results.rows),
+        "",
+        "What limits it: the proxy pays for one more gRPC hop in a Python process of its own and "
+        "nothing else, so gateway/proxy is what the gateway's own work costs: parsing and "
+        "validating the request, preprocessing (decoding the PNG), building the Predict and "
+        "shaping the reply. At saturation every process competes with the model server and the "
+        "client for the same cores, so the CPU a request costs in the gateway bounds its "
+        "throughput.",
+        "",
+    ]
+    return lines
+
+
+# A metric's name in the targets table, its unit and its decimals.
+_METRIC_NAMES: dict[Metric, tuple[str, str, int]] = {
+    "p50_ms": ("p50", "ms", 2),
+    "throughput": ("throughput", "req/s", 0),
+    "cpu_ms_per_request": ("CPU per request", "ms", 3),
+}
+
+
+def _overhead_targets(rows: Sequence[OverheadRow]) -> list[str]:
+    """The gateway against the proxy, by OVERHEAD_TARGETS, with both sides' numbers."""
+    by_case = {(row.rpc, row.concurrency): row for row in rows}
+    lines = [
+        "| RPC | gateway against the proxy | gateway | proxy | gateway/proxy | target | |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for rpc, targets in OVERHEAD_TARGETS.items():
+        for target in targets:
+            row = by_case.get((rpc, target.concurrency))
+            if row is None:
+                continue
+            name, unit, decimals = _METRIC_NAMES[target.metric]
+            ratio = row.ratio(target.metric)
+            lines.append(
+                f"| {rpc} | {name} at {target.concurrency} outstanding, {unit} "
+                f"| {row.median('gateway', target.metric):.{decimals}f} "
+                f"| {row.median('proxy', target.metric):.{decimals}f} | {ratio:.2f}x "
+                f"| {target.bound.text('x')} | {_met(target.bound.met(ratio))} |"
+            )
+    return lines
 
 
 def _batching_section(results: BatchingResults, alone: ModelAlone) -> list[str]:
@@ -283,6 +337,7 @@ def _footprint_section(footprints: Sequence[ProcessFootprint]) -> list[str]:
             for f in footprints
         ),
         "",
+        *_footprint_targets(footprints),
         "What limits it: both processes import TensorFlow (the gateway only for the "
         "tensorflow-serving-api message classes, which import TensorFlow's own), which is most "
         "of the gateway's memory and start-up time. The model server also holds every model's "
@@ -290,6 +345,42 @@ def _footprint_section(footprints: Sequence[ProcessFootprint]) -> list[str]:
         "",
     ]
     return lines
+
+
+def _footprint_targets(footprints: Sequence[ProcessFootprint]) -> list[str]:
+    """Each process with FOOTPRINT_TARGETS against them, and what its dependencies hold."""
+    lines = []
+    for footprint in footprints:
+        targets = FOOTPRINT_TARGETS.get(footprint.name, ())
+        if not targets:
+            continue
+        lines += [
+            f"| {footprint.name} | measured | target | |",
+            "|---|---|---|---|",
+            *(
+                f"| {target.label} | {target.value(footprint):.{target.decimals}f}{target.unit} "
+                f"| {target.bound.text(target.unit)} "
+                f"| {_met(target.bound.met(target.value(footprint)))} |"
+                for target in targets
+            ),
+            "",
+        ]
+        if footprint.dependencies is not None:
+            lines += [_dependencies_line(footprint.name, footprint.dependencies), ""]
+    return lines
+
+
+def _dependencies_line(process: str, dependencies: InstalledSize) -> str:
+    largest = ", ".join(f"{name} {size / 1e6:.0f} MB" for name, size in dependencies.largest(3))
+    line = (
+        f"The {process}'s own dependencies: the project's {dependencies.requirement_set} in "
+        f"pyproject.toml and all they require, {len(dependencies.bytes_by_distribution)} "
+        f"installed distributions, {dependencies.megabytes:.0f} MB (10^6 bytes) of files; the "
+        f"largest: {largest}."
+    )
+    if dependencies.missing:
+        line += f" Required but not installed here, not counted: {', '.join(dependencies.missing)}."
+    return line
 
 
 def replace_section(document: str, heading: str, section: str) -> str:

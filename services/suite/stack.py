@@ -4,6 +4,7 @@ batching on, and gateways in front, started and timed until they serve."""
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -99,6 +100,16 @@ def memory_mib(pid: int, field: str) -> float:
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no {field} for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time a process has used so far, user and system, all its threads (utime and
+    stime of /proc/<pid>/stat), in seconds."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # The command name, in parentheses, may hold spaces: the fields after it start at field 3.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
 def model_server_flags(config: Path, batching_parameters: Path | None = None) -> list[str]:

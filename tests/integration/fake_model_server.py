@@ -40,11 +40,13 @@ class FakeClassifierServer(
 ):
     """Serves `classifier` version 1. ``fail`` chooses, per serving Predict call that arrives
     (numbered from 0), a status to end it with, or None to answer it; ``predict_calls`` counts
-    those arrivals, retries included."""
+    those arrivals, retries included, and ``time_remaining`` holds each one's deadline left as
+    it arrived (None: it had none)."""
 
     def __init__(self) -> None:
         self.fail: Callable[[int], Failure | None] = lambda _call: None
         self.predict_calls = 0
+        self.time_remaining: list[float | None] = []
 
     def fail_always(self, code: grpc.StatusCode, details: str) -> None:
         self.fail = lambda _call: (code, details)
@@ -93,6 +95,7 @@ class FakeClassifierServer(
             return response
         call = self.predict_calls
         self.predict_calls += 1
+        self.time_remaining.append(context.time_remaining())
         failure = self.fail(call)
         if failure is not None:
             await context.abort(*failure)

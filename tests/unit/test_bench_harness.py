@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from benchmarks.harness import Stability, measure
+from benchmarks.harness import Stability, Window, measure, measure_window
 
 pytestmark = pytest.mark.asyncio
 
@@ -69,3 +69,18 @@ async def test_calls_slower_than_a_window_are_still_measured() -> None:
     assert result.requests >= 2 * 2  # each window waited for both workers
     assert 0 < result.throughput <= 2 / 0.15 * 1.5
     assert result.p50_ms >= 150
+
+
+async def test_one_window_counts_the_cpu_time_read_at_its_edges() -> None:
+    cpu_s = 0.0
+
+    async def call() -> None:
+        nonlocal cpu_s
+        await asyncio.sleep(0.001)
+        cpu_s += 0.002  # each call costs the process under test 2 ms, as it ends
+
+    window = Window(length_s=0.2, warmup_s=0.05)
+    result = await measure_window(call, 3, window, lambda: cpu_s)
+    assert result.windows == 1 and result.requests >= 3
+    assert result.cpu_ms_per_request == pytest.approx(2.0)
+    assert (await measure_window(call, 1, window)).cpu_ms_per_request is None
