@@ -22,12 +22,13 @@ import grpc
 import numpy as np
 from PIL import Image
 from sklearn.datasets import load_wine
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from benchmarks.harness import Call, Measurement, Window, measure_window
 from services.gateway.digits import prepare_encoded
+from services.gateway.model_server_api import PredictionService
 from services.gateway.tensors import to_tensor_proto
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from services.generated.tfserving.v1 import predict_pb2
 from services.suite.children import Child
 from services.suite.stack import START_TIMEOUT_S, Started, cpu_seconds
 from training.mnist import load_mnist_split
@@ -99,8 +100,8 @@ async def run(
         grpc.aio.insecure_channel(f"localhost:{model_server.port}") as direct_channel,
     ):
         through_gateway = gateway_pb2_grpc.GatewayServiceStub(gateway_channel)
-        through_proxy = prediction_service_pb2_grpc.PredictionServiceStub(proxy_channel)
-        direct = prediction_service_pb2_grpc.PredictionServiceStub(direct_channel)
+        through_proxy = PredictionService(proxy_channel)
+        direct = PredictionService(direct_channel)
         listed = await through_gateway.ListModels(gateway_pb2.ListModelsRequest(), timeout=10)
         versions = {m.name: m.serving_version for m in listed.models}
         # The Predicts the gateway makes of these requests: the same tensors, pinned version.
