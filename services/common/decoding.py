@@ -19,7 +19,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from services.common.calls import Context, written
-from services.common.refusal import Continuation, ServerInterceptor
+from services.common.layers import Handler, HandlerLayer
 
 Deserializer = Callable[[bytes], Any]
 
@@ -60,17 +60,12 @@ def _checked(behaviour: Callable[..., Any]) -> Callable[..., Any]:
     return check
 
 
-class RequestDecoding(ServerInterceptor):
+class RequestDecoding(HandlerLayer):
     """Answers requests that don't parse with INVALID_ARGUMENT, for every unary-request RPC.
     Streamed requests (reflection only) are parsed in the handler's reads and keep gRPC's way."""
 
-    async def intercept_service(
-        self,
-        continuation: Continuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.request_streaming or handler.request_deserializer is None:
+    def wrap(self, method: str, handler: Handler) -> Handler:
+        if handler.request_streaming or handler.request_deserializer is None:
             return handler
         serializers = {
             "request_deserializer": tolerant(handler.request_deserializer),

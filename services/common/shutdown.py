@@ -18,8 +18,9 @@ from typing import Any
 
 import grpc
 
-from services.common.calls import written
-from services.common.refusal import HEALTH_METHODS, Continuation, ServerInterceptor, refusal
+from services.common.calls import Context, written
+from services.common.layers import Handler, HandlerLayer
+from services.common.refusal import HEALTH_METHODS, checked_first
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ SHUTTING_DOWN = "shutting down; retry the call"
 MIN_REFUSING_S = 0.1
 
 
-class ShutdownGate(ServerInterceptor):
+class ShutdownGate(HandlerLayer):
     """Admits calls until closed, then refuses new ones with UNAVAILABLE; counts the admitted
     calls until they end. Health checks always pass, so probes see NOT_SERVING."""
 
@@ -62,19 +63,16 @@ class ShutdownGate(ServerInterceptor):
         await asyncio.sleep(max(0.0, min(MIN_REFUSING_S - refusing_s, left_s)))
         return max(0.0, grace_s - (time.monotonic() - started))
 
-    async def intercept_service(
-        self,
-        continuation: Continuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler_call_details.method.startswith(HEALTH_METHODS):
+    def wrap(self, method: str, handler: Handler) -> Handler:
+        if method.startswith(HEALTH_METHODS):
             return handler
-        if self._closed:
-            return refusal(handler, grpc.StatusCode.UNAVAILABLE, self._refusal_message)
-        return self._counted(handler)
+        return checked_first(self._counted(handler), self._refuse_once_closed)
 
-    def _counted(self, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+    async def _refuse_once_closed(self, context: Context) -> None:
+        if self._closed:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, self._refusal_message)
+
+    def _counted(self, handler: Handler) -> Handler:
         serializers = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,

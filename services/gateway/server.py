@@ -6,15 +6,15 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from services.common.decoding import RequestDecoding
+from services.common.layers import HandlerLayer, Layered
 from services.common.listen import NO_PORT_SHARING, ListenError, add_grpc_port
 from services.common.shutdown import ShutdownGate
 from services.gateway.backend import ModelServerClient
@@ -88,16 +88,15 @@ async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
     )
     cores = _domain_cores(settings, backend, metrics)
 
-    # The first interceptor is the outermost: refused calls are counted and logged too.
-    interceptors: list[Any] = [ErrorMappingInterceptor(metrics)]
+    # The first layer is the outermost: refused calls are counted and logged too.
+    layers: list[HandlerLayer] = [ErrorMappingInterceptor(metrics)]
     if settings.auth_token is not None:
-        interceptors.append(BearerTokenInterceptor(settings.auth_token.get_secret_value()))
+        layers.append(BearerTokenInterceptor(settings.auth_token.get_secret_value()))
     gate = ShutdownGate("gateway")
-    interceptors.append(gate)
+    layers.append(gate)
     # Innermost: a call refused above is refused before its bytes are looked at.
-    interceptors.append(RequestDecoding())
+    layers.append(RequestDecoding())
     server = grpc.aio.server(
-        interceptors=interceptors,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         options=[
             ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -106,15 +105,21 @@ async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
             *_connection_age_options(settings),
         ],
     )
+    # Each method wrapped in the layers once, here, rather than on every call.
+    layered = Layered(server, layers)
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(
-        GatewayServicer(cores, settings.backend_timeout_s), server
+        GatewayServicer(cores, settings.backend_timeout_s),
+        layered,  # type: ignore[arg-type]
     )
     health_servicer = health_aio.HealthServicer()
     # NOT_SERVING until the first refresh has reached the model server.
     await _set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, layered)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        reflection.aio.ReflectionServicer(  # type: ignore[attr-defined]
+            [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME]
+        ),
+        layered,
     )
     # Every port is bound before any of them serves: one in use fails the start, with nothing
     # left listening.

@@ -12,31 +12,30 @@ from typing import Any
 
 import grpc
 
-from services.common.refusal import HEALTH_METHODS, Continuation, ServerInterceptor, refusal
+from services.common.calls import Context
+from services.common.layers import Handler, HandlerLayer
+from services.common.refusal import HEALTH_METHODS, checked_first
 
 _SCHEME = b"bearer "
 _MISSING = "missing 'authorization: Bearer <token>' metadata"
 _WRONG = "the bearer token is not valid"
 
 
-class BearerTokenInterceptor(ServerInterceptor):
+class BearerTokenInterceptor(HandlerLayer):
     """Refuses calls without the right token with UNAUTHENTICATED."""
 
     def __init__(self, token: str) -> None:
         self._expected = _digest(token.encode())
 
-    async def intercept_service(
-        self,
-        continuation: Continuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler_call_details.method.startswith(HEALTH_METHODS):
+    def wrap(self, method: str, handler: Handler) -> Handler:
+        if method.startswith(HEALTH_METHODS):
             return handler
-        problem = self._problem(handler_call_details.invocation_metadata)
-        if problem is None:
-            return handler
-        return refusal(handler, grpc.StatusCode.UNAUTHENTICATED, problem)
+        return checked_first(handler, self._refuse_without_token)
+
+    async def _refuse_without_token(self, context: Context) -> None:
+        problem = self._problem(context.invocation_metadata())
+        if problem is not None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
 
     def _problem(self, metadata: Any) -> str | None:
         """Why the call's credentials are refused, or None if they are accepted."""

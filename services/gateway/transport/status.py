@@ -19,7 +19,7 @@ import grpc
 
 from services.common.bounded import bound_message
 from services.common.calls import written
-from services.common.refusal import Continuation, ServerInterceptor
+from services.common.layers import Handler, HandlerLayer
 from services.gateway import errors
 from services.gateway.logs import REQUEST_ID_KEY, current_request_id, request_id_from
 from services.gateway.metrics import GatewayMetrics
@@ -79,22 +79,15 @@ def _cancelled_code(context: grpc.aio.ServicerContext[Any, Any]) -> grpc.StatusC
 _DEADLINE_SLACK_S = 0.001
 
 
-class ErrorMappingInterceptor(ServerInterceptor):
+class ErrorMappingInterceptor(HandlerLayer):
     """Maps exceptions escaping unary-unary and unary-stream handlers to status codes; tags
     every RPC with a request id, counts and times it by its outcome and logs one line for it."""
 
     def __init__(self, metrics: GatewayMetrics) -> None:
         self._metrics = metrics
 
-    async def intercept_service(
-        self,
-        continuation: Continuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        rpc = handler_call_details.method.rsplit("/", 1)[-1]
+    def wrap(self, method: str, handler: Handler) -> Handler:
+        rpc = method.rsplit("/", 1)[-1]
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._guard(rpc, handler.unary_unary),
