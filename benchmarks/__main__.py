@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     options = parser.parse_args(argv)
 
-    from benchmarks import batching, footprint, gateway_overhead, generation, similarity
+    from benchmarks import batching, footprint, gateway_overhead, generation, similarity, stages
     from benchmarks.harness import Stability, Window
     from benchmarks.machine import machine_facts
     from benchmarks.report import Results, render, replace_section, section_of
@@ -58,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         Window(length_s=options.overhead_window_s, warmup_s=stability.warmup_s),
                     )
                 )
+            # In this process: the servers above wait idle meanwhile.
+            stage_costs = asyncio.run(stages.run())
             unbatched_port = stack.gateways["one step per call"].port
             generations = asyncio.run(generation.run(default_port, unbatched_port, stability))
             similar = asyncio.run(similarity.run(models_dir, default_port, stability))
@@ -69,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         batching=batching_results,
         model_alone=batching.time_model_alone(models_dir),
         overhead=overhead,
+        stages=stage_costs,
         generation=generations,
         forecaster_alone=generation.time_forecaster_alone(models_dir),
         similarity=similar,

@@ -18,6 +18,7 @@ from benchmarks.generation import (
 )
 from benchmarks.harness import Measurement
 from benchmarks.similarity import K, SimilarityResult
+from benchmarks.stages import STAGES, WORKLOADS, Cost, StagesResults
 from benchmarks.targets import FOOTPRINT_TARGETS, OVERHEAD_TARGETS
 
 THROUGHPUT_TARGET = 3.0  # batching on / off at 32 outstanding requests
@@ -30,6 +31,7 @@ class Results:
     batching: BatchingResults
     model_alone: ModelAlone
     overhead: OverheadResults
+    stages: StagesResults
     generation: list[GenerationRow]
     forecaster_alone: ForecasterAlone
     similarity: SimilarityResult
@@ -53,6 +55,7 @@ def render(command: str, facts: Mapping[str, str], results: Results) -> str:
         *(f"| {name} | {value} |" for name, value in facts.items()),
         "",
         *_overhead_section(results.overhead),
+        *_stages_section(results.stages),
         *_batching_section(results.batching, results.model_alone),
         *_generation_section(results.generation, results.forecaster_alone),
         *_similarity_section(results.similarity),
@@ -121,6 +124,56 @@ def _overhead_section(results: OverheadResults) -> list[str]:
         "",
     ]
     return lines
+
+
+def _stages_section(results: StagesResults) -> list[str]:
+    by_stage = {row.stage: row for row in results.rows}
+    lines = [
+        "## Gateway per-stage costs",
+        "",
+        "Where the gateway's own CPU goes on the hot path, for the same two requests as above: "
+        "each stage run alone, in-process, with the gateway's own functions, in a timed loop of "
+        f"{results.calls} calls, {results.repetitions} repetitions taking turns over the stages; "
+        "each number is the median over the repetitions of the process's CPU time "
+        "(`time.process_time`) and wall time, per call. The handler layers are measured end to "
+        "end instead: a trivial grpc.aio handler (the workload's request bytes in, its "
+        "response bytes out) served and called in this process, one call outstanding, "
+        f"{results.round_trips} calls a repetition, with the gateway's interceptors as "
+        "`services/gateway/server.py` installs them (error mapping with the request id, "
+        "metrics and access log; the shutdown gate; request decoding) and without, the two "
+        "taking turns; the row is the median of the differences within a repetition.",
+        "",
+        "| stage | what is timed | "
+        + " | ".join(f"{rpc}: CPU / wall µs" for rpc in WORKLOADS)
+        + " |",
+        "|---|---|" + "---|" * len(WORKLOADS),
+    ]
+    for stage, what in STAGES.items():
+        costs = by_stage[stage].costs if stage in by_stage else {}
+        cells = " | ".join(_cost(costs.get(rpc)) for rpc in WORKLOADS)
+        lines.append(f"| {stage} | {what} | {cells} |")
+    bare = results.bare_round_trip
+    lines += [
+        "",
+        "For scale, the round trip without the layers, client and server together: "
+        + ", ".join(f"{rpc} {_cost(bare.get(rpc))} µs" for rpc in WORKLOADS)
+        + " (CPU / wall).",
+        "",
+        "These are in-process micro-measurements, side by side in one run: each stage alone and "
+        "warm, one call at a time. The rows overlap (the header check is "
+        "part of digit preparation; the request id, the access-log line and the metrics are "
+        "part of the handler layers) and leave out the two gRPC legs the gateway and the proxy "
+        "both pay, so they do not add up to a request. The end-to-end counterpart is the "
+        "Gateway overhead section's CPU per request: the gateway's minus the proxy's measures "
+        "the gateway's own work in the real process, at one and at 32 outstanding requests.",
+        "",
+    ]
+    return lines
+
+
+def _cost(cost: Cost | None) -> str:
+    """``—`` for a stage that is not on a workload's path."""
+    return "—" if cost is None else f"{cost.cpu_us:.1f} / {cost.wall_us:.1f}"
 
 
 # A metric's name in the targets table, its unit and its decimals.
