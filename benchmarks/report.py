@@ -391,10 +391,11 @@ def _footprint_section(footprints: Sequence[ProcessFootprint]) -> list[str]:
         ),
         "",
         *_footprint_targets(footprints),
-        "What limits it: both processes import TensorFlow (the gateway only for the "
-        "tensorflow-serving-api message classes, which import TensorFlow's own), which is most "
-        "of the gateway's memory and start-up time. The model server also holds every model's "
-        "graph and variables, and loads and warms up each model before it reports SERVING.",
+        "What limits it: the model server imports TensorFlow, holds every model's graph and "
+        "variables, and loads and warms up each model before it reports SERVING. The gateway "
+        "imports no TensorFlow: it speaks TensorFlow Serving's wire format with messages of "
+        "its own (protos/tfserving), so its memory is Python, gRPC, numpy and Pillow, and its "
+        "start is mostly importing them and one status check per model.",
         "",
     ]
     return lines

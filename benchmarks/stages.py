@@ -35,18 +35,18 @@ import numpy.typing as npt
 from sklearn.datasets import load_wine
 
 from benchmarks.gateway_overhead import _digit_png
-from services.common.decoding import RequestDecoding
-from services.common.refusal import ServerInterceptor
+from services.common.layers import Layered
 from services.common.shutdown import ShutdownGate
 from services.gateway.classifier import ClassifierSchema, ClassifyResult, ModelVersion
 from services.gateway.digits import ImageLimits, open_encoded, prepare_encoded
 from services.gateway.logs import current_request_id, log_handler, request_id_from
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.recognizer import DigitsResult
+from services.gateway.server import handler_layers
 from services.gateway.signatures import Signature, TensorSpec
 from services.gateway.tensors import from_tensor_proto, to_tensor_proto
 from services.gateway.transport import converters
-from services.gateway.transport.status import ErrorMappingInterceptor, access_log
+from services.gateway.transport.status import access_log
 from services.generated.gateway.v1 import gateway_pb2
 from services.generated.tfserving.v1 import model_pb2, predict_pb2
 
@@ -115,15 +115,11 @@ class StagesResults:
 
 
 def layered_server(service: grpc.GenericRpcHandler[Any, Any]) -> grpc.aio.Server:
-    """A server of ``service`` behind the gateway's handler layers, as services/gateway/server.py
-    builds them today (without a bearer token): the one place to change when that does."""
-    interceptors: list[ServerInterceptor] = [
-        ErrorMappingInterceptor(GatewayMetrics()),
-        ShutdownGate("gateway"),
-        RequestDecoding(),
-    ]
-    server = grpc.aio.server(interceptors=interceptors)
-    server.add_generic_rpc_handlers((service,))
+    """A server of ``service`` behind the gateway's handler layers (without a bearer token),
+    wrapped as services/gateway/server.py wraps them."""
+    server = grpc.aio.server()
+    layers = handler_layers(GatewayMetrics(), ShutdownGate("gateway"), None)
+    Layered(server, layers).add_generic_rpc_handlers((service,))
     return server
 
 

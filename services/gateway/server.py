@@ -88,14 +88,9 @@ async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
     )
     cores = _domain_cores(settings, backend, metrics)
 
-    # The first layer is the outermost: refused calls are counted and logged too.
-    layers: list[HandlerLayer] = [ErrorMappingInterceptor(metrics)]
-    if settings.auth_token is not None:
-        layers.append(BearerTokenInterceptor(settings.auth_token.get_secret_value()))
     gate = ShutdownGate("gateway")
-    layers.append(gate)
-    # Innermost: a call refused above is refused before its bytes are looked at.
-    layers.append(RequestDecoding())
+    token = settings.auth_token
+    layers = handler_layers(metrics, gate, None if token is None else token.get_secret_value())
     server = grpc.aio.server(
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         options=[
@@ -161,6 +156,20 @@ async def start_gateway(settings: GatewaySettings) -> GatewayHandle:
         health_server,
         health_port,
     )
+
+
+def handler_layers(
+    metrics: GatewayMetrics, gate: ShutdownGate, auth_token: str | None
+) -> list[HandlerLayer]:
+    """The layers around every handler of the gateway, outermost first."""
+    # The first layer is the outermost: refused calls are counted and logged too.
+    layers: list[HandlerLayer] = [ErrorMappingInterceptor(metrics)]
+    if auth_token is not None:
+        layers.append(BearerTokenInterceptor(auth_token))
+    layers.append(gate)
+    # Innermost: a call refused above is refused before its bytes are looked at.
+    layers.append(RequestDecoding())
+    return layers
 
 
 def _connection_age_options(settings: GatewaySettings) -> list[tuple[str, int]]:
