@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from PIL import Image, ImageDraw
 from png_bytes import header_only_png
 
 from services.gateway import errors
+from services.gateway import images as image_inputs
 from services.gateway.backend import Deadline
 from services.gateway.digits import ImageLimits
 from services.gateway.images import ImageInput, prepare_images
@@ -89,3 +91,34 @@ def test_decoding_stops_between_pictures_once_the_deadline_passes() -> None:
     # second: the deadline passed during the first few, and the rest were never decoded.
     stopped = int(raised.value.message.split("stopped before images[")[1].split("]")[0])
     assert 0 <= stopped < count - 1
+
+
+def _threads_preparing(images: list[ImageInput], monkeypatch: pytest.MonkeyPatch) -> set[int]:
+    """The threads the pictures of one request were prepared in."""
+    threads: set[int] = set()
+    original = image_inputs.prepare_encoded
+
+    def recording(*args: object, **kwargs: object) -> np.ndarray:
+        threads.add(threading.get_ident())
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(image_inputs, "prepare_encoded", recording)
+    prepare(images, ImageLimits())
+    return threads
+
+
+def test_a_few_small_pictures_are_prepared_on_the_event_loop_and_larger_ones_off_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    small = [ImageInput(encoded=drawn_digit(56))]
+    assert _threads_preparing(small, monkeypatch) == {threading.get_ident()}
+    for larger in ([ImageInput(encoded=drawn_digit(512))], small * 5):
+        assert threading.get_ident() not in _threads_preparing(larger, monkeypatch)
+
+
+def test_a_picture_is_prepared_alike_on_the_event_loop_and_off_it() -> None:
+    digit = ImageInput(encoded=drawn_digit(56))
+    alone = prepare([digit], ImageLimits())  # on the loop
+    in_a_crowd = prepare([digit] * 5, ImageLimits())  # too many pictures: in a thread
+    for prepared in in_a_crowd:
+        np.testing.assert_array_equal(prepared, alone[0])
