@@ -72,17 +72,22 @@ async def prepare_images(
 
 # At most this many pictures, of this many bytes and pixels in all, are prepared on the event
 # loop: a digit's few thousand pixels take a fraction of a millisecond, about what a hand-off to
-# a thread costs. The bytes bound reading the headers (a hostile PNG's compressed text inflates
-# at most about a thousandfold, so a few milliseconds' worth), the pixels bound decoding.
+# a thread costs. The bytes bound reading the headers, the pixels bound decoding.
 _INLINE_IMAGES = 4
 _INLINE_BYTES = 8 << 10
 _INLINE_PIXELS = 128 * 128
+# PNG chunks that Pillow inflates while it reads the header: a few kilobytes of them can be
+# megabytes of text, tens of milliseconds. A picture that may hold one goes to the thread.
+_INFLATED_IN_HEADER = (b"zTXt", b"iTXt", b"iCCP")
 
 
 def _small(images: Sequence[ImageInput]) -> bool:
     if len(images) > _INLINE_IMAGES:
         return False
-    return sum(len(image.encoded or b"") for image in images) <= _INLINE_BYTES
+    encoded = [image.encoded for image in images if image.encoded is not None]
+    if sum(map(len, encoded)) > _INLINE_BYTES:
+        return False
+    return not any(tag in data for data in encoded for tag in _INFLATED_IN_HEADER)
 
 
 def _check_and_prepare_all(

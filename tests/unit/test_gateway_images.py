@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
+import zlib
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from png_bytes import header_only_png
+from png_bytes import chunk, header_only_png
 
 from services.gateway import errors
 from services.gateway import images as image_inputs
@@ -112,8 +113,19 @@ def test_a_few_small_pictures_are_prepared_on_the_event_loop_and_larger_ones_off
 ) -> None:
     small = [ImageInput(encoded=drawn_digit(56))]
     assert _threads_preparing(small, monkeypatch) == {threading.get_ident()}
-    for larger in ([ImageInput(encoded=drawn_digit(512))], small * 5):
+    for larger in ([ImageInput(encoded=drawn_digit(512))], small * 5, [_with_text(small[0])]):
         assert threading.get_ident() not in _threads_preparing(larger, monkeypatch)
+
+
+def _with_text(image: ImageInput) -> ImageInput:
+    """The picture with compressed text after its header, which Pillow inflates as it opens
+    it: a kilobyte of it here becomes a megabyte."""
+    assert image.encoded is not None
+    end_of_header = 8 + 25  # the signature, then IHDR's length, type, 13 bytes and CRC
+    text = chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"x" * (1 << 20), 9))
+    encoded = image.encoded[:end_of_header] + text + image.encoded[end_of_header:]
+    assert len(encoded) < 8 << 10
+    return ImageInput(encoded=encoded)
 
 
 def test_a_picture_is_prepared_alike_on_the_event_loop_and_off_it() -> None:
