@@ -14,8 +14,8 @@ import pytest
 import pytest_asyncio
 from fake_model_server import MODEL, RunningFake, serve_fake
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_tensors import tensorflow_tensor
 
-from services.gateway.tensors import to_tensor_proto
 from services.suite.children import Child
 
 pytestmark = pytest.mark.integration
@@ -40,7 +40,7 @@ def predict_request() -> predict_pb2.PredictRequest:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = MODEL
     request.model_spec.signature_name = "serving_default"
-    request.inputs["features"].CopyFrom(to_tensor_proto(np.ones((2, 3), np.float32)))
+    request.inputs["features"].CopyFrom(tensorflow_tensor(np.ones((2, 3), np.float32)))
     return request
 
 
