@@ -2,7 +2,7 @@
 
 grpc.aio parses a request before it calls the handler, and answers a parse failure (malformed
 bytes, invalid UTF-8 in a proto3 string) with UNKNOWN and the exception's text, outside every
-interceptor's handler, so the call is neither counted nor logged. This interceptor gives each
+layer's handler, so the call is neither counted nor logged. This layer gives each
 handler a deserializer that returns a marker instead of raising, and a handler that answers the
 marker with INVALID_ARGUMENT from inside the call, where the layers around it count and log it.
 Installed last (innermost), so that outer layers refuse a call (UNAUTHENTICATED, UNAVAILABLE)

@@ -1,8 +1,9 @@
 """The one place where domain errors become gRPC status codes.
 
-An interceptor wraps every RPC handler: domain errors abort with their code and their message;
-anything unexpected aborts with INTERNAL and a fixed message while the trace goes to the log.
-The same wrapper does each RPC's bookkeeping: its request id, metrics and access-log line.
+A layer (services/common/layers.py) wraps every RPC handler: domain errors abort with their
+code and their message; anything unexpected aborts with INTERNAL and a fixed message while the
+trace goes to the log. The same wrapper does each RPC's bookkeeping: its request id, metrics
+and access-log line.
 """
 
 from __future__ import annotations
