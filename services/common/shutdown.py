@@ -10,10 +10,8 @@ but calls that arrive in that very moment.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -81,8 +79,11 @@ class ShutdownGate(HandlerLayer):
             unary = handler.unary_unary
 
             async def counted_unary(request: Any, context: Any) -> Any:
-                with self._running():
+                self._admit()
+                try:
                     return await unary(request, context)
+                finally:
+                    self._release()
 
             return grpc.unary_unary_rpc_method_handler(counted_unary, **serializers)
         if handler.unary_stream is not None:
@@ -91,20 +92,22 @@ class ShutdownGate(HandlerLayer):
             stream = written(handler.unary_stream)
 
             async def counted_stream(request: Any, context: Any) -> None:
-                with self._running():
+                self._admit()
+                try:
                     await stream(request, context)
+                finally:
+                    self._release()
 
             return grpc.unary_stream_rpc_method_handler(counted_stream, **serializers)
         # Reflection's streams: refused once closed, and not waited for.
         return handler
 
-    @contextlib.contextmanager
-    def _running(self) -> Iterator[None]:
+    # A pair rather than a context manager: this runs on every call.
+    def _admit(self) -> None:
         self._admitted += 1
         self._idle.clear()
-        try:
-            yield
-        finally:
-            self._admitted -= 1
-            if self._admitted == 0:
-                self._idle.set()
+
+    def _release(self) -> None:
+        self._admitted -= 1
+        if self._admitted == 0:
+            self._idle.set()

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import Literal, TextIO
 
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 REQUEST_ID_KEY = "x-request-id"
 LogFormat = Literal["json", "text"]
@@ -56,7 +56,8 @@ def log_handler(log_format: LogFormat, stream: TextIO | None = None) -> logging.
     handler.addFilter(_RequestIdFilter())
     if log_format == "json":
         handler.setFormatter(
-            JsonFormatter(
+            # orjson: each RPC writes an access-log line, and this formats it at half the CPU.
+            OrjsonFormatter(
                 "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
             )

@@ -9,14 +9,13 @@ and access-log line.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import grpc
+from prometheus_client import Counter
 
 from services.common.bounded import bound_message
 from services.common.calls import written
@@ -86,6 +85,9 @@ class ErrorMappingInterceptor(HandlerLayer):
 
     def __init__(self, metrics: GatewayMetrics) -> None:
         self._metrics = metrics
+        # Only the event loop changes it; the metrics thread reads it when scraped.
+        self._in_flight = 0
+        metrics.requests_in_flight.set_function(lambda: self._in_flight)
 
     def wrap(self, method: str, handler: Handler) -> Handler:
         rpc = method.rsplit("/", 1)[-1]
@@ -106,55 +108,63 @@ class ErrorMappingInterceptor(HandlerLayer):
         return handler
 
     def _guard(self, rpc: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+        # The method's metric children, bound once rather than looked up on every call.
+        seconds = self._metrics.request_seconds.labels(rpc)
+        answered = _ChildrenByCode(self._metrics.requests, rpc)
+
         async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            with self._outcome(rpc, context) as outcome:
+            # Everything the log line needs from the call is read now, while the call is alive:
+            # by the time the call has ended, its core object may be gone (services.common.calls).
+            peer = context.peer()
+            request_id = request_id_from(context.invocation_metadata())
+            # gRPC runs each RPC in a task of its own, so the id stays with this request's log
+            # records and model server calls, and goes with the task (no reset needed).
+            current_request_id.set(request_id)
+            context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
+            code = grpc.StatusCode.OK
+            started = time.perf_counter()
+            self._in_flight += 1
+            try:
                 try:
                     return await behaviour(request, context)
                 except grpc.aio.AbortError:
-                    outcome.code = context.code() or grpc.StatusCode.UNKNOWN
+                    code = context.code() or grpc.StatusCode.UNKNOWN
                     raise
                 except Exception as exc:
-                    outcome.code = _code_of(exc)
+                    code = _code_of(exc)
                     await _abort(context, exc)
+            except asyncio.CancelledError:
+                code = _cancelled_code(context)
+                raise
+            finally:
+                elapsed = time.perf_counter() - started
+                self._in_flight -= 1
+                seconds.observe(elapsed)
+                answered[code].inc()
+                if access_log.isEnabledFor(logging.INFO):
+                    access_log.info(
+                        "%s %s",
+                        rpc,
+                        code.name,
+                        extra={
+                            "rpc": rpc,
+                            "code": code.name,
+                            "duration_ms": round(elapsed * 1000, 3),
+                            "peer": peer,
+                        },
+                    )
 
         return guarded
 
-    @contextlib.contextmanager
-    def _outcome(self, rpc: str, context: grpc.aio.ServicerContext[Any, Any]) -> Iterator[_Outcome]:
-        # Everything the log line needs from the call is read now, while the call is alive: by
-        # the time the call has ended, its core object may be gone (services.common.calls).
-        peer = context.peer()
-        request_id = request_id_from(context.invocation_metadata())
-        # gRPC runs each RPC in a task of its own, so the id stays with this request's log
-        # records and model server calls, and goes with the task (no reset needed).
-        current_request_id.set(request_id)
-        context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
-        outcome = _Outcome()
-        started = time.perf_counter()
-        self._metrics.requests_in_flight.inc()
-        try:
-            yield outcome
-        except asyncio.CancelledError:
-            outcome.code = _cancelled_code(context)
-            raise
-        finally:
-            seconds = time.perf_counter() - started
-            self._metrics.requests_in_flight.dec()
-            self._metrics.request_seconds.labels(rpc).observe(seconds)
-            self._metrics.requests.labels(rpc, outcome.code.name).inc()
-            access_log.info(
-                "%s %s",
-                rpc,
-                outcome.code.name,
-                extra={
-                    "rpc": rpc,
-                    "code": outcome.code.name,
-                    "duration_ms": round(seconds * 1000, 3),
-                    "peer": peer,
-                },
-            )
 
+class _ChildrenByCode(dict[grpc.StatusCode, Counter]):
+    """One method's request counters by status code, each labelled the first time it is used."""
 
-@dataclass
-class _Outcome:
-    code: grpc.StatusCode = grpc.StatusCode.OK
+    def __init__(self, requests: Counter, rpc: str) -> None:
+        super().__init__()
+        self._requests = requests
+        self._rpc = rpc
+
+    def __missing__(self, code: grpc.StatusCode) -> Counter:
+        child = self[code] = self._requests.labels(self._rpc, code.name)
+        return child
