@@ -73,8 +73,8 @@ STAGES: dict[str, str] = {
     "request id": "`logs.request_id_from` of metadata without an id (a fresh one)",
     "access-log line": "the access log's JSON line at INFO (`logs.log_handler`), to a stream "
     "that discards it",
-    "metrics": "one call's Prometheus updates: in flight +1 and -1, request seconds, requests, "
-    "backend calls, three stage timings",
+    "metrics": "one call's Prometheus updates: request seconds, requests, backend calls, three "
+    "stage timings (in flight is a count read when scraped)",
     "handler layers": "end to end, one outstanding: a trivial grpc.aio handler with the "
     "gateway's layers, minus the same without them",
 }
@@ -242,7 +242,7 @@ def _common_stages(
         "Predict response, tensor_content": functools.partial(_parse_predict_response, content),
         "request id": functools.partial(request_id_from, _CLIENT_METADATA),
         "access-log line": functools.partial(_access_line, rpc),
-        "metrics": functools.partial(_metrics_of_one_call, GatewayMetrics(), rpc, model),
+        "metrics": _metrics_of_one_call(GatewayMetrics(), rpc, model),
     }
 
 
@@ -294,22 +294,25 @@ def _access_line(rpc: str) -> None:
     )
 
 
-def _metrics_of_one_call(metrics: GatewayMetrics, rpc: str, model: str) -> None:
+def _metrics_of_one_call(metrics: GatewayMetrics, rpc: str, model: str) -> Callable[[], None]:
     """What ErrorMappingInterceptor, the domain core, the backend and the servicer count and
-    time for one call."""
-    started = time.perf_counter()
-    metrics.requests_in_flight.inc()
-    with metrics.stage(model, "preprocess"):
-        pass
-    metrics.backend_calls.labels(model, _SIGNATURE).inc()
-    with metrics.stage(model, "predict"):
-        pass
-    with metrics.stage(model, "postprocess"):
-        pass
-    seconds = time.perf_counter() - started
-    metrics.requests_in_flight.dec()
-    metrics.request_seconds.labels(rpc).observe(seconds)
-    metrics.requests.labels(rpc, "OK").inc()
+    time for one call; the interceptor's children are bound once per method, as it binds them."""
+    seconds = metrics.request_seconds.labels(rpc)
+    answered = metrics.requests.labels(rpc, "OK")
+
+    def one_call() -> None:
+        started = time.perf_counter()
+        with metrics.stage(model, "preprocess"):
+            pass
+        metrics.backend_calls.labels(model, _SIGNATURE).inc()
+        with metrics.stage(model, "predict"):
+            pass
+        with metrics.stage(model, "postprocess"):
+            pass
+        seconds.observe(time.perf_counter() - started)
+        answered.inc()
+
+    return one_call
 
 
 class _Discarding(io.StringIO):

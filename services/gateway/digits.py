@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import ExifTags, Image, ImageFile, JpegImagePlugin, PngImagePlugin
 
-from services.gateway import errors
+from services.gateway import errors, lanczos
 
 SIDE = 28  # MNIST images are SIDE x SIDE
 BOX = 20  # the digit is fitted into BOX x BOX
@@ -76,8 +76,7 @@ def prepare_encoded(
     data: bytes, field: str, limits: ImageLimits = ImageLimits()
 ) -> npt.NDArray[np.float32]:
     """A PNG or JPEG of a digit, of any size, colour or grey, as a 28x28 float32 MNIST image."""
-    with open_encoded(data, field, limits) as image:
-        return _decode(image, field)
+    return decode_opened(open_encoded(data, field, limits), field)
 
 
 def open_encoded(data: bytes, field: str, limits: ImageLimits) -> ImageFile.ImageFile:
@@ -104,11 +103,13 @@ def open_encoded(data: bytes, field: str, limits: ImageLimits) -> ImageFile.Imag
     return image
 
 
-def _decode(image: ImageFile.ImageFile, field: str) -> npt.NDArray[np.float32]:
-    try:
-        grey = _to_grey(image)
-    except DECODE_ERRORS:
-        raise errors.InvalidInput(field, "the image data is truncated or corrupt") from None
+def decode_opened(image: ImageFile.ImageFile, field: str) -> npt.NDArray[np.float32]:
+    """A picture from open_encoded, decoded and prepared as prepare_encoded does; closes it."""
+    with image:
+        try:
+            grey = _to_grey(image)
+        except DECODE_ERRORS:
+            raise errors.InvalidInput(field, "the image data is truncated or corrupt") from None
     return mnist_style(grey, field)
 
 
@@ -135,12 +136,15 @@ def mnist_style(grey: npt.NDArray[np.uint8], field: str) -> npt.NDArray[np.float
         ink = 1.0 - ink
         border = 1.0 - border
     ink -= _median(border)  # the paper's own grey is not ink
-    np.clip(ink, 0.0, None, out=ink)
-    if ink.max() <= 0.05:
+    np.maximum(ink, 0.0, out=ink)
+    peak = float(ink.max())
+    if peak <= 0.05:
         raise errors.InvalidInput(field, "no digit found: the image is blank")
-    rows, columns = np.nonzero(ink > _INK_THRESHOLD * ink.max())
-    ink = ink[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1]
-    ink /= ink.max()
+    # Cropped to the rows and columns with ink; the brightest pixel is among them.
+    inked = ink > _INK_THRESHOLD * peak
+    rows, columns = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
+    ink = ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+    ink /= peak
     return _centre_by_mass(_fit_into_box(ink))
 
 
@@ -151,7 +155,9 @@ def _to_grey(encoded: ImageFile.ImageFile) -> npt.NDArray[np.uint8]:
         # Transparent pixels are paper: put the drawing on white before dropping alpha.
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image.convert("RGBA"))
-    return np.asarray(image.convert("L"), dtype=np.uint8)
+    if image.mode != "L":
+        image = image.convert("L")
+    return np.asarray(image, dtype=np.uint8)
 
 
 def _upright(image: Image.Image) -> Image.Image:
@@ -179,8 +185,17 @@ def _fit_into_box(ink: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     height, width = ink.shape
     scale = BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resized = Image.fromarray(ink, mode="F").resize(size, Image.Resampling.LANCZOS)
-    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+    if max(height, width) <= lanczos.MAX_SIDE:
+        fitted = lanczos.resize(ink, *size)
+    else:
+        resized = Image.fromarray(ink, mode="F").resize(size, Image.Resampling.LANCZOS)
+        fitted = np.asarray(resized, dtype=np.float32)
+    # Lanczos overshoots a little at sharp edges; ink stays within [0, 1].
+    return np.minimum(np.maximum(fitted, 0.0), 1.0)
+
+
+# Pixel positions along a side of the box, for the centre of mass.
+_POSITIONS = np.arange(BOX, dtype=np.float64)
 
 
 def _centre_by_mass(digit: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -188,8 +203,8 @@ def _centre_by_mass(digit: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     # From the row and column sums: the same centre as weighting every pixel by its position.
     row_mass, column_mass = digit.sum(axis=1), digit.sum(axis=0)
     mass = row_mass.sum()
-    centre_row = float(np.arange(height) @ row_mass) / mass
-    centre_column = float(np.arange(width) @ column_mass) / mass
+    centre_row = float(_POSITIONS[:height] @ row_mass) / mass
+    centre_column = float(_POSITIONS[:width] @ column_mass) / mass
     top = min(max(round(SIDE / 2 - 0.5 - centre_row), 0), SIDE - height)
     left = min(max(round(SIDE / 2 - 0.5 - centre_column), 0), SIDE - width)
     field = np.zeros((SIDE, SIDE), dtype=np.float32)

@@ -18,10 +18,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from PIL import ImageFile
 
 from services.gateway import errors
 from services.gateway.backend import Deadline
-from services.gateway.digits import ImageLimits, open_encoded, prepare_encoded, prepare_raw
+from services.gateway.digits import (
+    ImageLimits,
+    decode_opened,
+    open_encoded,
+    prepare_encoded,
+    prepare_raw,
+)
 from services.gateway.generation import FloatArray
 
 
@@ -54,17 +61,18 @@ async def prepare_images(
         )
     abandoned = threading.Event()
     if _small(images):
-        raw, pixels = _check_all(images, field, limits, deadline, abandoned)
-        if pixels <= _INLINE_PIXELS:
-            return _prepare_all(images, raw, field, limits, deadline, abandoned)
+        checked = _check_all(images, field, limits, deadline, abandoned, keep_headers=True)
+        if checked.pixels <= _INLINE_PIXELS:
+            return _prepare_all(images, checked, field, limits, deadline, abandoned)
+        checked.close_headers()  # the thread decodes them from their bytes
     else:
-        raw = None
+        checked = None
     # Decoding and resizing larger pictures is CPU work: keep the event loop free for other
     # requests. A cancelled call cannot stop the thread, so the thread looks at this flag
     # between pictures.
     try:
         return await asyncio.to_thread(
-            _check_and_prepare_all, images, raw, field, limits, deadline, abandoned
+            _check_and_prepare_all, images, checked, field, limits, deadline, abandoned
         )
     finally:
         abandoned.set()
@@ -90,34 +98,58 @@ def _small(images: Sequence[ImageInput]) -> bool:
     return not any(tag in data for data in encoded for tag in _INFLATED_IN_HEADER)
 
 
+@dataclass
+class _Checked:
+    """What reading every header found: the raw pictures prepared (by index), the encoded
+    ones' pixels in all, and their opened headers (by index) where they are kept to decode."""
+
+    raw: dict[int, npt.NDArray[np.float32]]
+    headers: dict[int, ImageFile.ImageFile]
+    pixels: int
+
+    def close_headers(self) -> None:
+        """Closes the headers still kept and lets them go."""
+        for header in self.headers.values():
+            header.close()
+        self.headers.clear()
+
+
 def _check_and_prepare_all(
     images: Sequence[ImageInput],
-    raw: dict[int, npt.NDArray[np.float32]] | None,
+    checked: _Checked | None,
     field: str,
     limits: ImageLimits,
     deadline: Deadline,
     abandoned: threading.Event,
 ) -> FloatArray:
-    if raw is None:
-        raw, _pixels = _check_all(images, field, limits, deadline, abandoned)
-    return _prepare_all(images, raw, field, limits, deadline, abandoned)
+    if checked is None:
+        checked = _check_all(images, field, limits, deadline, abandoned, keep_headers=False)
+    return _prepare_all(images, checked, field, limits, deadline, abandoned)
 
 
 def _prepare_all(
     images: Sequence[ImageInput],
-    raw: dict[int, npt.NDArray[np.float32]],
+    checked: _Checked,
     field: str,
     limits: ImageLimits,
     deadline: Deadline,
     abandoned: threading.Event,
 ) -> FloatArray:
     prepared = []
-    for index, image in enumerate(images):
-        if image.encoded is None:
-            prepared.append(raw[index])
-            continue
-        _check_time(deadline, abandoned, field, index, len(images))
-        prepared.append(prepare_encoded(image.encoded, f"{field}[{index}].encoded", limits))
+    try:
+        for index, image in enumerate(images):
+            if image.encoded is None:
+                prepared.append(checked.raw[index])
+                continue
+            _check_time(deadline, abandoned, field, index, len(images))
+            where = f"{field}[{index}].encoded"
+            header = checked.headers.pop(index, None)
+            if header is None:
+                prepared.append(prepare_encoded(image.encoded, where, limits))
+            else:
+                prepared.append(decode_opened(header, where))
+    finally:
+        checked.close_headers()
     return np.stack(prepared)
 
 
@@ -127,29 +159,37 @@ def _check_all(
     limits: ImageLimits,
     deadline: Deadline,
     abandoned: threading.Event,
-) -> tuple[dict[int, npt.NDArray[np.float32]], int]:
-    """Every picture's header read and checked, and raw pixels prepared (by index), before any
-    decoding: a request over its limits costs no decoding at all. Returns those and the pixels
-    of the encoded pictures. The opened headers are not kept: each may hold megabytes of
-    decompressed PNG text, and there may be a thousand."""
-    raw = {}
-    pixels = 0
-    for index, image in enumerate(images):
-        if image.encoded is not None:
-            _check_time(deadline, abandoned, field, index, len(images))
-            with open_encoded(image.encoded, f"{field}[{index}].encoded", limits) as header:
-                pixels += header.size[0] * header.size[1]
-        elif image.raw is not None:
-            raw[index] = prepare_raw(image.raw, f"{field}[{index}].raw.values")
-        else:
-            raise errors.InvalidInput(f"{field}[{index}]", "set either encoded or raw")
-    if pixels > limits.max_request_pixels:
-        raise errors.InvalidInput(
-            field,
-            f"{pixels} pixels in all is over the limit of {limits.max_request_pixels} pixels "
-            "per request; send the pictures in several requests, or smaller",
-        )
-    return raw, pixels
+    keep_headers: bool,
+) -> _Checked:
+    """Every picture's header read and checked, and raw pixels prepared, before any decoding:
+    a request over its limits costs no decoding at all. The opened headers are kept only when
+    asked (a few small pictures, decoded next): each may hold megabytes of decompressed PNG
+    text, and there may be a thousand."""
+    checked = _Checked(raw={}, headers={}, pixels=0)
+    try:
+        for index, image in enumerate(images):
+            if image.encoded is not None:
+                _check_time(deadline, abandoned, field, index, len(images))
+                header = open_encoded(image.encoded, f"{field}[{index}].encoded", limits)
+                checked.pixels += header.size[0] * header.size[1]
+                if keep_headers:
+                    checked.headers[index] = header
+                else:
+                    header.close()
+            elif image.raw is not None:
+                checked.raw[index] = prepare_raw(image.raw, f"{field}[{index}].raw.values")
+            else:
+                raise errors.InvalidInput(f"{field}[{index}]", "set either encoded or raw")
+        if checked.pixels > limits.max_request_pixels:
+            raise errors.InvalidInput(
+                field,
+                f"{checked.pixels} pixels in all is over the limit of {limits.max_request_pixels} "
+                "pixels per request; send the pictures in several requests, or smaller",
+            )
+    except BaseException:
+        checked.close_headers()
+        raise
+    return checked
 
 
 def _check_time(

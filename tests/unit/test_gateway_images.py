@@ -95,15 +95,21 @@ def test_decoding_stops_between_pictures_once_the_deadline_passes() -> None:
 
 
 def _threads_preparing(images: list[ImageInput], monkeypatch: pytest.MonkeyPatch) -> set[int]:
-    """The threads the pictures of one request were prepared in."""
+    """The threads the pictures of one request were decoded in: from their bytes, or from the
+    header read while checking them."""
     threads: set[int] = set()
-    original = image_inputs.prepare_encoded
 
-    def recording(*args: object, **kwargs: object) -> np.ndarray:
-        threads.add(threading.get_ident())
-        return original(*args, **kwargs)  # type: ignore[arg-type]
+    def recorded(name: str) -> None:
+        original = getattr(image_inputs, name)
 
-    monkeypatch.setattr(image_inputs, "prepare_encoded", recording)
+        def recording(*args: object, **kwargs: object) -> np.ndarray:
+            threads.add(threading.get_ident())
+            return original(*args, **kwargs)  # type: ignore[no-any-return]
+
+        monkeypatch.setattr(image_inputs, name, recording)
+
+    recorded("prepare_encoded")
+    recorded("decode_opened")
     prepare(images, ImageLimits())
     return threads
 
