@@ -24,9 +24,9 @@ from PIL import Image
 from sklearn.datasets import load_wine
 
 from benchmarks.harness import Call, Measurement, Window, measure_window
+from services.gateway.backend import predict_request
 from services.gateway.digits import prepare_encoded
 from services.gateway.model_server_api import PredictionService
-from services.gateway.tensors import to_tensor_proto
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.generated.tfserving.v1 import predict_pb2
 from services.suite.children import Child
@@ -158,12 +158,7 @@ def _quotient(numerator: float, denominator: float) -> float:
 
 
 def _predict(model: str, version: int, name: str, array: np.ndarray) -> predict_pb2.PredictRequest:
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model
-    request.model_spec.version.value = version
-    request.model_spec.signature_name = "serving_default"
-    request.inputs[name].CopyFrom(to_tensor_proto(np.asarray(array, np.float32)))
-    return request
+    return predict_request(model, version, "serving_default", {name: np.asarray(array, np.float32)})
 
 
 def _digit_png() -> bytes:

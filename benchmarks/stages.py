@@ -37,6 +37,7 @@ from sklearn.datasets import load_wine
 from benchmarks.gateway_overhead import _digit_png
 from services.common.layers import Layered
 from services.common.shutdown import ShutdownGate
+from services.gateway.backend import predict_request
 from services.gateway.classifier import ClassifierSchema, ClassifyResult, ModelVersion
 from services.gateway.digits import ImageLimits, open_encoded, prepare_encoded
 from services.gateway.logs import current_request_id, log_handler, request_id_from
@@ -48,7 +49,7 @@ from services.gateway.tensors import from_tensor_proto, to_tensor_proto
 from services.gateway.transport import converters
 from services.gateway.transport.status import access_log
 from services.generated.gateway.v1 import gateway_pb2
-from services.generated.tfserving.v1 import model_pb2, predict_pb2
+from services.generated.tfserving.v1 import predict_pb2
 
 WORKLOADS = ("Classify", "RecognizeDigits")
 # Each stage by its name in the report, with what is timed (for the report's table).
@@ -58,12 +59,12 @@ STAGES: dict[str, str] = {
     "validation": "`ClassifierSchema.to_matrix` (13 features, 3 classes) / "
     "`Signature.check_inputs` of the prepared batch",
     "digit preparation": "`digits.prepare_encoded`: header, decode, crop, fit, centre",
-    "header check": "`digits.open_encoded` alone: part of the row above, and paid once more "
-    "before it (images.py reads every header first)",
+    "header check": "`digits.open_encoded` alone: part of the row above (images.py reads every "
+    "header first, and decodes a few small pictures from the headers it read)",
     "thread hand-off": "`await asyncio.to_thread(noop)`: images.py's hand-off, for pictures "
     "over its inline limits only; one 56x56 digit is prepared on the event loop",
-    "Predict request": "`tensors.to_tensor_proto`, the `PredictRequest` as the backend builds "
-    "it, `SerializeToString`",
+    "Predict request": "`backend.predict_request`, the `PredictRequest` the backend sends, "
+    "then `SerializeToString`",
     "Predict response, typed fields": "`PredictResponse.FromString` and "
     "`tensors.from_tensor_proto` of each output, in `float_val` / `int64_val` (what the model "
     "server sends)",
@@ -252,12 +253,9 @@ def _header_check(data: bytes, field: str, limits: ImageLimits) -> None:
 
 
 def _predict_request(model: str, input_name: str, array: npt.NDArray[Any]) -> bytes:
-    """The Predict the gateway sends, built as ModelServerClient.predict builds it, and the
-    bytes gRPC sends of it."""
-    spec = model_pb2.ModelSpec(name=model, signature_name=_SIGNATURE)
-    spec.version.value = _VERSION
-    request = predict_pb2.PredictRequest(model_spec=spec, output_filter=())
-    request.inputs[input_name].CopyFrom(to_tensor_proto(array))
+    """The Predict the gateway sends, built by ModelServerClient.predict's own function, and
+    the bytes gRPC sends of it."""
+    request = predict_request(model, _VERSION, _SIGNATURE, {input_name: array})
     return request.SerializeToString()
 
 

@@ -31,7 +31,7 @@ from services.gateway.model_server_api import (
     unpack_signature_defs,
 )
 from services.gateway.replicas import Replicas, RoundRobin
-from services.gateway.tensors import TensorConversionError, from_tensor_proto, to_tensor_proto
+from services.gateway.tensors import TensorConversionError, from_tensor_proto, write_tensor_proto
 from services.generated.tfserving.v1 import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -183,11 +183,7 @@ class ModelServerClient:
         outputs: Sequence[str] = (),
     ) -> Prediction:
         """Runs one signature of a pinned model version; ``outputs`` limits what comes back."""
-        request = predict_pb2.PredictRequest(
-            model_spec=_spec(model, version, signature), output_filter=outputs
-        )
-        for name, array in inputs.items():
-            request.inputs[name].CopyFrom(to_tensor_proto(array))
+        request = predict_request(model, version, signature, inputs, outputs)
         self._metrics.backend_calls.labels(model, signature).inc()
         with self._metrics.stage(model, "predict"):
             response: predict_pb2.PredictResponse = await self._pinned_call(
@@ -308,6 +304,23 @@ async def _version_statuses(
         VersionStatus(version=status.version, state=state_name(status.state))
         for status in response.model_version_status
     ]
+
+
+def predict_request(
+    model: str,
+    version: int,
+    signature: str,
+    inputs: Mapping[str, npt.NDArray[Any]],
+    outputs: Sequence[str] = (),
+) -> predict_pb2.PredictRequest:
+    """The Predict of one signature of a pinned model version, its inputs as TensorProtos."""
+    request = predict_pb2.PredictRequest(output_filter=outputs)
+    request.model_spec.name = model
+    request.model_spec.signature_name = signature
+    request.model_spec.version.value = version
+    for name, array in inputs.items():
+        write_tensor_proto(request.inputs[name], array)
+    return request
 
 
 def _spec(model: str, version: int, signature: str = "") -> model_pb2.ModelSpec:

@@ -44,29 +44,32 @@ class TensorConversionError(ValueError):
 def to_tensor_proto(array: npt.NDArray[Any]) -> tensor_pb2.TensorProto:
     """Encodes a numeric ndarray as a TensorProto with `tensor_content`; text (str, bytes or
     object arrays of them) as DT_STRING, UTF-8 encoded."""
+    tensor = tensor_pb2.TensorProto()
+    write_tensor_proto(tensor, array)
+    return tensor
+
+
+def write_tensor_proto(tensor: tensor_pb2.TensorProto, array: npt.NDArray[Any]) -> None:
+    """Encodes ``array`` as to_tensor_proto does, into an empty ``tensor``: a request's map
+    entry is filled where it is, rather than built apart and copied in."""
     if array.dtype.kind in "USO":
-        return _string_tensor_proto(array)
+        values = [item if isinstance(item, bytes) else str(item).encode() for item in array.flat]
+        tensor.dtype = tensor_pb2.DT_STRING
+        _write_shape(tensor.tensor_shape, array.shape)
+        tensor.string_val.extend(values)
+        return
     dtype = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
     enum = _DTYPE_BY_NUMPY.get(dtype)
     if enum is None:
         raise TensorConversionError(f"unsupported array dtype {array.dtype}")
-    content = np.ascontiguousarray(array, dtype=dtype).tobytes()
-    return tensor_pb2.TensorProto(
-        dtype=enum, tensor_shape=_shape_proto(array.shape), tensor_content=content
-    )
+    tensor.dtype = enum
+    _write_shape(tensor.tensor_shape, array.shape)
+    tensor.tensor_content = np.ascontiguousarray(array, dtype=dtype).tobytes()
 
 
-def _string_tensor_proto(array: npt.NDArray[Any]) -> tensor_pb2.TensorProto:
-    values = [item if isinstance(item, bytes) else str(item).encode() for item in array.flat]
-    return tensor_pb2.TensorProto(
-        dtype=tensor_pb2.DT_STRING, tensor_shape=_shape_proto(array.shape), string_val=values
-    )
-
-
-def _shape_proto(shape: tuple[int, ...]) -> tensor_pb2.TensorShapeProto:
-    return tensor_pb2.TensorShapeProto(
-        dim=[tensor_pb2.TensorShapeProto.Dim(size=size) for size in shape]
-    )
+def _write_shape(proto: tensor_pb2.TensorShapeProto, shape: tuple[int, ...]) -> None:
+    for size in shape:
+        proto.dim.add(size=size)
 
 
 def dtype_name(enum: DataType) -> str:
