@@ -75,7 +75,8 @@ def _overhead_section(results: OverheadResults) -> list[str]:
         "gRPC proxy in a process of its own (`benchmarks/proxy.py`: grpc.aio, request and reply "
         "passed on as bytes over one channel, no TensorFlow), the floor for any Python hop; and "
         "**gateway**, the gateway's own RPC. One client, then 32 outstanding requests "
-        "(saturation). Model server with batching on, as deployed.",
+        "(saturation). Model server with batching on, as deployed. The gateway writes no line "
+        "per call, as deployed: its access lines are DEBUG lines.",
         "",
         f"Each path gets one {window.length_s:g}-second window after a {window.warmup_s:g}-second "
         f"warm-up, in {results.repetitions} repetitions whose order alternates (direct, proxy, "

@@ -72,8 +72,8 @@ STAGES: dict[str, str] = {
     "response building": "`converters.classify_response` / `converters.digits_response` of a "
     "result, `SerializeToString`",
     "request id": "`logs.request_id_from` of metadata without an id (a fresh one)",
-    "access-log line": "the access log's JSON line at INFO (`logs.log_handler`), to a stream "
-    "that discards it",
+    "access-log line": "the access log's JSON line (`logs.log_handler`; written at DEBUG), to a "
+    "stream that discards it",
     "metrics": "one call's Prometheus updates: request seconds, requests, backend calls, three "
     "stage timings (in flight is a count read when scraped)",
     "handler layers": "end to end, one outstanding: a trivial grpc.aio handler with the "
@@ -284,7 +284,7 @@ def _parse_predict_response(data: bytes) -> dict[str, npt.NDArray[Any]]:
 
 def _access_line(rpc: str) -> None:
     """The line ErrorMappingInterceptor logs at the end of each call."""
-    access_log.info(
+    access_log.debug(
         "%s %s",
         rpc,
         "OK",
@@ -320,11 +320,11 @@ class _Discarding(io.StringIO):
 
 @contextlib.contextmanager
 def _access_log_discarded() -> Iterator[None]:
-    """The access log as the gateway configures it (JSON lines, INFO), into a stream that keeps
+    """The access log as the gateway configures it at DEBUG (JSON lines), into a stream that keeps
     nothing; as it was afterwards. Requests carry an id, as in a call."""
     saved = (access_log.handlers[:], access_log.level, access_log.propagate)
     access_log.handlers[:] = [log_handler("json", stream=_Discarding())]
-    access_log.setLevel(logging.INFO)
+    access_log.setLevel(logging.DEBUG)
     access_log.propagate = False
     token = current_request_id.set("0123456789abcdef0123456789abcdef")
     try:

@@ -1,6 +1,7 @@
 """A call whose client deadline passes is logged and counted as DEADLINE_EXCEEDED, one the
 client cancels as CANCELLED: grpc.aio cancels the handler in both cases, so the gateway's
-interceptor has to tell them apart.
+interceptor has to tell them apart. Access lines are DEBUG lines, and health checks, which
+are no client's traffic, are neither logged nor counted.
 
 A real grpc.aio server with the gateway's ErrorMappingInterceptor, in front of handlers that
 never finish on their own: whatever ends them is the client's deadline or its cancel.
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 import pytest_asyncio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from status_assertions import expect_status
 
 from services.gateway.metrics import GatewayMetrics
@@ -39,9 +41,10 @@ class NeverAnswers(gateway_pb2_grpc.GatewayServiceServicer):
 
 
 class Served:
-    def __init__(self, metrics: GatewayMetrics, stub: gateway_pb2_grpc.GatewayServiceStub):
+    def __init__(self, metrics: GatewayMetrics, channel: grpc.aio.Channel):
         self.metrics = metrics
-        self.stub = stub
+        self.stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+        self.health = health_pb2_grpc.HealthStub(channel)
 
     def count(self, rpc: str, code: str) -> float:
         value = self.metrics.registry.get_sample_value(
@@ -55,10 +58,11 @@ async def served() -> AsyncIterator[Served]:
     metrics = GatewayMetrics()
     server = grpc.aio.server(interceptors=[ErrorMappingInterceptor(metrics)])
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(NeverAnswers(), server)
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
     port = server.add_insecure_port("localhost:0")
     await server.start()
     async with grpc.aio.insecure_channel(f"localhost:{port}") as channel:
-        yield Served(metrics, gateway_pb2_grpc.GatewayServiceStub(channel))
+        yield Served(metrics, channel)
     await server.stop(None)
 
 
@@ -79,7 +83,7 @@ async def access_codes(caplog: pytest.LogCaptureFixture, rpc: str) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _access_log(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="services.gateway.access")
+    caplog.set_level(logging.DEBUG, logger="services.gateway.access")
 
 
 async def test_an_expired_deadline_is_logged_and_counted_as_deadline_exceeded(
@@ -117,3 +121,43 @@ async def test_a_call_the_client_cancels_stays_cancelled(
     assert await access_codes(caplog, "Classify") == ["CANCELLED"]
     assert served.count("Classify", "CANCELLED") == 1
     assert served.count("Classify", "DEADLINE_EXCEEDED") == 0
+
+
+async def test_access_lines_are_debug_lines(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    await asyncio.sleep(0.3)  # the lines of the calls before have been written
+    caplog.set_level(logging.INFO, logger="services.gateway.access")
+    caplog.clear()
+    await expect_status(
+        served.stub.Classify(gateway_pb2.ClassifyRequest(), timeout=0.2),
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        "Deadline Exceeded",
+    )
+    # Counted, as every call is, once the server has seen the handler end.
+    for _ in range(100):
+        if served.count("Classify", "DEADLINE_EXCEEDED") == 1:
+            break
+        await asyncio.sleep(0.02)
+    assert served.count("Classify", "DEADLINE_EXCEEDED") == 1
+    assert [r for r in caplog.records if r.name == "services.gateway.access"] == []
+
+
+async def test_health_checks_are_neither_logged_nor_counted(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    await served.health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+    watch = served.health.Watch(health_pb2.HealthCheckRequest(), timeout=5)
+    await watch.read()
+    watch.cancel()  # as a watching client goes away
+    await served.stub.Classify(gateway_pb2.ClassifyRequest(), timeout=0.2).code()
+    await access_codes(caplog, "Classify")  # the last call's line is written by now
+    access = [r for r in caplog.records if r.name == "services.gateway.access"]
+    logged = {getattr(r, "rpc", None) for r in access}
+    assert logged == {"Classify"}
+    counted = {
+        sample.labels["rpc"]
+        for family in served.metrics.requests.collect()
+        for sample in family.samples
+    }
+    assert "Check" not in counted and "Watch" not in counted

@@ -92,7 +92,7 @@ def classify_peers(records: list[logging.LogRecord]) -> list[str]:
 async def test_a_long_lived_client_moves_to_a_new_connection_and_no_call_fails(
     aged: Aged, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="services.gateway.access")
+    caplog.set_level(logging.DEBUG, logger="services.gateway.access")
     request = classify_request()
     async with grpc.aio.insecure_channel(f"localhost:{aged.gateway.port}") as channel:
         stub = gateway_pb2_grpc.GatewayServiceStub(channel)

@@ -85,7 +85,7 @@ async def test_the_callers_request_id_reaches_the_logs_and_the_model_server(
     [access] = await json_logs.access_lines("Classify")
     assert access["request_id"] == "trace-0042"
     assert access["code"] == "OK"
-    assert access["level"] == "INFO"
+    assert access["level"] == "DEBUG"
     assert access["duration_ms"] > 0
     model_server_lines = [r["message"] for r in json_logs.of("services.modelserver.access")]
     assert any(

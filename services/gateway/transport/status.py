@@ -20,12 +20,13 @@ from prometheus_client import Counter
 from services.common.bounded import bound_message
 from services.common.calls import written
 from services.common.layers import Handler, HandlerLayer
+from services.common.refusal import HEALTH_METHODS
 from services.gateway import errors
 from services.gateway.logs import REQUEST_ID_KEY, current_request_id, request_id_from
 from services.gateway.metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)
-# One line per RPC; its own logger, so operators can silence it alone.
+# One DEBUG line per RPC (--log_level=DEBUG); its own logger, so it can be set apart.
 access_log = logging.getLogger("services.gateway.access")
 
 STATUS_BY_ERROR: dict[type[errors.GatewayError], grpc.StatusCode] = {
@@ -90,6 +91,9 @@ class ErrorMappingInterceptor(HandlerLayer):
         metrics.requests_in_flight.set_function(lambda: self._in_flight)
 
     def wrap(self, method: str, handler: Handler) -> Handler:
+        if method.startswith(HEALTH_METHODS):
+            # Probes and watches are no client's traffic: not in the requests' numbers or log.
+            return handler
         rpc = method.rsplit("/", 1)[-1]
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
@@ -141,8 +145,8 @@ class ErrorMappingInterceptor(HandlerLayer):
                 self._in_flight -= 1
                 seconds.observe(elapsed)
                 answered[code].inc()
-                if access_log.isEnabledFor(logging.INFO):
-                    access_log.info(
+                if access_log.isEnabledFor(logging.DEBUG):
+                    access_log.debug(
                         "%s %s",
                         rpc,
                         code.name,
