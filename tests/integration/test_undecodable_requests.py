@@ -86,7 +86,8 @@ async def test_the_gateway_refuses_bytes_that_dont_parse_and_counts_and_logs_the
         labels = {"rpc": rpc, "code": "INVALID_ARGUMENT"}
         return registry.get_sample_value("gateway_requests_total", labels) or 0.0
 
-    with caplog.at_level(logging.INFO):
+    # Access lines are DEBUG lines.
+    with caplog.at_level(logging.INFO), caplog.at_level(logging.DEBUG, "services.gateway.access"):
         for rpc, raw in cases:
             before = refused(rpc)
             await expect_undecodable(private_stack.channel, GATEWAY[rpc], raw)
