@@ -117,9 +117,9 @@ class ErrorMappingInterceptor(HandlerLayer):
         answered = _ChildrenByCode(self._metrics.requests, rpc)
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            # Everything the log line needs from the call is read now, while the call is alive:
-            # by the time the call has ended, its core object may be gone (services.common.calls).
-            peer = context.peer()
+            # The access line's peer is read now, while the call is alive: by the time the call
+            # has ended, its core object may be gone (services.common.calls). No line, no read.
+            peer = context.peer() if access_log.isEnabledFor(logging.DEBUG) else None
             request_id = request_id_from(context.invocation_metadata())
             # gRPC runs each RPC in a task of its own, so the id stays with this request's log
             # records and model server calls, and goes with the task (no reset needed).
@@ -145,20 +145,24 @@ class ErrorMappingInterceptor(HandlerLayer):
                 self._in_flight -= 1
                 seconds.observe(elapsed)
                 answered[code].inc()
-                if access_log.isEnabledFor(logging.DEBUG):
-                    access_log.debug(
-                        "%s %s",
-                        rpc,
-                        code.name,
-                        extra={
-                            "rpc": rpc,
-                            "code": code.name,
-                            "duration_ms": round(elapsed * 1000, 3),
-                            "peer": peer,
-                        },
-                    )
+                if peer is not None:
+                    _log_access(rpc, code, elapsed, peer)
 
         return guarded
+
+
+def _log_access(rpc: str, code: grpc.StatusCode, elapsed_s: float, peer: str) -> None:
+    access_log.debug(
+        "%s %s",
+        rpc,
+        code.name,
+        extra={
+            "rpc": rpc,
+            "code": code.name,
+            "duration_ms": round(elapsed_s * 1000, 3),
+            "peer": peer,
+        },
+    )
 
 
 class _ChildrenByCode(dict[grpc.StatusCode, Counter]):
