@@ -1,7 +1,11 @@
 """`make bench`: run the benchmarks and write BENCHMARKS.md.
 
-python -m benchmarks [--models-dir models] [--output BENCHMARKS.md] [--window-s 2]
-                     [--overhead-window-s 10]
+python -m benchmarks [--models-dir models] [--output BENCHMARKS.md] [--window-s 3]
+                     [--repetitions 5] [--warmup-s 1] [--overhead-window-s 10]
+
+Every comparison is measured in alternation (benchmarks.harness.alternate): the sides take
+turns, one window each per repetition. The gateway overhead has longer windows and three
+repetitions of its own; batching, generation and similarity share --window-s and --repetitions.
 """
 
 from __future__ import annotations
@@ -20,7 +24,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
     parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
-    parser.add_argument("--window-s", type=float, default=2.0, help="length of one window")
+    parser.add_argument(
+        "--window-s",
+        type=float,
+        default=3.0,
+        help="length of each side's window in the batching, generation and similarity comparisons",
+    )
+    parser.add_argument(
+        "--repetitions",
+        type=int,
+        default=5,
+        help="repetitions of the batching, generation and similarity comparisons",
+    )
+    parser.add_argument(
+        "--warmup-s", type=float, default=1.0, help="warm-up before each side's window"
+    )
     parser.add_argument(
         "--overhead-window-s",
         type=float,
@@ -30,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     options = parser.parse_args(argv)
 
     from benchmarks import batching, footprint, gateway_overhead, generation, similarity, stages
-    from benchmarks.harness import Stability, Window
+    from benchmarks.harness import Alternation, Window
     from benchmarks.machine import machine_facts
     from benchmarks.report import Results, render, replace_section, section_of
     from benchmarks.soak import HEADING as SOAK_HEADING
@@ -39,10 +57,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     models_dir = options.models_dir.resolve()
     train_missing(models_dir, "quick")
-    stability = Stability(window_s=options.window_s)
+    alternation = Alternation(
+        Window(length_s=options.window_s, warmup_s=options.warmup_s), options.repetitions
+    )
     with tempfile.TemporaryDirectory() as work:
         work_dir = Path(work)
-        batching_results = asyncio.run(batching.run(models_dir, work_dir, stability))
+        batching_results = asyncio.run(batching.run(models_dir, work_dir, alternation))
         gateways = {"default": [], **generation.GATEWAYS}
         with serving_stack(models_dir, work_dir, gateways) as stack:
             model_server = footprint.at_start("model server (five models)", stack.model_server)
@@ -55,14 +75,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                         stack.gateways["default"],
                         proxy,
                         stack.model_server,
-                        Window(length_s=options.overhead_window_s, warmup_s=stability.warmup_s),
+                        Window(length_s=options.overhead_window_s, warmup_s=options.warmup_s),
                     )
                 )
             # In this process: the servers above wait idle meanwhile.
             stage_costs = asyncio.run(stages.run())
             unbatched_port = stack.gateways["one step per call"].port
-            generations = asyncio.run(generation.run(default_port, unbatched_port, stability))
-            similar = asyncio.run(similarity.run(models_dir, default_port, stability))
+            generations = asyncio.run(generation.run(default_port, unbatched_port, alternation))
+            keyed = similarity.read_vectors(models_dir)
+            with similarity.started_peer(keyed, work_dir) as peer:
+                similar = asyncio.run(similarity.run(keyed, default_port, peer.port, alternation))
             footprints = [
                 footprint.with_peak(model_server, stack.model_server),
                 footprint.with_peak(gateway, stack.gateways["default"]),
@@ -75,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         generation=generations,
         forecaster_alone=generation.time_forecaster_alone(models_dir),
         similarity=similar,
+        word2vec_quality=similarity.word2vec_quality(models_dir),
         footprints=footprints,
     )
     report = render("make bench", machine_facts(), results)

@@ -1,5 +1,7 @@
 """The model server's dynamic batching, off and on: CNN Predicts of one image each at 1, 8 and
-32 requests outstanding, against two model server processes serving the same version."""
+32 requests outstanding, against two model server processes serving the same version; at 32,
+also the transport's ceiling, `GetModelStatus` on the batching server (no tensor, no model run),
+in the same alternation (benchmarks.harness.alternate)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from benchmarks.harness import Measurement, Stability, measure
+from benchmarks.harness import Alternation, Call, Repeated, alternate
 from benchmarks.model_alone import load_latest, median_run_ms
 from services.gateway.model_server_api import ModelService, PredictionService
 from services.gateway.tensors import to_tensor_proto
@@ -23,29 +25,19 @@ from services.suite.stack import BATCHING_PARAMETERS, model_server_flags
 CONCURRENCY = (1, 8, 32)
 CEILING_CONCURRENCY = 32
 START_TIMEOUT_S = 180
-
-
-@dataclass(frozen=True)
-class BatchingRow:
-    concurrency: int
-    off: Measurement
-    on: Measurement
-
-    @property
-    def throughput_ratio(self) -> float:
-        return self.on.throughput / self.off.throughput
-
-    @property
-    def p50_ratio(self) -> float:
-        return self.on.p50_ms / self.off.p50_ms
+# The sides: Predict on the server without batching and on the one with it, and at
+# CEILING_CONCURRENCY the batching server's GetModelStatus.
+OFF, ON, CEILING = "off", "on", "ceiling"
 
 
 @dataclass(frozen=True)
 class BatchingResults:
-    rows: list[BatchingRow]
-    # GetModelStatus on the batching server, same client and cores: a call with no tensors and
-    # no model run, so no batching can push a Predict past it.
-    transport_ceiling: Measurement
+    alternation: Alternation
+    # By concurrency, in the order of CONCURRENCY; the row at CEILING_CONCURRENCY has CEILING.
+    rows: list[Repeated]
+
+    def at(self, concurrency: int) -> Repeated | None:
+        return next((row for row in self.rows if row.concurrency == concurrency), None)
 
 
 @dataclass(frozen=True)
@@ -88,10 +80,11 @@ def model_servers(models_dir: Path, work_dir: Path) -> Iterator[tuple[int, int]]
         batching.stop(timeout_s=15)
 
 
-async def run(models_dir: Path, work_dir: Path, stability: Stability) -> BatchingResults:
+async def run(models_dir: Path, work_dir: Path, alternation: Alternation) -> BatchingResults:
     image = np.random.default_rng(0).random((1, 28, 28), dtype=np.float32)
     request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name="cnn"))
     request.inputs["images"].CopyFrom(to_tensor_proto(image))
+    status = get_model_status_pb2.GetModelStatusRequest(model_spec=request.model_spec)
     rows = []
     with model_servers(models_dir, work_dir) as (plain_port, batching_port):
         async with (
@@ -100,20 +93,16 @@ async def run(models_dir: Path, work_dir: Path, stability: Stability) -> Batchin
         ):
             plain_stub = PredictionService(plain)
             batching_stub = PredictionService(batching)
-            for concurrency in CONCURRENCY:
-                # Side by side: each concurrency measured on both servers in turn.
-                off = await measure(
-                    lambda: plain_stub.Predict(request, timeout=30), concurrency, stability
-                )
-                on = await measure(
-                    lambda: batching_stub.Predict(request, timeout=30), concurrency, stability
-                )
-                rows.append(BatchingRow(concurrency, off, on))
             status_stub = ModelService(batching)
-            status = get_model_status_pb2.GetModelStatusRequest(model_spec=request.model_spec)
-            ceiling = await measure(
-                lambda: status_stub.GetModelStatus(status, timeout=30),
-                CEILING_CONCURRENCY,
-                stability,
-            )
-    return BatchingResults(rows, ceiling)
+            calls: dict[str, Call] = {
+                OFF: lambda: plain_stub.Predict(request, timeout=30),
+                ON: lambda: batching_stub.Predict(request, timeout=30),
+            }
+            for concurrency in CONCURRENCY:
+                sides = dict(calls)
+                if concurrency == CEILING_CONCURRENCY:
+                    # A call with no tensors and no model run on the same server, client and
+                    # cores: no batching can push a Predict past it.
+                    sides[CEILING] = lambda: status_stub.GetModelStatus(status, timeout=30)
+                rows.append(await alternate(sides, concurrency, alternation))
+    return BatchingResults(alternation, rows)

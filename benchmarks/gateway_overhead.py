@@ -4,26 +4,24 @@ pass-through proxy (benchmarks.proxy): the floor one more Python gRPC hop sets.
 
 Each path gets one window of a fixed length, in repetitions whose order alternates (direct,
 proxy, gateway; then the reverse; ...), so that a machine drifting during the run weighs on every
-path alike; ratios are taken within a repetition, and their median is reported."""
+path alike (benchmarks.harness.alternate); ratios are taken within a repetition, and their
+median and range are reported."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
 import io
-import math
-import statistics
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
 
 import grpc
 import numpy as np
 from PIL import Image
 from sklearn.datasets import load_wine
 
-from benchmarks.harness import Call, Measurement, Window, measure_window
+from benchmarks.harness import Alternation, Call, Metric, Repeated, Spread, Window, alternate
 from services.gateway.backend import predict_request
 from services.gateway.digits import prepare_encoded
 from services.gateway.model_server_api import PredictionService
@@ -36,37 +34,32 @@ from training.mnist import load_mnist_split
 CONCURRENCY = (1, 32)  # one client, and saturation
 PATHS = ("direct", "proxy", "gateway")  # what a request goes through
 REPETITIONS = 3
-Metric = Literal["throughput", "p50_ms", "p99_ms", "cpu_ms_per_request"]
-
-
-def orders(repetitions: int = REPETITIONS) -> list[tuple[str, ...]]:
-    """The paths' order in each repetition: as listed, then reversed, and so on."""
-    return [PATHS if repetition % 2 == 0 else PATHS[::-1] for repetition in range(repetitions)]
 
 
 @dataclass(frozen=True)
 class OverheadRow:
     rpc: str
-    concurrency: int
     # Each path's measurements, one per repetition, in the order of the repetitions.
-    repetitions: Mapping[str, tuple[Measurement, ...]]
+    measured: Repeated
+
+    @property
+    def concurrency(self) -> int:
+        return self.measured.concurrency
 
     def median(self, path: str, metric: Metric) -> float:
-        return statistics.median(_value(m, metric) for m in self.repetitions[path])
+        return self.measured.median(path, metric)
 
-    def ratio(self, metric: Metric, of: str = "gateway", to: str = "proxy") -> float:
-        """The median over repetitions of ``of``'s value over ``to``'s in the same one."""
-        pairs = zip(self.repetitions[of], self.repetitions[to], strict=True)
-        return statistics.median(_quotient(_value(a, metric), _value(b, metric)) for a, b in pairs)
+    def ratio(self, metric: Metric, of: str = "gateway", to: str = "proxy") -> Spread:
+        """``of``'s value over ``to``'s within each repetition: their median and range."""
+        return self.measured.ratio(metric, of, to)
 
     def errors(self, path: str) -> int:
-        return sum(m.errors for m in self.repetitions[path])
+        return self.measured.errors(path)
 
 
 @dataclass(frozen=True)
 class OverheadResults:
-    window: Window
-    repetitions: int
+    alternation: Alternation
     rows: list[OverheadRow]
 
 
@@ -87,6 +80,7 @@ def started_proxy(model_server_port: int) -> Iterator[Started]:
 async def run(
     gateway: Started, proxy: Started, model_server: Started, window: Window
 ) -> OverheadResults:
+    alternation = Alternation(window, REPETITIONS)
     wine_row = load_wine().data[0].astype(np.float32)
     classify = gateway_pb2.ClassifyRequest()
     classify.samples.add().ordered.values.extend(wine_row.tolist())
@@ -126,35 +120,10 @@ async def run(
         }
         for rpc, calls in cases.items():
             for concurrency in CONCURRENCY:
-                repetitions = await _alternating(calls, concurrency, window, cpu_clocks)
-                rows.append(OverheadRow(rpc, concurrency, repetitions))
-    return OverheadResults(window, REPETITIONS, rows)
-
-
-async def _alternating(
-    calls: Mapping[str, Call],
-    concurrency: int,
-    window: Window,
-    cpu_clocks: Mapping[str, Callable[[], float]],
-) -> dict[str, tuple[Measurement, ...]]:
-    """Each path's windows, the repetitions taking turns in the order of `orders`."""
-    measured: dict[str, list[Measurement]] = {path: [] for path in PATHS}
-    for order in orders():
-        for path in order:
-            measured[path].append(
-                await measure_window(calls[path], concurrency, window, cpu_clocks.get(path))
-            )
-    return {path: tuple(measurements) for path, measurements in measured.items()}
-
-
-def _value(measurement: Measurement, metric: Metric) -> float:
-    value = getattr(measurement, metric)
-    return math.nan if value is None else float(value)
-
-
-def _quotient(numerator: float, denominator: float) -> float:
-    """NaN where a path completed nothing, rather than no report at all."""
-    return numerator / denominator if denominator else math.nan
+                in_order = {path: calls[path] for path in PATHS}
+                measured = await alternate(in_order, concurrency, alternation, cpu_clocks)
+                rows.append(OverheadRow(rpc, measured))
+    return OverheadResults(alternation, rows)
 
 
 def _predict(model: str, version: int, name: str, array: np.ndarray) -> predict_pb2.PredictRequest:

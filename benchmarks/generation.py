@@ -5,6 +5,9 @@
   alone (a gateway with --max_generation_batch=1);
 - continuous batching: the same steps, with the steps of all forecasts in flight merged into one
   Predict (the gateway's default).
+
+At each concurrency the three take turns, one window each per repetition, in an order that
+reverses each time (benchmarks.harness.alternate).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from benchmarks.harness import Measurement, Stability, measure
+from benchmarks.harness import Alternation, Call, Repeated, alternate
 from benchmarks.model_alone import load_latest, median_run_ms
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from training.series import load_airpassengers_split
@@ -65,18 +68,17 @@ def time_forecaster_alone(models_dir: Path) -> ForecasterAlone:
 
 
 @dataclass(frozen=True)
-class GenerationRow:
-    concurrency: int
-    by_strategy: dict[str, Measurement]
+class GenerationResults:
+    alternation: Alternation
+    rows: list[Repeated]  # by concurrency, in the order of CONCURRENCY; sides: STRATEGIES
 
-    def speedup(self, strategy: str) -> float:
-        """Throughput of a strategy over the naive window re-feed."""
-        return self.by_strategy[strategy].throughput / self.by_strategy["window"].throughput
+    def at(self, concurrency: int) -> Repeated | None:
+        return next((row for row in self.rows if row.concurrency == concurrency), None)
 
 
 async def run(
-    default_gateway_port: int, unbatched_gateway_port: int, stability: Stability
-) -> list[GenerationRow]:
+    default_gateway_port: int, unbatched_gateway_port: int, alternation: Alternation
+) -> GenerationResults:
     history = [float(value) for value in load_airpassengers_split().train]
     window = gateway_pb2.ForecastRequest(
         history=history, horizon=HORIZON, method=gateway_pb2.GENERATION_METHOD_WINDOW
@@ -91,15 +93,11 @@ async def run(
     ):
         default = gateway_pb2_grpc.GatewayServiceStub(default_channel)
         unbatched = gateway_pb2_grpc.GatewayServiceStub(unbatched_channel)
-        calls = {
+        calls: dict[str, Call] = {
             "window": lambda: default.Forecast(window, timeout=120),
             "step": lambda: unbatched.Forecast(stateful, timeout=120),
             "continuous batching": lambda: default.Forecast(stateful, timeout=120),
         }
         for concurrency in CONCURRENCY:
-            by_strategy = {
-                strategy: await measure(calls[strategy], concurrency, stability)
-                for strategy in STRATEGIES
-            }
-            rows.append(GenerationRow(concurrency, by_strategy))
-    return rows
+            rows.append(await alternate(calls, concurrency, alternation))
+    return GenerationResults(alternation, rows)

@@ -1,4 +1,4 @@
-"""Closed-loop load at a fixed concurrency, measured in windows.
+"""Closed-loop load at a fixed concurrency, measured in windows, and sides compared in turns.
 
 N workers each keep one request outstanding (as Triton's perf_analyzer does in its concurrency
 mode). Latencies are recorded per window. `measure` goes on until the last windows agree on
@@ -7,6 +7,12 @@ report says which. `measure_window` measures one window of a fixed length, for c
 repeated side by side, where each side must get the same time. A window (and the warm-up) lasts
 until every worker could finish a request: at least N of them, so calls slower than the window
 length are still measured.
+
+`alternate` is how every comparison is measured: the sides (say A and B) each get one window of
+a fixed length per repetition, in an order that reverses from one repetition to the next (A B,
+B A, A B, ...), so that a machine drifting during the run weighs on every side alike. A ratio
+of two sides is taken within each repetition; `Spread` reports the median of those ratios and
+their range, and a bound is met only when the whole range clears it (`Bound.met_by`).
 """
 
 from __future__ import annotations
@@ -14,14 +20,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import math
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 Call = Callable[[], Awaitable[object]]
+# What a ratio of two sides can be taken of.
+Metric = Literal["throughput", "p50_ms", "p99_ms", "cpu_ms_per_request"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,126 @@ async def measure_window(
     if cpu_used is None or not recorded[1]:
         return measurement
     return dataclasses.replace(measurement, cpu_ms_per_request=cpu_used * 1000 / len(recorded[1]))
+
+
+@dataclass(frozen=True)
+class Alternation:
+    """How the sides of a comparison take turns: one window each per repetition."""
+
+    window: Window = Window(length_s=3.0)
+    repetitions: int = 5
+
+
+def orders(sides: Sequence[str], repetitions: int) -> list[tuple[str, ...]]:
+    """The sides' order in each repetition: as listed, then reversed, and so on."""
+    forward = tuple(sides)
+    return [forward if repetition % 2 == 0 else forward[::-1] for repetition in range(repetitions)]
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A ratio measured in repetitions: the median of the per-repetition ratios, and the
+    smallest and largest of them. NaN throughout where any repetition has no ratio (a side
+    that completed nothing): such a ratio proves nothing."""
+
+    median: float
+    low: float
+    high: float
+    repetitions: int
+
+    @classmethod
+    def of(cls, ratios: Sequence[float]) -> Spread:
+        if not ratios or any(math.isnan(ratio) for ratio in ratios):
+            return cls(math.nan, math.nan, math.nan, len(ratios))
+        return cls(statistics.median(ratios), min(ratios), max(ratios), len(ratios))
+
+    def text(self, decimals: int = 2) -> str:
+        """The median, then the range over the repetitions: "1.20x (1.10x to 1.31x)"."""
+        if math.isnan(self.median):
+            return "n/a"
+        low, high = f"{self.low:.{decimals}f}", f"{self.high:.{decimals}f}"
+        return f"{self.median:.{decimals}f}x ({low}x to {high}x)"
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A limit a measured value must stay under (``at_most``) or reach."""
+
+    limit: float
+    at_most: bool
+
+    def met(self, value: float) -> bool:
+        if math.isnan(value):
+            return False
+        return value <= self.limit if self.at_most else value >= self.limit
+
+    def met_by(self, spread: Spread) -> bool:
+        """Met only when every repetition's ratio meets it: the largest one for a bound to stay
+        under, the smallest for one to reach."""
+        return self.met(spread.high if self.at_most else spread.low)
+
+    def text(self, unit: str) -> str:
+        return f"{'≤' if self.at_most else '≥'} {self.limit:g}{unit}"
+
+
+def at_most(limit: float) -> Bound:
+    return Bound(limit, at_most=True)
+
+
+def at_least(limit: float) -> Bound:
+    return Bound(limit, at_most=False)
+
+
+@dataclass(frozen=True)
+class Repeated:
+    """Each side's windows at one concurrency, one per repetition, in the repetitions' order."""
+
+    concurrency: int
+    repetitions: Mapping[str, tuple[Measurement, ...]]
+
+    def median(self, side: str, metric: Metric) -> float:
+        return statistics.median(value(m, metric) for m in self.repetitions[side])
+
+    def ratios(self, metric: Metric, of: str, to: str) -> list[float]:
+        """``of``'s value over ``to``'s, within each repetition."""
+        pairs = zip(self.repetitions[of], self.repetitions[to], strict=True)
+        return [_quotient(value(a, metric), value(b, metric)) for a, b in pairs]
+
+    def ratio(self, metric: Metric, of: str, to: str) -> Spread:
+        return Spread.of(self.ratios(metric, of, to))
+
+    def errors(self, side: str) -> int:
+        return sum(m.errors for m in self.repetitions[side])
+
+
+async def alternate(
+    calls: Mapping[str, Call],
+    concurrency: int,
+    alternation: Alternation,
+    cpu_clocks: Mapping[str, Callable[[], float]] | None = None,
+) -> Repeated:
+    """Each side of ``calls`` (in its order) driven for one window per repetition, the
+    repetitions taking turns in the order of `orders`. ``cpu_clocks`` reads, for the sides
+    that have one, the CPU time of the process under test."""
+    clocks = cpu_clocks or {}
+    measured: dict[str, list[Measurement]] = {side: [] for side in calls}
+    for order in orders(list(calls), alternation.repetitions):
+        for side in order:
+            measured[side].append(
+                await measure_window(calls[side], concurrency, alternation.window, clocks.get(side))
+            )
+    return Repeated(concurrency, {side: tuple(runs) for side, runs in measured.items()})
+
+
+def value(measurement: Measurement, metric: Metric) -> float:
+    """A measurement's metric, NaN where it was not read."""
+    read = getattr(measurement, metric)
+    return math.nan if read is None else float(read)
+
+
+def _quotient(numerator: float, denominator: float) -> float:
+    """NaN where a side completed nothing, rather than no report at all."""
+    return numerator / denominator if denominator else math.nan
 
 
 _Recorded = tuple[float, list[float]]  # a window's throughput, and its latencies in seconds
