@@ -116,11 +116,20 @@ def test_dtype_names_are_tensorflows() -> None:
         _proto(types_pb2.DT_INT8, [2], int_val=[300, -1]),  # out of int8: TensorFlow's rule
         _proto(types_pb2.DT_DOUBLE, [4], double_val=[0.5]),  # repeats the last value
         _proto(types_pb2.DT_STRING, [2], string_val=[b"a", b"b"]),
+        _proto(types_pb2.DT_STRING, [], string_val=[b"scalar"]),
+        _proto(types_pb2.DT_STRING, [2, 2], string_val=[b"", b"\xff\xfe", b"ab", b"a\0b"]),
+        _proto(types_pb2.DT_STRING, [3], string_val=[b"x"]),  # repeats the last value
+        _proto(types_pb2.DT_STRING, [2, 0]),
+        tf.make_tensor_proto(np.array([[b"same", b"same"]], object)),
     ],
 )
 def test_numpy_and_tensorflow_read_requests_alike(proto: tensor_pb2.TensorProto) -> None:
-    expected = tf.io.parse_tensor(proto.SerializeToString(), tf.dtypes.as_dtype(proto.dtype))
+    # What TensorFlow's own parser gives, as the session is fed it.
+    expected = np.asarray(
+        tf.io.parse_tensor(proto.SerializeToString(), tf.dtypes.as_dtype(proto.dtype))
+    )
     parsed = tensor_from_proto(proto)
-    assert parsed.shape == tuple(expected.shape)
-    np.testing.assert_array_equal(parsed, expected.numpy())
-    assert parsed.dtype == expected.numpy().dtype
+    assert parsed.shape == expected.shape
+    np.testing.assert_array_equal(parsed, expected)
+    assert parsed.dtype == expected.dtype
+    assert [type(value) for value in parsed.flat] == [type(value) for value in expected.flat]
