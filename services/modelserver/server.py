@@ -15,7 +15,7 @@ import grpc
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from tensorflow_serving.apis import (
     model_service_pb2,
     model_service_pb2_grpc,
@@ -24,6 +24,7 @@ from tensorflow_serving.apis import (
 )
 
 from services.common.decoding import RequestDecoding
+from services.common.layers import Layered
 from services.common.listen import NO_PORT_SHARING, ListenError, add_grpc_port, refuse_port_in_use
 from services.common.shutdown import ShutdownGate
 from services.generated.modelserver.config.v1 import server_files_pb2
@@ -105,10 +106,9 @@ async def start_model_server(settings: ModelServerSettings) -> ModelServerHandle
     definitions = load_model_definitions(settings)
     batching = BatchingOptions.from_file(settings.batching_parameters_file)
     gate = ShutdownGate("model server")
-    server = grpc.aio.server(
-        options=channel_options(settings.grpc_channel_arguments),
-        interceptors=[gate, RequestDecoding()],
-    )
+    server = grpc.aio.server(options=channel_options(settings.grpc_channel_arguments))
+    # Each method wrapped in the layers once, as its service registers, not on every call.
+    layered = Layered(server, [gate, RequestDecoding()])
     try:
         # Both ports are bound only once the models have loaded, as tensorflow_model_server
         # binds them: refuse a busy one now, not minutes later.
@@ -144,7 +144,7 @@ async def start_model_server(settings: ModelServerSettings) -> ModelServerHandle
         check_method_names=settings.enable_signature_method_name_check,
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(dataplane), server
+        PredictionServicer(dataplane), layered
     )
     reloader = ConfigReloader(
         manager,
@@ -152,13 +152,16 @@ async def start_model_server(settings: ModelServerSettings) -> ModelServerHandle
         allowed_roots(settings.allowed_roots(), definitions),
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-        ModelServicer(dataplane, reloader), server
+        ModelServicer(dataplane, reloader), layered
     )
     services = [_PREDICTION_SERVICE, _MODEL_SERVICE, reflection.SERVICE_NAME]
     if settings.enable_grpc_healthcheck_service:
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, layered)
         services.append(health.SERVICE_NAME)
-    reflection.enable_server_reflection(services, server)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        reflection.aio.ReflectionServicer(services),  # type: ignore[attr-defined]
+        layered,
+    )
 
     handle = ModelServerHandle(
         settings.port, manager, server, health_servicer, executor, metrics, gate
