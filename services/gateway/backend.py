@@ -86,19 +86,22 @@ _RETRY_SERVICE_CONFIG = json.dumps(
 
 @dataclass(frozen=True)
 class Deadline:
-    """An absolute point in time by which a request must be answered."""
+    """An absolute point in time by which a request must be answered, and what set it, for the
+    message when it passes."""
 
     expires_at: float
+    origin: str = "the deadline"
 
     @classmethod
-    def after(cls, seconds: float) -> Deadline:
-        return cls(time.monotonic() + seconds)
+    def after(cls, seconds: float, origin: str | None = None) -> Deadline:
+        return cls(time.monotonic() + seconds, origin or f"the {seconds:g} s deadline")
 
-    def remaining(self) -> float:
-        """Seconds left; raises DeadlineExceeded once none are."""
+    def remaining(self, subject: str = "the model server") -> float:
+        """Seconds left; raises DeadlineExceeded, naming what set it and ``subject``, once none
+        are."""
         left = self.expires_at - time.monotonic()
         if left <= 0:
-            raise errors.DeadlineExceeded("deadline exceeded before the model server answered")
+            raise errors.DeadlineExceeded(f"{self.origin} passed before a call to {subject}")
         return left
 
 
@@ -283,10 +286,11 @@ class ModelServerClient:
         deadline: Deadline,
     ) -> Any:
         try:
-            return await method(request, timeout=deadline.remaining(), metadata=outgoing_metadata())
+            timeout = deadline.remaining(_subject(model, version))
+            return await method(request, timeout=timeout, metadata=outgoing_metadata())
         except grpc.aio.AioRpcError as exc:
             self._metrics.backend_errors.labels(model, exc.code().name).inc()
-            _translate(exc, model, version)
+            _translate(exc, model, version, deadline)
 
 
 async def _version_statuses(
@@ -295,10 +299,10 @@ async def _version_statuses(
     request = get_model_status_pb2.GetModelStatusRequest(model_spec=model_pb2.ModelSpec(name=model))
     try:
         response = await stub.GetModelStatus(
-            request, timeout=deadline.remaining(), metadata=outgoing_metadata()
+            request, timeout=deadline.remaining(_subject(model, None)), metadata=outgoing_metadata()
         )
     except grpc.aio.AioRpcError as exc:
-        _translate(exc, model, None)
+        _translate(exc, model, None, deadline)
     state_name = get_model_status_pb2.ModelVersionStatus.State.Name
     return [
         VersionStatus(version=status.version, state=state_name(status.state))
@@ -329,15 +333,22 @@ def _spec(model: str, version: int, signature: str = "") -> model_pb2.ModelSpec:
     return spec
 
 
-def _translate(exc: grpc.aio.AioRpcError, model: str, version: int | None) -> NoReturn:
+def _subject(model: str, version: int | None) -> str:
+    return f"model {model}" if version is None else f"model {model} version {version}"
+
+
+def _translate(
+    exc: grpc.aio.AioRpcError, model: str, version: int | None, deadline: Deadline
+) -> NoReturn:
     """Turns a model server status into the domain error that explains it to the client. The
     client gets the row's fixed message; the model server's own text goes to the log only."""
     code = exc.code()
     meaning = BACKEND_STATUS_MEANINGS.get(code, _FAILED)
-    subject = f"model {model}" if version is None else f"model {model} version {version}"
+    subject = _subject(model, version)
     if meaning.logged:
         log.warning("model server answered %s for %s: %s", code.name, subject, exc.details() or "")
-    raise meaning.error(meaning.message.format(subject=subject, code=code.name)) from exc
+    message = meaning.message.format(subject=subject, code=code.name, deadline=deadline.origin)
+    raise meaning.error(message) from exc
 
 
 @dataclass(frozen=True)
@@ -345,7 +356,8 @@ class BackendStatusMeaning:
     """What one model server status code means to the gateway's client."""
 
     error: type[errors.GatewayError]
-    # Fixed text; {subject} is the model (and version), {code} the model server's code name.
+    # Fixed text; {subject} is the model (and version), {code} the model server's code name,
+    # {deadline} what set the call's deadline.
     message: str
     # Whether the model server's details are worth a WARNING line in the gateway's log.
     logged: bool = True
@@ -376,7 +388,7 @@ BACKEND_STATUS_MEANINGS: dict[grpc.StatusCode, BackendStatusMeaning] = {
     # -> DEADLINE_EXCEEDED
     grpc.StatusCode.DEADLINE_EXCEEDED: BackendStatusMeaning(
         errors.DeadlineExceeded,
-        "deadline exceeded while waiting for the model server",
+        "{deadline} passed while waiting for the model server to answer for {subject}",
         logged=False,
     ),
     # Not loaded (yet, or any more): rollouts make this normal. -> NOT_FOUND

@@ -35,7 +35,7 @@ MAPPING: dict[grpc.StatusCode, tuple[grpc.StatusCode, str]] = {
     ),
     Code.DEADLINE_EXCEEDED: (
         Code.DEADLINE_EXCEEDED,
-        "deadline exceeded while waiting for the model server",
+        f"passed while waiting for the model server to answer for {SUBJECT}",
     ),
     Code.NOT_FOUND: (Code.NOT_FOUND, f"{SUBJECT} is not loaded in the model server"),
     Code.ALREADY_EXISTS: (Code.INTERNAL, f"model server failed (ALREADY_EXISTS) for {SUBJECT}"),
@@ -120,3 +120,25 @@ async def test_a_healthy_model_server_is_answered_normally(
             classify_request(), timeout=10
         )
     assert response.model.version == 1
+
+
+@pytest.mark.parametrize(
+    ("client_timeout_s", "origin"),
+    [
+        (None, "the gateway's default deadline of 5 s (--backend_timeout_s; the call set none)"),
+        (10, "the call's deadline ("),
+    ],
+    ids=["default", "the call's"],
+)
+async def test_a_deadline_passed_at_the_model_server_says_what_set_it(
+    client_timeout_s: float | None, origin: str, fake: RunningFake, gateway: GatewayHandle
+) -> None:
+    fake.servicer.fail_always(Code.DEADLINE_EXCEEDED, BACKEND_TEXT)
+    async with grpc.aio.insecure_channel(f"localhost:{gateway.port}") as channel:
+        stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+        details = await expect_status(
+            stub.Classify(classify_request(), timeout=client_timeout_s),
+            Code.DEADLINE_EXCEEDED,
+            origin,
+        )
+    assert details.endswith(f"passed while waiting for the model server to answer for {SUBJECT}")

@@ -137,4 +137,12 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     def _deadline(self, context: Context) -> Deadline:
         """The client's own deadline, or the default one when the client set none."""
         remaining = context.time_remaining()
-        return Deadline.after(self._default_timeout_s if remaining is None else remaining)
+        if remaining is None:
+            return Deadline.after(
+                self._default_timeout_s,
+                f"the gateway's default deadline of {self._default_timeout_s:g} s "
+                "(--backend_timeout_s; the call set none)",
+            )
+        return Deadline.after(
+            remaining, f"the call's deadline ({remaining:.3g} s left when the gateway received it)"
+        )
