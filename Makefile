@@ -20,7 +20,7 @@ KUBECTL := $(VENV)/bin/kubectl
 .PHONY: help venv run train test reliability soak bench bench-gpu loadtest deploy train-job k8s-validate check lint format typecheck protos protos-check buf-lint clean
 
 help:
-	@echo "make run    train the classifier if needed, start the model server and the gateway"
+	@echo "make run    train each model without a version (quick profile), then serve them all"
 	@echo "make test   lint, type-check, check generated code, run unit and integration tests"
 	@echo "make train  train all five models with the full profile and publish new versions"
 	@echo "make bench  run the benchmarks side by side and write BENCHMARKS.md"

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -92,12 +93,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             ports={"port": settings.gateway_port, "metrics_port": settings.metrics_port},
         )
         services.append(gateway)
-        gateway_port = gateway.start(settings.start_timeout_s)["port"]
+        gateway_ports = gateway.start(settings.start_timeout_s)
+        gateway_port = gateway_ports["port"]
         _wait_until_serving(f"localhost:{gateway_port}", settings.start_timeout_s)
-        print(
-            _banner(modelserver_port, gateway_port, settings.modelserver_rest_port, models_dir),
-            flush=True,
+        ports = _BannerPorts(
+            gateway_port,
+            gateway_ports["metrics_port"],
+            modelserver_port,
+            settings.modelserver_rest_port,
         )
+        print(_banner(ports, models_dir), flush=True)
         # A child that dies is restarted on its own; the other one keeps serving.
         while not stop_requested.wait(0.5):
             for service in services:
@@ -136,18 +141,28 @@ def _wait_until_serving(target: str, timeout_s: float) -> None:
                 return
 
 
-def _banner(modelserver_port: int, gateway_port: int, rest_port: int, models_dir: Path) -> str:
+@dataclass(frozen=True)
+class _BannerPorts:
+    gateway: int
+    gateway_metrics: int
+    modelserver: int
+    modelserver_rest: int  # 0: no REST API
+
+
+def _banner(ports: _BannerPorts, models_dir: Path) -> str:
+    gateway_port = ports.gateway
     rest = (
-        f"""  model server REST API                     http://localhost:{rest_port}/v1/models/classifier
-  model server metrics                      http://localhost:{rest_port}{METRICS_PATH}
+        f"""  model server REST API                     http://localhost:{ports.modelserver_rest}/v1/models/classifier
+  model server metrics                      http://localhost:{ports.modelserver_rest}{METRICS_PATH}
 """
-        if rest_port
+        if ports.modelserver_rest
         else ""
     )
     return f"""
 The suite is up.
   gateway (gateway.v1.GatewayService)       localhost:{gateway_port}
-  model server (tensorflow.serving.*)       localhost:{modelserver_port}
+  gateway metrics                           http://localhost:{ports.gateway_metrics}/metrics
+  model server (tensorflow.serving.*)       localhost:{ports.modelserver}
 {rest}  model repository                          {models_dir}
 
 Try it:
@@ -157,7 +172,8 @@ Try it:
   grpcurl -plaintext -d '{_GRPCURL_SAMPLE}' \\
     localhost:{gateway_port} gateway.v1.GatewayService/Classify
 
-Publish a new version with `make train` while this runs: it is served within seconds.
+Publish new versions with `make train` while this runs (the full profile, about 14 minutes):
+each is served within seconds of its model's training ending.
 Press Ctrl-C to stop.
 """
 
