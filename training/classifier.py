@@ -81,7 +81,7 @@ class WineSplit:
 
 
 @dataclass(frozen=True)
-class BaselineMetrics:
+class PeerMetrics:
     name: str
     test_accuracy: float
 
@@ -94,12 +94,13 @@ class ClassifierMetrics:
     version: int
     profile: str
     test_accuracy: float
-    baseline: BaselineMetrics
+    peer: PeerMetrics
     n_train: int
     n_test: int
     epochs: int
     train_seconds: float
     created: str
+    seed: int
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -160,7 +161,7 @@ def build_model(config: ClassifierConfig, x_train: np.ndarray, n_classes: int) -
     return model
 
 
-def baseline_accuracy(split: WineSplit) -> float:
+def peer_accuracy(split: WineSplit) -> float:
     """Test accuracy of a scaled logistic regression: what the DNN has to beat or match."""
     pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     pipeline.fit(split.x_train, split.y_train)
@@ -205,7 +206,7 @@ def warmup_requests(split: WineSplit) -> list[WarmupRequest]:
 
 
 def train(config: ClassifierConfig, options: RunOptions) -> TrainResult:
-    """Train, evaluate against the baseline, and publish a new version."""
+    """Train, evaluate against the peer, and publish a new version."""
     seed_everything(config.seed)
     split = load_wine_split(config)
     reports = RunReports.create(options.reports_dir, MODEL_NAME, config.profile)
@@ -227,7 +228,7 @@ def train(config: ClassifierConfig, options: RunOptions) -> TrainResult:
     reports.save(plot_history(history, "wine classifier"), TRAINING_CURVES)
 
     test_accuracy = accuracy(model, split.x_test, split.y_test)
-    baseline = BaselineMetrics(name="logistic_regression", test_accuracy=baseline_accuracy(split))
+    peer = PeerMetrics(name="logistic_regression", test_accuracy=peer_accuracy(split))
     created = datetime.now(UTC).isoformat(timespec="seconds")
 
     def metrics_for(version: int) -> ClassifierMetrics:
@@ -236,12 +237,13 @@ def train(config: ClassifierConfig, options: RunOptions) -> TrainResult:
             version=version,
             profile=config.profile,
             test_accuracy=test_accuracy,
-            baseline=baseline,
+            peer=peer,
             n_train=len(split.y_train),
             n_test=len(split.y_test),
             epochs=config.epochs,
             train_seconds=round(train_seconds, 3),
             created=created,
+            seed=config.seed,
         )
 
     published = publish_model(

@@ -11,7 +11,7 @@ from saved_models import signature_defs, tensor_spec
 from sklearn.datasets import load_wine
 
 from services.modelserver.servable import load_servable
-from training.classifier import TrainResult
+from training.classifier import QUICK, TrainResult
 from training.warmup import read_warmup_requests
 
 N_FEATURES = 13
@@ -39,8 +39,9 @@ def test_metrics_json(classifier_training: TrainResult) -> None:
     assert metrics["version"] == int(version_dir.name)
     assert metrics["profile"] == "quick"
     assert metrics["test_accuracy"] >= 0.95
-    assert metrics["baseline"]["name"] == "logistic_regression"
-    assert 0.0 <= metrics["baseline"]["test_accuracy"] <= 1.0
+    assert metrics["peer"]["name"] == "logistic_regression"
+    assert 0.0 <= metrics["peer"]["test_accuracy"] <= 1.0
+    assert metrics["seed"] == QUICK.seed
     assert (metrics["n_train"], metrics["n_test"]) == (124, 54)
     assert metrics["epochs"] > 0
     assert metrics["train_seconds"] > 0
