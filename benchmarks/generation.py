@@ -3,8 +3,8 @@
 - window: the course's naive re-feed, one Predict per step sending the whole window (O(window));
 - step: the step signature with explicit state, one Predict per step (O(1)), each forecast
   alone (a gateway with --max_generation_batch=1);
-- continuous batching: the same steps, with the steps of all forecasts in flight merged into one
-  Predict (the gateway's default).
+- continuous batching: the same primes and steps, those of all forecasts in flight merged into
+  one Predict (the gateway's default).
 """
 
 from __future__ import annotations

@@ -297,8 +297,8 @@ def _generation_section(rows: Sequence[GenerationRow], alone: ForecasterAlone) -
         "window (O(window) per step);",
         "- **step**: the step signature with explicit recurrent state, one Predict per step "
         "(O(1)), each forecast on its own (a gateway with `--max_generation_batch=1`);",
-        "- **continuous batching**: the same steps, with the steps of every forecast in flight "
-        "merged into one Predict (the gateway's default).",
+        "- **continuous batching**: the same primes and steps, those of every forecast in "
+        "flight merged into one Predict (the gateway's default).",
         "",
         "| outstanding | "
         + " | ".join(f"{name}: forecasts/s | {name}: p50 / p99 ms" for name in STRATEGIES)
