@@ -3,8 +3,8 @@
 - window: the course's naive re-feed, one Predict per step sending the whole window (O(window));
 - step: the step signature with explicit state, one Predict per step (O(1)), each forecast
   alone (a gateway with --max_generation_batch=1);
-- continuous batching: the same steps, with the steps of all forecasts in flight merged into one
-  Predict (the gateway's default).
+- continuous batching: the same primes and steps, those of all forecasts in flight merged into
+  one Predict (the gateway's default).
 
 At each concurrency the three take turns, one window each per repetition, in an order that
 reverses each time (benchmarks.harness.alternate).
@@ -37,6 +37,7 @@ class ForecasterAlone:
 
     history: int  # values primed
     prime_ms: float  # prime over the whole history, one forecast
+    batch_prime_ms: float  # the same prime for TARGET_CONCURRENCY forecasts in one call
     step_ms: float  # one step of TARGET_CONCURRENCY forecasts at once
     window_ms: float  # one window prediction, one forecast
 
@@ -55,6 +56,11 @@ def time_forecaster_alone(models_dir: Path) -> ForecasterAlone:
         "count": np.array([len(history)], np.int32),
         "state": np.zeros((1, state), np.float32),
     }
+    batch_prime = {
+        "history": np.repeat(padded, TARGET_CONCURRENCY, axis=0),
+        "count": np.full(TARGET_CONCURRENCY, len(history), np.int32),
+        "state": np.zeros((TARGET_CONCURRENCY, state), np.float32),
+    }
     step = {
         "value": np.full(TARGET_CONCURRENCY, history[-1], np.float32),
         "state": np.zeros((TARGET_CONCURRENCY, state), np.float32),
@@ -62,6 +68,7 @@ def time_forecaster_alone(models_dir: Path) -> ForecasterAlone:
     return ForecasterAlone(
         history=len(history),
         prime_ms=median_run_ms(servable, "prime", prime),
+        batch_prime_ms=median_run_ms(servable, "prime", batch_prime),
         step_ms=median_run_ms(servable, "step", step),
         window_ms=median_run_ms(servable, "window", {"window": history[None, -window:]}),
     )

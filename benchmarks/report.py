@@ -350,8 +350,8 @@ def _generation_section(results: GenerationResults, alone: ForecasterAlone) -> l
         "window (O(window) per step);",
         "- **step**: the step signature with explicit recurrent state, one Predict per step "
         "(O(1)), each forecast on its own (a gateway with `--max_generation_batch=1`);",
-        "- **continuous batching**: the same steps, with the steps of every forecast in flight "
-        "merged into one Predict (the gateway's default).",
+        "- **continuous batching**: the same primes and steps, those of every forecast in "
+        "flight merged into one Predict (the gateway's default).",
         "",
         _alternation(results.alternation, STRATEGIES),
         "",
@@ -375,20 +375,27 @@ def _generation_section(results: GenerationResults, alone: ForecasterAlone) -> l
         "",
         f"What limits each. The model's own cost, run in-process: a window prediction takes "
         f"{alone.window_ms:.2f} ms, priming the recurrent state over the {alone.history}-month "
-        f"history {alone.prime_ms:.2f} ms, and one step of {TARGET_CONCURRENCY} forecasts "
-        f"together {alone.step_ms:.2f} ms. The window and step strategies make {HORIZON} "
-        "model-server calls per forecast, so they are bound by the per-call cost of two Python "
-        "gRPC servers; step is the slower of the two because each forecast also primes its "
-        "state first. Continuous batching makes one call per step for every forecast in "
-        "flight, so the steps cost little; what remains is one prime per forecast.",
+        f"history {alone.prime_ms:.2f} ms ({alone.batch_prime_ms:.2f} ms for "
+        f"{TARGET_CONCURRENCY} forecasts in one call), and one step of {TARGET_CONCURRENCY} "
+        f"forecasts together {alone.step_ms:.2f} ms. The window and step strategies make "
+        f"{HORIZON} model-server calls per forecast, each forecast its own (step's first is "
+        "the prime), so they are bound by the per-call cost of two Python gRPC servers. "
+        "Continuous batching shares every call among the forecasts in flight: one prime call "
+        "per 240-value chunk of history for all forecasts priming at that moment, and one call "
+        "per step for all forecasts generating, so forecasts started together make "
+        f"{HORIZON} calls between them (one prime, {HORIZON - 1} steps) rather than {HORIZON} "
+        "each.",
     ]
     target = results.at(TARGET_CONCURRENCY)
     if target is not None:
         batched = target.median("continuous batching", "throughput")
+        one_by_one = batched * alone.prime_ms / 1000
+        together = batched * alone.batch_prime_ms / TARGET_CONCURRENCY / 1000
         lines.append(
             f"At {TARGET_CONCURRENCY} outstanding it finished {batched:.0f} forecasts/s, whose "
-            f"primes alone need {batched * alone.prime_ms / 1000:.2f} s of model-server CPU a "
-            "second on this two-core machine, beside the gateway, the client and every step."
+            f"primes would need {one_by_one:.2f} s of model-server CPU a second one by one, and "
+            f"{together:.2f} s in calls of {TARGET_CONCURRENCY}, on this two-core machine, "
+            "beside the gateway, the client and every step."
         )
     return [*lines, ""]
 

@@ -8,27 +8,35 @@ in the graph):
 - `window`: `window` float32 [-1, W] -> `next_value` float32 [-1];
 - `metadata`: `rows` int32 [-1] -> `window_size`, `state_size` (int64 [-1]), `min_value`.
 
-The stateful method primes the recurrent state on the history once, then feeds each prediction
-back through `step`, carrying the state in the request: O(1) per step, steps of all forecasts in
-flight batched together, and any model-server replica can answer any step. The window method
-re-sends the last W values for every step, as the course does; it is the benchmark's baseline.
-Every value of one forecast comes from the version chosen when it started.
+The stateful method primes the recurrent state on the history once, C values per `prime` call,
+then feeds each prediction back through `step`, carrying the state in the request: O(1) per
+step, and any model-server replica can answer any call. The primes of all forecasts in flight
+are batched together, and so are their steps (services/gateway/generation.py): one call per
+chunk of history for every forecast priming at that moment, one per step for every forecast
+generating, per version. So one forecast takes part in ceil(len(history) / C) prime calls and
+horizon - 1 step calls, however many forecasts share them; N forecasts started together, each
+with a history of at most k chunks, make k prime calls between them, not N * k. The window
+method re-sends the last W values for every step, as the course does (horizon calls per
+forecast, unbatched); it is the benchmark's baseline. Every value of one forecast comes from the
+version chosen when it started.
 """
 
 from __future__ import annotations
 
 import enum
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from services.gateway import errors
 from services.gateway.backend import Deadline, ModelServerClient
 from services.gateway.catalog import ModelCatalog, VersionedCache
 from services.gateway.classifier import ModelVersion
-from services.gateway.generation import FloatArray, StepBatcher
+from services.gateway.generation import FloatArray, RowBatcher, Tensors
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import METADATA_SIGNATURE, output, read_metadata
 from services.gateway.signatures import Signature, read_signatures, require
@@ -102,12 +110,25 @@ class Forecaster:
         self._model = model
         self._limits = limits
         self._metrics = metrics
-        self.batcher = StepBatcher(
-            self._step,
+        batch_size = metrics.generation_batch_size
+        # Batches of at most max_generation_batch rows: 1 sends each forecast's calls alone.
+        self.primes = RowBatcher(
+            self._prime_call,
             max_batch_size=max_generation_batch,
-            on_batch=metrics.generation_batch_size.labels(model).observe,
+            on_batch=batch_size.labels(model, "prime").observe,
+            name="prime batcher",
+        )
+        self.steps = RowBatcher(
+            self._step_call,
+            max_batch_size=max_generation_batch,
+            on_batch=batch_size.labels(model, "step").observe,
+            name="step batcher",
         )
         self.schemas = VersionedCache(self._load_schema)
+
+    async def close(self) -> None:
+        await self.primes.close()
+        await self.steps.close()
 
     def validate(self, history: Sequence[float], horizon: int) -> FloatArray:
         """The history as float32, or InvalidInput naming the field and the reason.
@@ -211,9 +232,11 @@ class Forecaster:
                 yield position, value
             return
         value = first
-        async with self.batcher.generation():
+        async with self.steps.generation():
             for position in range(2, horizon + 1):
-                value, state = await self.batcher.step(version, value, state, deadline)
+                row = {"value": np.array(value, np.float32), "state": state}
+                answer = await self.steps.submit(version, row, deadline)
+                value, state = float(answer["prediction"]), answer["state"]
                 yield position, value
 
     async def _start(
@@ -245,23 +268,19 @@ class Forecaster:
     ) -> tuple[float, FloatArray]:
         """The recurrent state after the history, and the prediction of the value after it:
         `prime` takes a fixed number of values per call, so a long history takes several,
-        each starting from the state the one before ended in."""
-        state = np.zeros((1, schema.state_size), np.float32)
-        first = np.zeros(1, np.float32)
-        for start in range(0, len(history), schema.prime_chunk):
-            chunk = history[start : start + schema.prime_chunk]
-            padded = np.zeros((1, schema.prime_chunk), np.float32)
-            padded[0, : len(chunk)] = chunk
-            inputs = {
-                "history": padded,
-                "count": np.array([len(chunk)], np.int32),
-                "state": state,
-            }
-            schema.prime.check_inputs(self._model, inputs)
-            answer = await self._backend.predict(self._model, version, "prime", inputs, deadline)
-            first = output(answer.outputs, "prediction", self._model, (1,))
-            state = output(answer.outputs, "state", self._model, (1, schema.state_size))
-        return float(first[0]), state[0].astype(np.float32)
+        each starting from the state the one before ended in. Each chunk is a row of the next
+        batched prime call, beside the chunks of the other forecasts priming on this version."""
+        state = np.zeros(schema.state_size, np.float32)
+        first = 0.0
+        async with self.primes.generation():
+            for start in range(0, len(history), schema.prime_chunk):
+                chunk = history[start : start + schema.prime_chunk]
+                padded = np.zeros(schema.prime_chunk, np.float32)
+                padded[: len(chunk)] = chunk
+                row = {"history": padded, "count": np.array(len(chunk), np.int32), "state": state}
+                answer = await self.primes.submit(version, row, deadline)
+                first, state = float(answer["prediction"]), answer["state"]
+        return first, state
 
     async def _window_step(
         self, version: int, schema: ForecasterSchema, recent: list[float], deadline: Deadline
@@ -271,15 +290,28 @@ class Forecaster:
         prediction = await self._backend.predict(self._model, version, "window", inputs, deadline)
         return float(output(prediction.outputs, "next_value", self._model, (1,))[0])
 
-    async def _step(
-        self, version: int, values: FloatArray, states: FloatArray, deadline: Deadline
-    ) -> tuple[FloatArray, FloatArray]:
-        inputs = {"value": values, "state": states}
-        prediction = await self._backend.predict(self._model, version, "step", inputs, deadline)
-        batch = len(values)
-        predictions = output(prediction.outputs, "prediction", self._model, (batch,))
-        new_states = output(prediction.outputs, "state", self._model, states.shape)
-        return predictions.astype(np.float32), new_states.astype(np.float32)
+    async def _prime_call(self, version: int, inputs: Tensors, deadline: Deadline) -> Tensors:
+        """One batched prime call: `history` [B, C], `count` [B], `state` [B, S]."""
+        schema = await self.schemas.get(version, deadline)
+        schema.prime.check_inputs(self._model, inputs)
+        answer = await self._backend.predict(self._model, version, "prime", inputs, deadline)
+        return self._recurrent_outputs(answer.outputs, inputs["state"].shape)
+
+    async def _step_call(self, version: int, inputs: Tensors, deadline: Deadline) -> Tensors:
+        """One batched step call: `value` [B], `state` [B, S]."""
+        answer = await self._backend.predict(self._model, version, "step", inputs, deadline)
+        return self._recurrent_outputs(answer.outputs, inputs["state"].shape)
+
+    def _recurrent_outputs(
+        self, outputs: Mapping[str, npt.NDArray[Any]], state_shape: tuple[int, ...]
+    ) -> Tensors:
+        """A prime's or step's `prediction` [B] and `state` [B, S], as float32."""
+        prediction = output(outputs, "prediction", self._model, state_shape[:1])
+        state = output(outputs, "state", self._model, state_shape)
+        return {
+            "prediction": prediction.astype(np.float32, copy=False),
+            "state": state.astype(np.float32, copy=False),
+        }
 
     async def _load_schema(self, version: int, deadline: Deadline) -> ForecasterSchema:
         signatures = read_signatures(

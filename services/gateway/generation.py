@@ -1,18 +1,23 @@
 """Continuous batching for autoregressive generation.
 
-Every generation in flight asks for its next step through one StepBatcher. The batcher sends the
-steps waiting at the same moment to the model server as one batched call per model version, the
-way LLM servers schedule tokens: a generation joins at the next step after it starts and leaves
-when it is done, and nobody waits for a whole batch of generations to finish. Each step carries
-its recurrent state in and out, so any model-server replica can answer any step.
+A generation makes the same model call over and over with inputs of its own: the forecaster
+primes its recurrent state chunk by chunk of the history, then steps value by value. Each kind
+of call goes through a RowBatcher of its own, which sends the rows waiting at the same moment to
+the model server as one batched call per model version, the way LLM servers schedule tokens: a
+generation joins at the next call after it starts and leaves when it is done, and nobody waits
+for a whole batch of generations to finish. Each row carries everything its call needs (a step
+its value and state; a prime its chunk of history, how much of it is real, and its state), so
+rows of different generations at different points share a call, and any model-server replica
+can answer any of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,11 +26,11 @@ from services.gateway.backend import Deadline
 from services.gateway.logs import current_request_id
 
 FloatArray = npt.NDArray[np.float32]
+Tensors = dict[str, npt.NDArray[Any]]
 
-StepFunction = Callable[
-    [int, FloatArray, FloatArray, Deadline], Awaitable[tuple[FloatArray, FloatArray]]
-]
-"""(version, values [B], states [B, S], deadline) -> (predictions [B], new states [B, S])."""
+SignatureCall = Callable[[int, Tensors, Deadline], Awaitable[Tensors]]
+"""(version, inputs with one row per generation [B, ...], deadline) -> outputs [B, ...], whose
+row i answers input row i."""
 
 _MAX_IDS_PER_CALL = 16
 
@@ -34,50 +39,53 @@ BatchListener = Callable[[int], None]
 
 
 @dataclass
-class _Step:
+class _Row:
     version: int
-    value: float
-    state: FloatArray
+    inputs: Mapping[str, npt.NDArray[Any]]
     deadline: Deadline
     request_id: str | None = field(default_factory=current_request_id.get)
-    result: asyncio.Future[tuple[float, FloatArray]] = field(
+    result: asyncio.Future[Tensors] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
 
-def _joined_ids(steps: list[_Step]) -> str | None:
+def _joined_ids(rows: list[_Row]) -> str | None:
     """The request ids of one batched call, comma-separated as HTTP joins repeated headers;
     only the first few, so the metadata stays far below gRPC's 8 KiB limit."""
-    ids = sorted({step.request_id for step in steps if step.request_id})
+    ids = sorted({row.request_id for row in rows if row.request_id})
     if len(ids) > _MAX_IDS_PER_CALL:
         ids = [*ids[:_MAX_IDS_PER_CALL], f"+{len(ids) - _MAX_IDS_PER_CALL}"]
     return ",".join(ids) or None
 
 
-class StepBatcher:
-    """Batches the next steps of all generations in flight into one call per model version."""
+class RowBatcher:
+    """Batches the rows of one model call that the generations in flight submit into one call
+    per model version (several when more rows wait than one call may take)."""
 
     def __init__(
         self,
-        step: StepFunction,
+        call: SignatureCall,
         *,
         max_batch_size: int = 256,
         max_wait_s: float = 0.002,
         on_batch: BatchListener | None = None,
+        name: str = "row batcher",
     ) -> None:
-        self._step = step
+        self._call = call
         self._max_batch_size = max_batch_size
-        # How long a step waits for the other live generations to submit theirs.
+        # How long a row waits for the other live generations to submit theirs.
         self._max_wait_s = max_wait_s
         self._on_batch = on_batch
-        self._pending: list[_Step] = []
+        self._name = name
+        self._pending: list[_Row] = []
         self._active = 0
         self._changed = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
 
     @contextlib.asynccontextmanager
     async def generation(self) -> AsyncIterator[None]:
-        """Marks one generation as live while it runs, so batches wait for its steps."""
+        """Marks one generation as live while it submits rows here, so batches wait for its
+        next one; a generation that will submit no more must leave, so none waits for it."""
         self._active += 1
         try:
             yield
@@ -85,16 +93,17 @@ class StepBatcher:
             self._active -= 1
             self._changed.set()
 
-    async def step(
-        self, version: int, value: float, state: FloatArray, deadline: Deadline
-    ) -> tuple[float, FloatArray]:
-        """The prediction after ``value`` and the new state, computed in the next batch."""
-        step = _Step(version, value, state, deadline)
-        self._pending.append(step)
+    async def submit(
+        self, version: int, inputs: Mapping[str, npt.NDArray[Any]], deadline: Deadline
+    ) -> Tensors:
+        """The outputs for one row of inputs (each without the batch dimension), computed by
+        ``version`` in the next batch."""
+        row = _Row(version, inputs, deadline)
+        self._pending.append(row)
         self._changed.set()
         if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._run(), name="step batcher")
-        return await step.result
+            self._worker = asyncio.create_task(self._run(), name=self._name)
+        return await row.result
 
     async def close(self) -> None:
         if self._worker is not None:
@@ -105,43 +114,47 @@ class StepBatcher:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while self._pending:
-            # Let every live generation submit its next step, but never wait long for one
-            # that is busy elsewhere (writing to a slow client, say).
+            # Let every live generation submit its next row, but never wait long for one
+            # that is busy elsewhere (writing to a slow client, say). A lone generation
+            # never waits: it is all there is.
             give_up_at = loop.time() + self._max_wait_s
             while self._waiting_for_more() and (left := give_up_at - loop.time()) > 0:
                 self._changed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), left)
-            batch = [step for step in self._pending if not step.result.done()]
-            batch = batch[: self._max_batch_size]
-            taken = {id(step) for step in batch}
-            self._pending = [
-                step for step in self._pending if id(step) not in taken and not step.result.done()
-            ]
-            by_version: dict[int, list[_Step]] = {}
-            for step in batch:
-                by_version.setdefault(step.version, []).append(step)
-            await asyncio.gather(*(self._send(v, steps) for v, steps in by_version.items()))
+            batch = [row for row in self._pending if not row.result.done()]
+            self._pending = []
+            by_version: dict[int, list[_Row]] = {}
+            for row in batch:
+                by_version.setdefault(row.version, []).append(row)
+            size = self._max_batch_size
+            # Rows that arrive while these calls run wait for the next round, and join it.
+            await asyncio.gather(
+                *(
+                    self._send(version, rows[start : start + size])
+                    for version, rows in by_version.items()
+                    for start in range(0, len(rows), size)
+                )
+            )
 
     def _waiting_for_more(self) -> bool:
-        live = sum(1 for step in self._pending if not step.result.done())
+        live = sum(1 for row in self._pending if not row.result.done())
         return live < min(self._active, self._max_batch_size)
 
-    async def _send(self, version: int, steps: list[_Step]) -> None:
-        values = np.array([step.value for step in steps], dtype=np.float32)
-        states = np.stack([step.state for step in steps]).astype(np.float32, copy=False)
-        latest = max(steps, key=lambda step: step.deadline.expires_at).deadline
+    async def _send(self, version: int, rows: list[_Row]) -> None:
+        latest = max(rows, key=lambda row: row.deadline.expires_at).deadline
         if self._on_batch is not None:
-            self._on_batch(len(steps))
-        # gather runs this in a task of its own, whose id is that of the steps it sends.
-        current_request_id.set(_joined_ids(steps))
+            self._on_batch(len(rows))
+        # gather runs this in a task of its own, whose id is that of the rows it sends.
+        current_request_id.set(_joined_ids(rows))
         try:
-            predictions, new_states = await self._step(version, values, states, latest)
+            inputs = {name: np.stack([row.inputs[name] for row in rows]) for name in rows[0].inputs}
+            outputs = await self._call(version, inputs, latest)
         except Exception as exc:
-            for step in steps:
-                if not step.result.done():
-                    step.result.set_exception(exc)
+            for row in rows:
+                if not row.result.done():
+                    row.result.set_exception(exc)
             return
-        for index, step in enumerate(steps):
-            if not step.result.done():
-                step.result.set_result((float(predictions[index]), new_states[index]))
+        for index, row in enumerate(rows):
+            if not row.result.done():
+                row.result.set_result({name: array[index] for name, array in outputs.items()})

@@ -76,8 +76,9 @@ class GatewayMetrics:
         )
         self.generation_batch_size = Histogram(
             "gateway_generation_batch_size",
-            "Forecast steps sent together in one batched model server call",
-            ["model"],
+            "Forecast rows sent together in one batched model server call, by signature: "
+            "prime (a chunk of history each) or step (a value each)",
+            ["model", "signature"],
             buckets=_BATCH_BUCKETS,
             registry=self.registry,
         )

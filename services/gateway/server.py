@@ -71,7 +71,7 @@ class GatewayHandle:
         await self.server.stop(grace)
         if self.health_server is not None:
             await self.health_server.stop(None)
-        await self.cores.forecaster.batcher.close()
+        await self.cores.forecaster.close()
         await self.cores.backend.close()
         self._metrics_server.shutdown()
         self._metrics_server.server_close()

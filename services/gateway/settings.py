@@ -64,7 +64,10 @@ class GatewaySettings(BaseSettings):
     max_history: int = Field(10_000, ge=1, description="most past values in a forecast request")
     max_horizon: int = Field(240, ge=1, description="most values one forecast may generate")
     max_generation_batch: int = Field(
-        256, ge=1, description="most forecast steps sent to the model server in one call"
+        256,
+        ge=1,
+        description="most forecasts whose primes or steps share one model server call "
+        "(1: every forecast makes its calls on its own)",
     )
     metrics_port: int = Field(
         9090, ge=0, le=65535, description="HTTP port of /metrics for Prometheus; 0 picks one"

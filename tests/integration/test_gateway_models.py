@@ -256,14 +256,14 @@ async def test_get_unknown_model_is_not_found(shared_stack: Stack) -> None:
     )
 
 
-def forecaster_predict_calls(stack: Stack) -> float:
+def forecaster_predict_calls(stack: Stack, *signatures: str) -> float:
     registry = stack.gateway.metrics.registry
     return sum(
         registry.get_sample_value(
             "gateway_backend_predict_calls_total", {"model": "forecaster", "signature": signature}
         )
         or 0.0
-        for signature in ("prime", "step", "window", "metadata")
+        for signature in signatures or ("prime", "step", "window", "metadata")
     )
 
 
@@ -273,6 +273,7 @@ async def test_concurrent_forecasts_share_batched_model_calls(shared_stack: Stac
         gateway_pb2.ForecastRequest(history=history, horizon=12), timeout=30
     )
     before = forecaster_predict_calls(shared_stack)
+    primes_before = forecaster_predict_calls(shared_stack, "prime")
 
     answers = await asyncio.gather(
         *(
@@ -284,8 +285,12 @@ async def test_concurrent_forecasts_share_batched_model_calls(shared_stack: Stac
     )
 
     calls = forecaster_predict_calls(shared_stack) - before
+    primes = forecaster_predict_calls(shared_stack, "prime") - primes_before
     assert calls < 16 * 12
-    assert calls <= 16 + 11 * 2  # one prime each, then about one batched call per step
+    # The history is one chunk: the forecasts share prime calls as they share steps. Over gRPC
+    # they reach the gateway one by one, so the first may prime before the others arrive.
+    assert primes <= 4
+    assert calls <= primes + 11 * 2  # then about one batched call per step
     for answer in answers:  # batching changes nothing in the numbers
         np.testing.assert_allclose(answer.values, alone.values, rtol=1e-5)
 

@@ -207,7 +207,9 @@ def test_generation_targets_need_every_repetition() -> None:
             **{continuous: [(160, 500.0), (180, 480.0), (140, 520.0), (170, 490.0), (160, 500.0)]},
         ),
     ]
-    alone = ForecasterAlone(history=132, prime_ms=8.0, step_ms=0.2, window_ms=0.9)
+    alone = ForecasterAlone(
+        history=132, prime_ms=8.0, batch_prime_ms=12.0, step_ms=0.2, window_ms=0.9
+    )
     text = "\n".join(_generation_section(GenerationResults(FIVE, rows), alone))
     assert (
         "| throughput, A: continuous batching, B: window, 64 outstanding, forecasts/s | 160.0 "
