@@ -47,7 +47,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     options = parser.parse_args(argv)
 
-    from benchmarks import batching, footprint, gateway_overhead, generation, similarity, stages
+    from benchmarks import (
+        batching,
+        footprint,
+        gateway_overhead,
+        generation,
+        modelserver_stages,
+        similarity,
+        stages,
+    )
     from benchmarks.harness import Alternation, Window
     from benchmarks.machine import machine_facts
     from benchmarks.report import Results, render, replace_section, section_of
@@ -80,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 )
             # In this process: the servers above wait idle meanwhile.
             stage_costs = asyncio.run(stages.run())
+            # A model server of its own in this process, for the CNN and word2vec.
+            modelserver_costs = asyncio.run(modelserver_stages.run(models_dir))
             unbatched_port = stack.gateways["one step per call"].port
             generations = asyncio.run(generation.run(default_port, unbatched_port, alternation))
             keyed = similarity.read_vectors(models_dir)
@@ -94,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         model_alone=batching.time_model_alone(models_dir),
         overhead=overhead,
         stages=stage_costs,
+        modelserver_stages=modelserver_costs,
         generation=generations,
         forecaster_alone=generation.time_forecaster_alone(models_dir),
         similarity=similar,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,14 @@ from benchmarks.generation import (
     GenerationResults,
 )
 from benchmarks.harness import Alternation, Metric, Repeated, Spread
+from benchmarks.modelserver_stages import (
+    BATCHES,
+    END_TO_END,
+    ModelServerStagesResults,
+    SessionRunModel,
+)
+from benchmarks.modelserver_stages import STAGES as MODELSERVER_STAGES
+from benchmarks.modelserver_stages import WORKLOADS as MODELSERVER_WORKLOADS
 from benchmarks.similarity import GATEWAY, PEER, K, SimilarityResult, Word2VecQuality
 from benchmarks.stages import STAGES, WORKLOADS, Cost, StagesResults
 from benchmarks.targets import (
@@ -45,6 +54,7 @@ class Results:
     model_alone: ModelAlone
     overhead: OverheadResults
     stages: StagesResults
+    modelserver_stages: ModelServerStagesResults
     generation: GenerationResults
     forecaster_alone: ForecasterAlone
     similarity: SimilarityResult
@@ -79,6 +89,7 @@ def render(command: str, facts: Mapping[str, str], results: Results) -> str:
         "",
         *_overhead_section(results.overhead),
         *_stages_section(results.stages),
+        *_modelserver_stages_section(results.modelserver_stages),
         *_batching_section(results.batching, results.model_alone),
         *_generation_section(results.generation, results.forecaster_alone),
         *_similarity_section(results.similarity, results.word2vec_quality),
@@ -197,6 +208,124 @@ def _stages_section(results: StagesResults) -> list[str]:
         "",
     ]
     return lines
+
+
+def _modelserver_stages_section(results: ModelServerStagesResults) -> list[str]:
+    workloads = MODELSERVER_WORKLOADS
+    lines = [
+        "## Model server per-stage costs (batched Predict)",
+        "",
+        "Where a batched `Predict` spends its time in the model server, beside the model: the "
+        "CNN's Predict of one 28x28 image (as the batching section sends it) and word2vec's "
+        "`similar` of one word with k=10 (as the gateway sends it). Each stage runs alone, in "
+        "this process, with the model server's own functions on the versions it serves, in a "
+        "timed loop sized to about "
+        f"{results.loop_s:g} s (at most {results.calls} calls), {results.repetitions} "
+        "repetitions taking turns over the stages; each number is the median over the "
+        "repetitions of the process's CPU time (`time.process_time`, every thread: "
+        "TensorFlow's and the batch thread's too) and wall time, **per request**: a call that "
+        "serves N requests (a batch of N rows, N runs submitted at once) counts 1/N to each. "
+        "The batching rows use the local stack's batching parameters (one batch thread, "
+        "`max_batch_size` 64, no timeout) and a runner that returns at once, so they are the "
+        "session's own bookkeeping without the model. The last row is end to end instead: the "
+        "model server started in this process (`start_model_server`, batching on, those "
+        "parameters) and called by a client in this process, one call outstanding, "
+        f"{results.round_trips} calls a repetition, the Predict taking turns with a "
+        "`GetModelStatus` of the same model (no tensor, no model run); the row is the median "
+        "of their differences within a repetition.",
+        "",
+        "| stage | what is timed | requests a call | "
+        + " | ".join(f"{w}: CPU / wall µs a request" for w in workloads)
+        + " |",
+        "|---|---|---|" + "---|" * len(workloads),
+    ]
+    for stage, (what, share) in MODELSERVER_STAGES.items():
+        cells = " | ".join(_cost(results.cost(stage, w)) for w in workloads)
+        lines.append(f"| {stage} | {what} | {share} | {cells} |")
+    lines += [
+        "",
+        "For scale, the round trips themselves, client and server together (CPU / wall µs): "
+        + "; ".join(
+            f"{w}: Predict {_cost(results.predict_round_trip.get(w))}, GetModelStatus "
+            f"{_cost(results.status_round_trip.get(w))}"
+            for w in workloads
+        )
+        + ".",
+        "",
+        "These are in-process micro-measurements, each stage alone and warm. The rows overlap "
+        "(the executor hand-off and the merge and split are part of the batching rows) and "
+        "leave out what every gRPC call pays, so they do not add up to a request; the end-to-end "
+        "row is the counterpart. The batch record runs once a batch, the request metrics once "
+        "a request.",
+        "",
+        *_modelserver_limits(results),
+        "",
+    ]
+    return lines
+
+
+# The stages the server's Python runs for every request, beside the model and gRPC itself.
+_PER_REQUEST = {
+    "request parsing": "request parsing",
+    "preparation": "preparation",
+    "response encoding": "response encoding",
+    "metrics, request": "the request's metrics",
+}
+
+
+def _modelserver_limits(results: ModelServerStagesResults) -> list[str]:
+    """What limits it, from the numbers: CPU, which bounds throughput on a saturated machine."""
+
+    def cpu(stage: str, workload: str) -> float:
+        cost = results.cost(stage, workload)
+        return math.nan if cost is None else cost.cpu_us
+
+    batch = BATCHES[0]
+    paragraphs = []
+    for workload in MODELSERVER_WORKLOADS:
+        run = SessionRunModel.of(results, workload, "cpu")
+        single = cpu("session run, batch of 1", workload)
+        if run is None:
+            model = "The session runs were not measured."
+        else:
+            model = (
+                f"A session run costs about {run.fixed_us:.0f} µs of CPU whatever its size plus "
+                f"{run.per_row_us:.0f} µs a row, so a request's share of the model is "
+                f"{single:.0f} µs alone, {cpu(f'session run, batch of {batch}', workload):.0f} "
+                f"µs in a batch of {batch}, and no batch takes it below {run.per_row_us:.0f}."
+            )
+        # The server's own Python for one request, alone and in a batch.
+        lone = {name: cpu(stage, workload) for stage, name in _PER_REQUEST.items()}
+        lone["the batching session"] = cpu("batching session, 1 request", workload)
+        batched = {
+            **lone,
+            "the batching session": cpu(f"batching session, {batch} at once", workload)
+            + cpu("metrics, batch", workload),
+        }
+        largest = max(lone, key=lambda stage: lone[stage])
+        own = (
+            "The server's own Python for a request (parsing, preparation, the batching "
+            f"session, response encoding, metrics) costs {sum(lone.values()):.0f} µs of CPU "
+            f"alone and {sum(batched.values()):.0f} µs a request in a batch of {batch}; alone, "
+            f"the largest part is {largest} ({lone[largest]:.0f} µs), and the executor "
+            f"hand-off alone costs {cpu('executor hand-off', workload):.0f}."
+        )
+        beyond = cpu(END_TO_END, workload)
+        rest = beyond - single - sum(lone.values())
+        end_to_end = (
+            f"End to end, one outstanding, a Predict costs {beyond:.0f} µs of CPU more than a "
+            f"GetModelStatus; less its session run ({single:.0f}) and that Python "
+            f"({sum(lone.values()):.0f}), {rest:.0f} µs are in no row: one outstanding, the "
+            "event loop goes idle while the model runs and is woken when it is done, and a "
+            f"wake-up alone costs {cpu('event-loop wake-up', workload):.0f} µs of CPU here; and "
+            "the larger messages pass through gRPC."
+        )
+        paragraphs.append(f"**{workload}**: {model} {own} {end_to_end}")
+    return [
+        "What limits it, in CPU time (what bounds throughput once requests saturate the cores):",
+        "",
+        *itertools.chain.from_iterable((paragraph, "") for paragraph in paragraphs),
+    ][:-1]
 
 
 def _cost(cost: Cost | None) -> str:

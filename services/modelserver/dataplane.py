@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from concurrent.futures import Executor
 from typing import Any
 
+from tensorflow.core.framework import tensor_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
@@ -96,11 +97,7 @@ class DataPlane:
             prepared = prepare_predict(servable, signature_name, request.inputs, output_filter)
             values = await self._batching_session(servable).run(prepared.feeds, prepared.fetches)
             outputs = predict_outputs(prepared, values)
-        response = predict_pb2.PredictResponse(outputs=outputs)
-        response.model_spec.name = model_spec.name
-        response.model_spec.signature_name = signature_name
-        response.model_spec.version.value = servable.version
-        return response
+        return predict_response(model_spec.name, signature_name, servable.version, outputs)
 
     async def classify(
         self, request: classification_pb2.ClassificationRequest, entrypoint: str = "GRPC"
@@ -256,6 +253,20 @@ class DataPlane:
             version_label=model_spec.version_label if choice == "version_label" else None,
         )
         return self._manager.servable(request)
+
+
+def predict_response(
+    model_name: str,
+    signature_name: str,
+    version: int,
+    outputs: Mapping[str, tensor_pb2.TensorProto],
+) -> predict_pb2.PredictResponse:
+    """A Predict's answer: its output tensors, and the model spec that computed them."""
+    response = predict_pb2.PredictResponse(outputs=outputs)
+    response.model_spec.name = model_name
+    response.model_spec.signature_name = signature_name
+    response.model_spec.version.value = version
+    return response
 
 
 def _answered_by(spec: model_pb2.ModelSpec, servable: Servable, signature_name: str) -> None:
