@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from training.jobs import JOBS, PROFILES, RunOptions, load_job
 from training.publish import PublishError, check_writable, withdraw_version
+from training.summary import progress, summary_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="TensorBoard logs and pictures go to <reports-dir>/<model>/<run>/",
     )
     parser.add_argument("--seed", type=int, default=None, help="override the profile's seed")
+    parser.add_argument(
+        "--keras-verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=2,
+        help="Keras' progress: 0 none, 1 a progress bar, 2 one line per epoch (default)",
+    )
     parser.add_argument(
         "--withdraw",
         type=int,
@@ -63,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         models_dir=args.models_dir,
         reports_dir=args.reports_dir,
         seed=args.seed,
+        verbose=args.keras_verbose,
     )
     names = list(JOBS) if args.model == "all" else [args.model]
     try:
@@ -71,11 +79,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PublishError as exc:
         print(f"training: error: {exc}", file=sys.stderr)
         return 1
-    for name in names:
-        print(f"training {name} ({args.profile} profile)", flush=True)
+    for position, name in enumerate(names, start=1):
+        started = progress(position, len(names), name)
+        print(f"{started}  training ({args.profile} profile)", flush=True)
         result = load_job(name).run(options)
-        print(f"published {name} version {result.published.version} at {result.published.path}")
-        print(json.dumps(result.metrics_dict(), indent=2), flush=True)
+        line = summary_line(
+            position,
+            len(names),
+            name,
+            result.metrics_dict(),
+            result.published.version,
+            str(result.reports.directory),
+        )
+        print(line, flush=True)
     return 0
 
 

@@ -7,9 +7,12 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from training.publish import PublishedVersion
+
+if TYPE_CHECKING:  # it imports Keras, which the suite's process must not
+    from training.reporting import RunReports
 
 PROFILES = ("quick", "full")
 
@@ -49,6 +52,9 @@ def profile_config(profiles: Mapping[str, ConfigT], options: RunOptions) -> Conf
 class JobResult(Protocol):
     @property
     def published(self) -> PublishedVersion: ...
+
+    @property
+    def reports(self) -> RunReports: ...
 
     def metrics_dict(self) -> dict[str, Any]: ...
 

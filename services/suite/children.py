@@ -9,6 +9,8 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from services.suite.noise import without_startup_noise
+
 # What the services print on stdout about the ports they bound, by the flag that sets each:
 # "... listening on port N" (the gRPC port), and the gateway's "... metrics at http://host:N/".
 _PORT_LINES = {
@@ -41,6 +43,7 @@ class Child:
         self._process = subprocess.Popen(
             [sys.executable, "-m", module, *flags],
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             bufsize=1,
             # A process group of its own: Ctrl-C in a terminal reaches only the suite, which
@@ -52,6 +55,7 @@ class Child:
         self._output_ended = False
         self._changed = threading.Condition()
         threading.Thread(target=self._echo_stdout, daemon=True).start()
+        threading.Thread(target=self._echo_stderr, daemon=True).start()
 
     def wait_for_port(self, timeout_s: float, flag: str = "port") -> int:
         """The port the child bound for ``flag`` ("port": its gRPC port), as it reports it on
@@ -105,3 +109,8 @@ class Child:
         with self._changed:
             self._output_ended = True
             self._changed.notify_all()
+
+    def _echo_stderr(self) -> None:
+        assert self._process.stderr is not None
+        for line in without_startup_noise(self._process.stderr):
+            print(f"[{self.name}] {line}", end="", file=sys.stderr, flush=True)

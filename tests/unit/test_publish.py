@@ -162,7 +162,7 @@ def test_a_repository_it_cannot_write_fails_the_job_before_any_training(
     assert training_main(["all", "--models-dir", str(blocked)]) == 1
     captured = capsys.readouterr()
     assert f"cannot publish into {blocked / 'classifier'} as uid {os.getuid()}" in captured.err
-    assert "training classifier" not in captured.out
+    assert "classifier  training" not in captured.out
 
 
 def test_a_writable_repository_is_left_as_it_was_by_the_check(tmp_path: Path) -> None:
