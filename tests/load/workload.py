@@ -135,6 +135,16 @@ class Workload:
         return series[start : start + length], self._random.randint(1, 24)
 
 
+def load_data() -> None:
+    """Reads every data set now (MNIST takes seconds), before the users start, rather than in
+    the first call that needs it."""
+    _wine()
+    _passengers()
+    _mnist_pixels()
+    _digit_pngs()
+    word_pools()
+
+
 def parse_weights(text: str) -> dict[str, int]:
     """The default weights with the overrides of a "name=weight,..." text applied."""
     weights = dict(DEFAULT_WEIGHTS)
