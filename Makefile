@@ -10,11 +10,15 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONDONTWRITEBYTECODE := 1
 
 OVERLAY ?= cpu
-# make loadtest: Locust's users, users started per second, duration and p95 limit (0: none).
+# make loadtest: Locust's users, users started per second, duration and p95 limit (0: none);
+# the gateway it aims at, and its worker processes under a master (0: one process, no master).
 USERS ?= 8
 SPAWN_RATE ?= 4
 RUN_TIME ?= 60s
 MAX_P95_MS ?= 0
+WORKERS ?= 0
+# Not ?=: some shells export HOST as the machine's name. Set it on the command line.
+HOST = localhost:50051
 KUBECTL := $(VENV)/bin/kubectl
 
 .PHONY: help venv run train test reliability soak bench bench-gpu loadtest deploy train-job k8s-validate check lint format typecheck protos protos-check buf-lint clean
@@ -28,6 +32,8 @@ help:
 	@echo "make soak   a 10-minute Locust soak; memory growth and throughput into BENCHMARKS.md"
 	@echo "make bench-gpu  on a GPU machine: the model server on the GPU against the CPU"
 	@echo "make loadtest [USERS=8 SPAWN_RATE=4 RUN_TIME=60s MAX_P95_MS=0]  Locust against the suite"
+	@echo "             [HOST=localhost:50051]  the gateway; the suite is started only for a local one"
+	@echo "             [WORKERS=0]  N: a Locust master and N worker processes, as k8s/loadtest runs"
 	@echo "make deploy OVERLAY=gpu|cpu   apply k8s/foundation and an overlay to the current cluster"
 	@echo "make train-job MODEL=cnn      (re)run one model's training Job in the cluster"
 	@echo "make k8s-validate             render, schema-check and policy-check k8s/ and the Dockerfile"
@@ -64,8 +70,8 @@ bench-gpu:
 	bash scripts/bench_gpu.sh
 
 loadtest: venv
-	$(PY) tests/load/run.py --users $(USERS) --spawn-rate $(SPAWN_RATE) --run-time $(RUN_TIME) \
-		--max-p95-ms $(MAX_P95_MS)
+	$(PY) tests/load/run.py --host '$(HOST)' --workers $(WORKERS) --users $(USERS) \
+		--spawn-rate $(SPAWN_RATE) --run-time $(RUN_TIME) --max-p95-ms $(MAX_P95_MS)
 
 # k8s/foundation first (the namespace and the model volume), again harmlessly if it is there.
 deploy: venv

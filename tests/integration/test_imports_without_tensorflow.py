@@ -141,8 +141,9 @@ def test_the_client_imports_no_tensorflow() -> None:
 def test_the_load_tests_workload_imports_no_tensorflow() -> None:
     # Every request the load test sends, built from every data set it reads.
     script = (
-        "from workload import DEFAULT_WEIGHTS, Workload, candidate_words\n"
-        "workload = Workload(candidate_words(), seed=0)\n"
+        "from workload import DEFAULT_WEIGHTS, Workload, load_data, word_pools\n"
+        "load_data()\n"
+        "workload = Workload(word_pools(), seed=0)\n"
         "names = [name for name in DEFAULT_WEIGHTS if hasattr(workload, name)]\n"
         "assert len(names) >= 7, names\n"
         "for name in names:\n"

@@ -3,14 +3,27 @@
 Wine rows from scikit-learn's wine data, MNIST digits encoded as PNG files of various sizes,
 AirPassengers history windows, frequent and rare words of the Lee corpus, and the analogies of
 gensim's `questions-words.txt`. Everything is read once per process; building a request is cheap.
+
+The words come from `word_pools.json`, which holds only words that every word2vec profile's
+vocabulary has by construction: a training profile keeps the words of its corpus seen at least
+`min_count` times (training/word2vec.py), so the pools keep the Lee words that both corpora have
+that often. The load test therefore never asks the model which words it knows, and none of its
+calls is a NOT_FOUND. The file is written from the corpora, which the loadtest image lacks:
+
+    python tests/load/workload.py [--check]
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
 import io
+import json
 import random
+import sys
+import textwrap
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +42,8 @@ MAX_SAMPLES = 4  # rows or images in one request
 FREQUENT_WORDS = 200
 RARE_WORDS = 200
 ANALOGIES = 200
+RARE_COUNTS = range(5, 9)  # how often a rare word occurs in the Lee corpus
+WORD_POOLS = Path(__file__).with_name("word_pools.json")
 
 # Relative weights of the RPCs; --task-weights overrides any of them ("classify=5,encode=0").
 DEFAULT_WEIGHTS = {
@@ -45,7 +60,7 @@ DEFAULT_WEIGHTS = {
 
 @dataclass(frozen=True)
 class Words:
-    """Candidate words and analogies; `Workload.keep_known` drops those a model lacks."""
+    """The words and analogies SimilarWords is asked about."""
 
     frequent: tuple[str, ...]
     rare: tuple[str, ...]
@@ -120,6 +135,16 @@ class Workload:
         return series[start : start + length], self._random.randint(1, 24)
 
 
+def load_data() -> None:
+    """Reads every data set now (MNIST takes seconds), before the users start, rather than in
+    the first call that needs it."""
+    _wine()
+    _passengers()
+    _mnist_pixels()
+    _digit_pngs()
+    word_pools()
+
+
 def parse_weights(text: str) -> dict[str, int]:
     """The default weights with the overrides of a "name=weight,..." text applied."""
     weights = dict(DEFAULT_WEIGHTS)
@@ -133,24 +158,67 @@ def parse_weights(text: str) -> dict[str, int]:
     return weights
 
 
-def candidate_words() -> Words:
-    """Frequent and rare words of the Lee corpus, and analogies among words it has."""
+@functools.cache
+def word_pools() -> Words:
+    """The pools of `word_pools.json`: words every word2vec profile knows."""
+    pools = json.loads(WORD_POOLS.read_text())
+    return Words(
+        frequent=tuple(pools["frequent"]),
+        rare=tuple(pools["rare"]),
+        analogies=tuple(
+            ((positive[0], positive[1]), (negative[0],))
+            for positive, negative in pools["analogies"]
+        ),
+    )
+
+
+def build_word_pools() -> Words:
+    """Frequent and rare words of the Lee corpus, and analogies among its words, each word in
+    the vocabulary of every training profile. Needs the corpora and training's code (and so
+    TensorFlow), which the loadtest image lacks: `word_pools.json` holds the result."""
+    from training.word2vec import PROFILES, Vocabulary
+
+    vocabularies = [
+        set(Vocabulary.build(load_corpus(config.corpus), config.min_count).words)
+        for config in PROFILES.values()
+    ]
+    known = set.intersection(*vocabularies)
     counts = Counter(word for document in load_corpus(LEE).documents for word in document)
-    ranked = [word for word, _ in counts.most_common() if word.isalpha()]
-    rare = [word for word in ranked if 5 <= counts[word] <= 8]
+    ranked = [word for word, _ in counts.most_common() if word.isalpha() and word in known]
+    rare = [word for word in ranked if counts[word] in RARE_COUNTS]
     analogies = []
     for line in _questions_words().read_text().splitlines():
         parts = line.split()
         if line.startswith(":") or len(parts) != 4:
             continue
         a, b, c, _ = (normalize_word(word) for word in parts)
-        if all(word in counts for word in (a, b, c)):
+        # Three distinct words: one on both sides would cancel itself out (INVALID_ARGUMENT).
+        if len({a, b, c}) == 3 and {a, b, c} <= known:
             analogies.append(((b, c), (a,)))  # b - a + c
     return Words(
         frequent=tuple(ranked[:FREQUENT_WORDS]),
         rare=tuple(random.Random(0).sample(rare, min(RARE_WORDS, len(rare)))),
         analogies=tuple(analogies[:ANALOGIES]),
     )
+
+
+def pools_json(words: Words) -> str:
+    """`word_pools.json`'s text for these pools: JSON, wrapped to be read and diffed."""
+    about = (
+        "Words every word2vec profile's vocabulary holds; written by "
+        "`python tests/load/workload.py` (build_word_pools)."
+    )
+    analogies = [
+        json.dumps([list(positive), list(negative)]) for positive, negative in words.analogies
+    ]
+    lines = ["{", f'"about": {json.dumps(about)},']
+    for name, items in (
+        ("frequent", [json.dumps(word) for word in words.frequent]),
+        ("rare", [json.dumps(word) for word in words.rare]),
+    ):
+        lines += [f'"{name}": [', *textwrap.wrap(", ".join(items), 99), "],"]
+    lines += ['"analogies": [', ",\n".join(analogies), "]", "}"]
+    return "\n".join(lines) + "\n"
 
 
 def _questions_words() -> Path:
@@ -189,3 +257,23 @@ def _digit_pngs() -> list[bytes]:
         Image.fromarray(grey).resize((size, size)).save(buffer, format="PNG")
         pngs.append(buffer.getvalue())
     return pngs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python tests/load/workload.py", description="Writes tests/load/word_pools.json."
+    )
+    parser.add_argument("--check", action="store_true", help="only say whether it is current")
+    options = parser.parse_args(argv)
+    text = pools_json(build_word_pools())
+    current = WORD_POOLS.exists() and WORD_POOLS.read_text() == text
+    if options.check:
+        print(f"{WORD_POOLS} is {'current' if current else 'stale: run without --check'}")
+        return 0 if current else 1
+    WORD_POOLS.write_text(text)
+    print(f"wrote {WORD_POOLS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

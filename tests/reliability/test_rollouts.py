@@ -28,7 +28,7 @@ from mixed_load import (
     MixedLoad,
     answered_by,
     check_streams,
-    known_words,
+    frequent_words,
     late_answers_from,
     print_outcomes,
     serving_versions,
@@ -97,7 +97,7 @@ async def test_a_new_version_of_every_model_published_under_load_fails_no_call(
     suite: Suite,
 ) -> None:
     assert set((await serving_versions(suite.stub)).values()) == {1}
-    load = MixedLoad(suite.stub, await known_words(suite.stub))
+    load = MixedLoad(suite.stub, frequent_words())
     load.start()
     await asyncio.sleep(2)
     published_at = time.monotonic()
@@ -124,7 +124,7 @@ async def test_withdrawing_the_serving_version_under_load_falls_back_without_fai
         return set((await serving_versions(suite.stub)).values()) == {2}
 
     await until(all_on_version_2, "the gateway serves version 2 of every model", SWITCH_TIMEOUT_S)
-    load = MixedLoad(suite.stub, await known_words(suite.stub))
+    load = MixedLoad(suite.stub, frequent_words())
     load.start()
     await asyncio.sleep(2)
     withdrawn_at = time.monotonic()
@@ -168,7 +168,7 @@ async def test_a_rolling_restart_of_replicas_that_die_of_sigterm_fails_no_call(
         gateway_port = await asyncio.to_thread(gateway.wait_for_port, START_S)
         async with grpc.aio.insecure_channel(f"localhost:{gateway_port}") as channel:
             stub = gateway_pb2_grpc.GatewayServiceStub(channel)
-            load = MixedLoad(stub, await known_words(stub))
+            load = MixedLoad(stub, frequent_words())
             load.start()
             try:
                 await asyncio.sleep(2)
@@ -234,7 +234,7 @@ async def test_a_rolling_restart_behind_dns_kills_replicas_the_gateway_has_alrea
         gateway_port = await asyncio.to_thread(gateway.wait_for_port, START_S)
         async with grpc.aio.insecure_channel(f"localhost:{gateway_port}") as channel:
             stub = gateway_pb2_grpc.GatewayServiceStub(channel)
-            load = MixedLoad(stub, await known_words(stub))
+            load = MixedLoad(stub, frequent_words())
             load.start()
             try:
 
