@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -27,8 +26,7 @@ from services.gateway.digits import prepare_encoded
 from services.gateway.model_server_api import PredictionService
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.generated.tfserving.v1 import predict_pb2
-from services.suite.children import Child
-from services.suite.stack import START_TIMEOUT_S, Started, cpu_seconds
+from services.suite.stack import Started, cpu_seconds, started_child
 from training.mnist import load_mnist_split
 
 CONCURRENCY = (1, 32)  # one client, and saturation
@@ -66,15 +64,9 @@ class OverheadResults:
 @contextlib.contextmanager
 def started_proxy(model_server_port: int) -> Iterator[Started]:
     """benchmarks.proxy in a process of its own, in front of the model server."""
-    started = time.perf_counter()
-    child = Child(
-        "proxy", "benchmarks.proxy", ["--port=0", f"--target=localhost:{model_server_port}"]
-    )
-    try:
-        port = child.wait_for_port(START_TIMEOUT_S)
-        yield Started(child, port, time.perf_counter() - started)
-    finally:
-        child.stop(timeout_s=15)
+    flags = ["--port=0", f"--target=localhost:{model_server_port}"]
+    with started_child("proxy", "benchmarks.proxy", flags) as proxy:
+        yield proxy
 
 
 async def run(

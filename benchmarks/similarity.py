@@ -23,8 +23,7 @@ from gensim.models import KeyedVectors
 
 from benchmarks.harness import Alternation, Call, Repeated, alternate
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
-from services.suite.children import Child
-from services.suite.stack import START_TIMEOUT_S, Started
+from services.suite.stack import Started, started_child
 from training.export import METRICS_FILE
 from training.publish import latest_version
 
@@ -128,15 +127,9 @@ def started_peer(keyed: KeyedVectors, work_dir: Path) -> Iterator[Started]:
     gensim's own format."""
     vectors = work_dir / "word2vec.kv"
     keyed.save(str(vectors))
-    started = time.perf_counter()
-    child = Child(
-        "similarity peer", "benchmarks.similarity_peer", ["--port=0", f"--vectors={vectors}"]
-    )
-    try:
-        port = child.wait_for_port(START_TIMEOUT_S)
-        yield Started(child, port, time.perf_counter() - started)
-    finally:
-        child.stop(timeout_s=15)
+    flags = ["--port=0", f"--vectors={vectors}"]
+    with started_child("similarity peer", "benchmarks.similarity_peer", flags) as peer:
+        yield peer
 
 
 async def run(

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 import grpc
 from gensim.models import KeyedVectors
 
+from services.common.signals import stop_requested
 from services.generated.gateway.v1 import gateway_pb2
 
 SERVICE = "gateway.v1.GatewayService"
@@ -86,11 +86,7 @@ async def serve(port: int, vectors: Path) -> None:
     server, bound = create_server(KeyedVectors.load(str(vectors)), port)
     await server.start()
     print(f"Similarity peer listening on port {bound}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    await stop_requested()
     await server.stop(grace=1.0)
 
 

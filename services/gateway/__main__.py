@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
+
+from services.common.signals import stop_requested
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -42,11 +43,7 @@ async def _serve(settings: object) -> None:
     # A parent process (the suite launcher, tests) reads the bound port from this line.
     print(f"Gateway listening on port {handle.port}", flush=True)
     print(f"Gateway metrics at http://localhost:{handle.metrics_port}/metrics", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    await stop_requested()
     log.info("shutting down, draining for %.1f s", settings.shutdown_grace_s)
     await handle.stop(settings.shutdown_grace_s)
 

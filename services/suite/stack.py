@@ -106,6 +106,19 @@ def memory_mib(pid: int, field: str) -> float:
     raise RuntimeError(f"no {field} for process {pid}")
 
 
+@contextlib.contextmanager
+def started_child(name: str, module: str, flags: Sequence[str]) -> Iterator[Started]:
+    """``python -m module flags`` in a process of its own, timed from its start until it
+    listens; stopped when the block ends."""
+    started = time.perf_counter()
+    child = Child(name, module, flags)
+    try:
+        port = child.wait_for_port(START_TIMEOUT_S)
+        yield Started(child, port, time.perf_counter() - started)
+    finally:
+        child.stop(timeout_s=15)
+
+
 def cpu_seconds(pid: int) -> float:
     """The CPU time a process has used so far, user and system, all its threads (utime and
     stime of /proc/<pid>/stat), in seconds."""
