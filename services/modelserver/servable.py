@@ -21,6 +21,11 @@ from tensorflow_serving.apis import get_model_metadata_pb2
 
 SERVE_TAG = "serve"
 
+# TensorFlow's Python graph import is not safe to run in parallel: five versions loading at once
+# crashed the process with SIGSEGV now and then. So versions load one at a time, as TensorFlow
+# Serving's do by default (--num_load_threads=0); sessions still run in parallel.
+_ONE_LOAD_AT_A_TIME = threading.Lock()
+
 _Runner = Callable[..., list[Any]]
 
 
@@ -91,18 +96,19 @@ def load_servable(
 ) -> Servable:
     """Loads a SavedModel version directory; raises ServableLoadError with TensorFlow's reason."""
     signature_def_map = read_signature_def_map(version_dir)
-    graph = tf.Graph()
-    session = tf.compat.v1.Session(graph=graph, config=config)
-    try:
-        with graph.as_default():
-            tf.compat.v1.saved_model.load(session, [SERVE_TAG], str(version_dir))
-    except tf.errors.OpError as exc:
-        session.close()
-        raise ServableLoadError(exc.error_code, exc.message) from exc
-    except Exception as exc:  # a corrupt or foreign SavedModel fails in many ways
-        session.close()
-        raise ServableLoadError(tf.errors.UNKNOWN, f"{type(exc).__name__}: {exc}") from exc
-    graph.finalize()  # nothing may add ops to a serving graph
+    with _ONE_LOAD_AT_A_TIME:
+        graph = tf.Graph()
+        session = tf.compat.v1.Session(graph=graph, config=config)
+        try:
+            with graph.as_default():
+                tf.compat.v1.saved_model.load(session, [SERVE_TAG], str(version_dir))
+        except tf.errors.OpError as exc:
+            session.close()
+            raise ServableLoadError(exc.error_code, exc.message) from exc
+        except Exception as exc:  # a corrupt or foreign SavedModel fails in many ways
+            session.close()
+            raise ServableLoadError(tf.errors.UNKNOWN, f"{type(exc).__name__}: {exc}") from exc
+        graph.finalize()  # nothing may add ops to a serving graph
     return Servable(name, version, version_dir, signature_def_map, session)
 
 
