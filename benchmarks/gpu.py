@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     import tensorflow as tf
 
-    from services.suite.__main__ import train_missing
+    from services.suite.trainer import train_missing
 
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:

@@ -56,7 +56,7 @@ class SoakResult:
 
 
 def run(models_dir: Path, minutes: int, warmup_minutes: int, users: int) -> SoakResult:
-    from services.suite.__main__ import train_missing
+    from services.suite.trainer import train_missing
 
     train_missing(models_dir, "quick")
     reports = Path("reports")

@@ -75,9 +75,12 @@ class ModelState:
 class ModelCatalog:
     """Tracks the serving version of every model behind the gateway."""
 
-    def __init__(self, backend: ModelServerClient, timeout_s: float) -> None:
+    def __init__(
+        self, backend: ModelServerClient, timeout_s: float, unserved_note: str = ""
+    ) -> None:
         self._backend = backend
         self._timeout_s = timeout_s
+        self._unserved_note = unserved_note  # why a model may have no version yet
         self._states: dict[str, ModelState] = {}
         self._refresh_locks: dict[str, asyncio.Lock] = {}
         backend.holders = self._holders
@@ -93,7 +96,8 @@ class ModelCatalog:
         if state.serving_version is None:
             await self.refresh_model(model, deadline)
         if state.serving_version is None:
-            raise errors.ModelNotReady(f"model {model} has no available version yet")
+            note = f": {self._unserved_note}" if self._unserved_note else ""
+            raise errors.ModelNotReady(f"model {model} has no available version yet{note}")
         return state.serving_version
 
     async def on_version(

@@ -222,7 +222,7 @@ def _domain_cores(
 ) -> DomainCores:
     """One domain core per model, each registered in the catalog with what a new version of
     its model needs prepared before it serves."""
-    catalog = ModelCatalog(backend, settings.backend_timeout_s)
+    catalog = ModelCatalog(backend, settings.backend_timeout_s, settings.unserved_model_note)
     images = ImageLimits(
         settings.max_image_bytes, settings.max_image_pixels, settings.max_request_pixels
     )

@@ -53,6 +53,12 @@ class GatewaySettings(BaseSettings):
     forecaster_model: str = Field("forecaster", description="model name of the forecaster")
     word2vec_model: str = Field("word2vec", description="model name of the word vectors")
     autoencoder_model: str = Field("autoencoder", description="model name of the autoencoder")
+    unserved_model_note: str = Field(
+        "",
+        max_length=200,
+        description="said in the UNAVAILABLE answer to a call for a model no model server has "
+        "a version of yet, after its name: why (the local suite says it is still training)",
+    )
     max_image_bytes: int = Field(4 * 1024 * 1024, ge=1, description="largest encoded image")
     max_image_pixels: int = Field(4096 * 4096, ge=1, description="most pixels of an image")
     max_request_pixels: int = Field(

@@ -1,4 +1,11 @@
-"""`make run`: train each model that has no version yet, then run model server and gateway.
+"""`make run`: run model server and gateway over the local model repository, training each
+model that has no version yet.
+
+The services start as soon as one model has a version; the others train meanwhile, and each
+joins the running model server through a config reload as its first version is published, as
+TensorFlow Serving allows (the model server, like TensorFlow Serving, listens only once the
+models its config names have loaded). Until then, the gateway answers a call to one UNAVAILABLE,
+saying that it is still training.
 
 Both services run as child processes on the documented ports (8500 and 50051 unless told
 otherwise). One that dies is restarted on its ports, after a pause of 1 s doubling to 30 s while
@@ -9,9 +16,7 @@ first so that it drains.
 from __future__ import annotations
 
 import os
-import re
 import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Sequence
@@ -20,21 +25,23 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict
 
 from services.suite.children import ChildFailed
 from services.suite.model_config import (
     METRICS_PATH,
+    reload_model_config,
     write_model_config,
     write_monitoring_config,
 )
-from services.suite.noise import without_startup_noise
 from services.suite.supervisor import Supervised
+from services.suite.trainer import Trainer, TrainingFailed
 from training.jobs import JOBS
-from training.publish import latest_version
 
-_RUN_COUNT = re.compile(r"^\[\d+/\d+\]")
+# What a call to a model still training is told (after "model cnn has no available version").
+STILL_TRAINING_NOTE = "make run is still training it and serves it once its first version is out"
+
 _WINE_ROW_0 = "14.23,1.71,2.43,15.6,127,2.8,3.06,0.28,2.29,5.64,1.04,3.92,1065"
 _GRPCURL_SAMPLE = '{"samples":[{"ordered":{"values":[' + _WINE_ROW_0 + "]}}]}"
 
@@ -55,20 +62,45 @@ class SuiteSettings(BaseSettings):
     metrics_port: int = Field(9090, ge=0, description="gateway's Prometheus port; 0: any free")
     poll_s: float = Field(1.0, gt=0, description="how often the model server looks for versions")
     train_profile: str = Field("quick", description="training profile when no version exists")
+    models: list[str] = Field(
+        default_factory=lambda: list(JOBS),
+        min_length=1,
+        description=f"the models to serve, comma-separated (default: all of {','.join(JOBS)})",
+    )
     start_timeout_s: float = Field(180.0, gt=0, description="time each service gets to start")
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, models: list[str]) -> list[str]:
+        unknown = [name for name in models if name not in JOBS]
+        if unknown:
+            raise ValueError(f"no model named {unknown[0]!r}; the suite has {', '.join(JOBS)}")
+        return list(dict.fromkeys(models))  # each once, in the order given
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = CliApp.run(SuiteSettings, cli_args=None if argv is None else list(argv))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     models_dir = settings.models_dir.resolve()
-    train_missing(models_dir, settings.train_profile)
-    model_config = write_model_config(models_dir, list(JOBS))
+    trainer = Trainer(models_dir, settings.train_profile, settings.models)
+    stop_requested = threading.Event()
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        stop_requested.set()
+        trainer.stop()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, request_stop)
+    try:
+        if len(trainer.pending) == len(settings.models):  # nothing to serve yet
+            trainer.train_next()
+    except TrainingFailed as exc:
+        print(f"suite did not start: {exc}", file=sys.stderr)
+        return 0 if stop_requested.is_set() else 1
+    served = [name for name in settings.models if name not in trainer.pending]
+    model_config = write_model_config(models_dir, served)
     monitoring_config = write_monitoring_config(models_dir)
 
-    stop_requested = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda _sig, _frame: stop_requested.set())
     services: list[Supervised] = []
     try:
         modelserver = Supervised(
@@ -92,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"--model_server=localhost:{modelserver_port}",
                 # A terminal, not a log pipeline, reads the local suite's logs.
                 "--log_format=text",
+                f"--unserved_model_note={STILL_TRAINING_NOTE}",
             ],
             ports={"port": settings.gateway_port, "metrics_port": settings.metrics_port},
         )
@@ -105,7 +138,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             modelserver_port,
             settings.modelserver_rest_port,
         )
-        print(_banner(ports, models_dir), flush=True)
+        print(_banner(ports, models_dir, trainer.pending), flush=True)
+
+        def serve(name: str) -> None:
+            served.append(name)
+            target = f"localhost:{modelserver_port}"
+            failure = reload_model_config(target, models_dir, served, settings.start_timeout_s)
+            print(f"{name} could not be served: {failure}" if failure else f"{name} is served",
+                  flush=True)  # fmt: skip
+
+        # The others train while the first ones serve, each added to the model server as
+        # its first version is published.
+        trainer.train_rest_in_background(serve)
         # A child that dies is restarted on its own; the other one keeps serving.
         while not stop_requested.wait(0.5):
             for service in services:
@@ -115,31 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"suite failed to start: {exc}", file=sys.stderr)
         return 1
     finally:
+        trainer.stop()
         for service in reversed(services):  # the gateway first, so that it drains
             service.stop(timeout_s=15)
         print("suite stopped")
-
-
-def train_missing(models_dir: Path, profile: str, names: Sequence[str] = tuple(JOBS)) -> None:
-    """Trains, one after another, the models without a version: a line as each starts and one
-    as it is published, with what went wrong in full if a run fails."""
-    missing = [name for name in names if latest_version(models_dir / name) is None]
-    for position, name in enumerate(missing, start=1):
-        print(f"No {name} version in {models_dir}: training one ({profile} profile)", flush=True)
-        run = subprocess.run(
-            [sys.executable, "-m", "training", name, "--profile", profile,
-             "--models-dir", str(models_dir), "--keras-verbose", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )  # fmt: skip
-        output = list(without_startup_noise(run.stdout.splitlines(keepends=True)))
-        if run.returncode != 0:
-            sys.stdout.writelines(output)
-            raise subprocess.CalledProcessError(run.returncode, run.args)
-        # The job's own last line, "[1/1] cnn  24 s  accuracy 0.983 ...", counted among all.
-        summary = output[-1] if output else f"[1/1] {name} published\n"
-        print(_RUN_COUNT.sub(f"[{position}/{len(missing)}]", summary, count=1), end="", flush=True)
 
 
 def _wait_until_serving(target: str, timeout_s: float) -> None:
@@ -162,8 +185,9 @@ class _BannerPorts:
     modelserver_rest: int  # 0: no REST API
 
 
-def _banner(ports: _BannerPorts, models_dir: Path) -> str:
+def _banner(ports: _BannerPorts, models_dir: Path, training: Sequence[str]) -> str:
     gateway_port = ports.gateway
+    still_training = _still_training(training)
     rest = (
         f"""  model server REST API                     http://localhost:{ports.modelserver_rest}/v1/models/classifier
   model server metrics                      http://localhost:{ports.modelserver_rest}{METRICS_PATH}
@@ -185,10 +209,19 @@ Try it:
   grpcurl -plaintext -d '{_GRPCURL_SAMPLE}' \\
     localhost:{gateway_port} gateway.v1.GatewayService/Classify
 
-Publish new versions with `make train` while this runs (the full profile, about 14 minutes):
-each is served within seconds of its model's training ending.
+{still_training}Publish new versions with `make train` while this runs (the full profile, about
+14 minutes): each is served within seconds of its model's training ending.
 Press Ctrl-C to stop.
 """
+
+
+def _still_training(names: Sequence[str]) -> str:
+    if not names:
+        return ""
+    return (
+        f"Still training {', '.join(names)}: each is served once its first version is out, "
+        "and until then\nits calls get UNAVAILABLE.\n"
+    )
 
 
 if __name__ == "__main__":

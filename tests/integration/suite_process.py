@@ -24,7 +24,7 @@ class SuiteProcess:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def start(cls, models_dir: Path, *flags: str) -> SuiteProcess:
+    async def start(cls, models_dir: Path, *flags: str, cwd: Path | None = None) -> SuiteProcess:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -33,6 +33,7 @@ class SuiteProcess:
             *flags,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            cwd=cwd,
         )
         return cls(process)
 

@@ -46,8 +46,6 @@ def test_versions_asked_for_by_four_threads_load_one_at_a_time(
     monkeypatch.setattr(tf.compat.v1.saved_model, "load", counter)
     version_dir: Path = TESTDATA / "saved_model_half_plus_two_cpu" / "00000123"
     with ThreadPoolExecutor(max_workers=4) as pool:
-        servables = list(
-            pool.map(lambda n: load_servable(f"m{n}", 123, version_dir), range(4))
-        )
+        servables = list(pool.map(lambda n: load_servable(f"m{n}", 123, version_dir), range(4)))
     assert counter.most_at_once == 1
     assert [servable.name for servable in servables] == ["m0", "m1", "m2", "m3"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.suite.__main__ import train_missing
+from services.suite.trainer import train_missing
 from training.publish import latest_version
 
 

@@ -8,9 +8,11 @@ classes are loaded in this one process, as they are in the model server and the 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import tensorflow as tf
-from google.protobuf import any_pb2, descriptor_pool, json_format
+from google.protobuf import any_pb2, descriptor_pool, json_format, text_format
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -24,6 +26,9 @@ from tensorflow_serving.apis import (
     get_model_status_pb2 as tf_status_pb2,
 )
 from tensorflow_serving.apis import (
+    model_management_pb2 as tf_management_pb2,
+)
+from tensorflow_serving.apis import (
     predict_pb2 as tf_predict_pb2,
 )
 
@@ -33,10 +38,12 @@ from services.gateway.tensors import from_tensor_proto, to_tensor_proto
 from services.generated.tfserving.v1 import (
     get_model_metadata_pb2,
     get_model_status_pb2,
+    model_management_pb2,
     predict_pb2,
     tensor_pb2,
 )
 from services.modelserver.tensors import tensor_to_proto
+from services.suite.model_config import model_server_config
 
 NUMERIC_DTYPES = st.sampled_from([np.float32, np.float64, np.int32, np.int64, np.uint8, np.bool_])
 ARRAYS = hnp.arrays(NUMERIC_DTYPES, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0))
@@ -213,3 +220,28 @@ def test_every_tensorflow_dtype_has_its_name_and_number() -> None:
     ours = {v.name: v.number for v in tensor_pb2.DataType.DESCRIPTOR.values}
     theirs = {v.name: v.number for v in types_pb2.DataType.DESCRIPTOR.values}
     assert ours == {name: number for name, number in theirs.items() if not name.endswith("_REF")}
+
+
+def test_the_suites_model_config_is_tensorflow_servings_in_bytes_and_in_text(
+    tmp_path: Path,
+) -> None:
+    ours = model_management_pb2.ReloadConfigRequest(
+        config=model_server_config(tmp_path, ["classifier", "cnn"])
+    )
+    theirs = tf_management_pb2.ReloadConfigRequest.FromString(ours.SerializeToString())
+    models = theirs.config.model_config_list.config
+    assert [(m.name, m.base_path, m.model_platform) for m in models] == [
+        ("classifier", str(tmp_path / "classifier"), "tensorflow"),
+        ("cnn", str(tmp_path / "cnn"), "tensorflow"),
+    ]
+    assert {m.model_version_policy.latest.num_versions for m in models} == {2}
+    # The config file, written from the suite's messages, reads as TensorFlow Serving's.
+    assert text_format.MessageToString(ours.config) == text_format.MessageToString(theirs.config)
+
+
+def test_a_reload_answer_tensorflow_serving_writes_is_read_by_the_suite() -> None:
+    answer = tf_management_pb2.ReloadConfigResponse()
+    answer.status.error_code = 3
+    answer.status.error_message = "1 model(s) did not become available: {cnn}, "
+    ours = model_management_pb2.ReloadConfigResponse.FromString(answer.SerializeToString())
+    assert (ours.status.error_code, ours.status.error_message) == (3, answer.status.error_message)
