@@ -132,6 +132,12 @@ class SkipGram(keras.Model):
         self.unigram = tf.constant(unigram)
         self.loss_tracker = keras.metrics.Mean(name="loss")
 
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        # Both tables, though a call uses only the word one: train_step reads the contexts.
+        self.words.build(input_shape)
+        self.contexts.build(input_shape)
+        self.built = True
+
     def call(self, words: tf.Tensor) -> tf.Tensor:
         return self.words(words)
 

@@ -17,6 +17,7 @@ from typing import Any
 import tensorflow as tf
 from google.protobuf import message, text_format
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, saved_model_pb2
+from tensorflow.python.util import deprecation
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 SERVE_TAG = "serve"
@@ -100,7 +101,9 @@ def load_servable(
         graph = tf.Graph()
         session = tf.compat.v1.Session(graph=graph, config=config)
         try:
-            with graph.as_default():
+            # TF1's loader on purpose (see the module's docstring): its deprecation notice,
+            # logged at every start, is noise to whoever reads the server's log.
+            with graph.as_default(), deprecation.silence():
                 tf.compat.v1.saved_model.load(session, [SERVE_TAG], str(version_dir))
         except tf.errors.OpError as exc:
             session.close()
