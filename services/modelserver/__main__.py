@@ -36,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ValidationError as exc:
         print(f"modelserver: error: {_describe(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
+    logging.getLogger().setLevel(settings.log_level.upper())
     try:
         asyncio.run(_serve(settings))
     except StartupError as exc:

@@ -35,6 +35,12 @@ class ModelServerSettings(BaseSettings):
         "0.0.0.0 or :: for every interface, as TensorFlow Serving always listens (our extension, "
         "also MODELSERVER_HOST; the container image sets ::)",
     )
+    log_level: str = Field(
+        default="INFO",
+        pattern=r"(?i)^(debug|info|warning|error)$",
+        description="the lowest level of the server's own log lines (our extension, also "
+        "MODELSERVER_LOG_LEVEL): WARNING leaves out the loads, unloads and reloads",
+    )
     model_name: str = Field(
         default="default",
         min_length=1,

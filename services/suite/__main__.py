@@ -68,6 +68,12 @@ class SuiteSettings(BaseSettings):
         description=f"the models to serve, comma-separated (default: all of {','.join(JOBS)})",
     )
     start_timeout_s: float = Field(180.0, gt=0, description="time each service gets to start")
+    log_level: str = Field(
+        "WARNING",
+        pattern=r"(?i)^(debug|info|warning|error)$",
+        description="the services' log level: WARNING shows warnings and errors as they come, "
+        "INFO every load and version switch too, DEBUG the gateway's access lines as well",
+    )
 
     @field_validator("models")
     @classmethod
@@ -112,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "--enable_grpc_healthcheck_service=true",
                 f"--rest_api_port={settings.modelserver_rest_port}",
                 f"--monitoring_config_file={monitoring_config}",
+                f"--log_level={settings.log_level}",
             ],
             ports={"port": settings.modelserver_port},
         )
@@ -125,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 # A terminal, not a log pipeline, reads the local suite's logs.
                 "--log_format=text",
                 f"--unserved_model_note={STILL_TRAINING_NOTE}",
+                f"--log_level={settings.log_level}",
             ],
             ports={"port": settings.gateway_port, "metrics_port": settings.metrics_port},
         )

@@ -99,13 +99,16 @@ class Child:
     def _echo_stdout(self) -> None:
         assert self._process.stdout is not None
         for line in self._process.stdout:
+            reported = False
             for flag, pattern in _PORT_LINES.items():
                 match = pattern.search(line)
                 if match:
+                    reported = True
                     with self._changed:
                         self._ports.setdefault(flag, int(match.group(1)))
                         self._changed.notify_all()
-            print(f"[{self.name}] {line}", end="", flush=True)
+            if not reported:  # the ports are the parent's to announce
+                print(f"[{self.name}] {line}", end="", flush=True)
         with self._changed:
             self._output_ended = True
             self._changed.notify_all()

@@ -63,6 +63,7 @@ class Supervised:
         child = self._spawn()
         for flag in self.ports:
             self.ports[flag] = child.wait_for_port(timeout_s, flag)
+        print(f"{self.name} is up (pid {child.pid})", flush=True)
         return dict(self.ports)
 
     @property
@@ -76,7 +77,7 @@ class Supervised:
         if self._restart_at is not None:
             if now >= self._restart_at:
                 self._restart_at = None
-                self._spawn()
+                print(f"{self.name} restarted (pid {self._spawn().pid})", flush=True)
             return
         code = None if self._child is None else self._child.exit_code()
         if code is None:
@@ -99,5 +100,4 @@ class Supervised:
         ports = [f"--{flag}={port}" for flag, port in self.ports.items()]
         self._child = Child(self.name, self._module, [*self._flags, *ports])
         self._started_at = time.monotonic()
-        print(f"{self.name} started (pid {self._child.pid})", flush=True)
         return self._child

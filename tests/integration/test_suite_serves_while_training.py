@@ -1,5 +1,6 @@
 """`make run` with one model trained and one not: the suite serves the first at once, answers
-calls to the other UNAVAILABLE while it trains, then serves it without a restart."""
+calls to the other UNAVAILABLE while it trains, then serves it without a restart, printing
+no more than a line per service and per model on the way."""
 
 from __future__ import annotations
 
@@ -70,6 +71,10 @@ async def test_a_model_that_trains_while_the_suite_serves_joins_when_published(
     finally:
         exit_code = await suite.stop()
     assert exit_code == 0, suite.output
+    # Quiet by default: a line per service as it comes up, none per load or version switch.
+    assert sum(line.startswith("model server is up (pid ") for line in suite.lines) == 1
+    assert sum(line.startswith("gateway is up (pid ") for line in suite.lines) == 1
+    assert not [line for line in suite.lines if " INFO " in line], suite.output
     # A model server restarted later reads both models from its config file.
     config = (models_dir / CONFIG_FILE_NAME).read_text()
     assert 'name: "classifier"' in config and 'name: "word2vec"' in config

@@ -139,3 +139,11 @@ def test_allowed_roots_come_from_a_flag_or_the_environment(
         parse_settings(
             ["--model_base_path=/models/a", "--model_base_path_allowed_roots=/models,relative/root"]
         )
+
+
+def test_the_log_level_is_a_level_name_in_any_case() -> None:
+    base = ["--model_base_path=/models/a"]
+    assert parse_settings([*base, "--log_level=warning"]).log_level == "warning"
+    assert parse_settings(base).log_level == "INFO"
+    with pytest.raises(ValidationError, match="log_level"):
+        parse_settings([*base, "--log_level=loud"])
