@@ -78,4 +78,3 @@ async def test_a_model_that_trains_while_the_suite_serves_joins_when_published(
     # A model server restarted later reads both models from its config file.
     config = (models_dir / CONFIG_FILE_NAME).read_text()
     assert 'name: "classifier"' in config and 'name: "word2vec"' in config
-
