@@ -47,7 +47,7 @@ from services.gateway.server import handler_layers
 from services.gateway.signatures import Signature, TensorSpec
 from services.gateway.tensors import from_tensor_proto, to_tensor_proto
 from services.gateway.transport import converters
-from services.gateway.transport.status import access_log
+from services.gateway.transport.rpc_layer import access_log
 from services.generated.gateway.v1 import gateway_pb2
 from services.generated.tfserving.v1 import predict_pb2
 
@@ -283,7 +283,7 @@ def _parse_predict_response(data: bytes) -> dict[str, npt.NDArray[Any]]:
 
 
 def _access_line(rpc: str) -> None:
-    """The line ErrorMappingInterceptor logs at the end of each call."""
+    """The line RpcLayer logs at the end of each call."""
     access_log.debug(
         "%s %s",
         rpc,
@@ -293,7 +293,7 @@ def _access_line(rpc: str) -> None:
 
 
 def _metrics_of_one_call(metrics: GatewayMetrics, rpc: str, model: str) -> Callable[[], None]:
-    """What ErrorMappingInterceptor, the domain core, the backend and the servicer count and
+    """What RpcLayer, the domain core, the backend and the servicer count and
     time for one call; the interceptor's children are bound once per method, as it binds them."""
     seconds = metrics.request_seconds.labels(rpc)
     answered = metrics.requests.labels(rpc, "OK")

@@ -28,8 +28,8 @@ from services.gateway.recognizer import DigitRecognizer
 from services.gateway.settings import GatewaySettings
 from services.gateway.tls import server_credentials
 from services.gateway.transport.auth import BearerTokenInterceptor
+from services.gateway.transport.rpc_layer import RpcLayer
 from services.gateway.transport.servicer import DomainCores, GatewayServicer
-from services.gateway.transport.status import ErrorMappingInterceptor
 from services.gateway.words import WordVectors
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
@@ -163,7 +163,7 @@ def handler_layers(
 ) -> list[HandlerLayer]:
     """The layers around every handler of the gateway, outermost first."""
     # The first layer is the outermost: refused calls are counted and logged too.
-    layers: list[HandlerLayer] = [ErrorMappingInterceptor(metrics)]
+    layers: list[HandlerLayer] = [RpcLayer(metrics)]
     if auth_token is not None:
         layers.append(BearerTokenInterceptor(auth_token))
     layers.append(gate)

@@ -17,7 +17,7 @@ from services.gateway import errors
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.server import start_gateway
 from services.gateway.settings import GatewaySettings
-from services.gateway.transport.status import ErrorMappingInterceptor
+from services.gateway.transport.rpc_layer import RpcLayer
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -82,7 +82,7 @@ class EchoesWhole(gateway_pb2_grpc.GatewayServiceServicer):
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def echoing() -> AsyncIterator[gateway_pb2_grpc.GatewayServiceStub]:
-    server = grpc.aio.server(interceptors=[ErrorMappingInterceptor(GatewayMetrics())])
+    server = grpc.aio.server(interceptors=[RpcLayer(GatewayMetrics())])
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(EchoesWhole(), server)
     port = server.add_insecure_port("localhost:0")
     await server.start()

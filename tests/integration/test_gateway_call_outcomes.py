@@ -3,7 +3,7 @@ client cancels as CANCELLED: grpc.aio cancels the handler in both cases, so the 
 interceptor has to tell them apart. Access lines are DEBUG lines, and health checks, which
 are no client's traffic, are neither logged nor counted.
 
-A real grpc.aio server with the gateway's ErrorMappingInterceptor, in front of handlers that
+A real grpc.aio server with the gateway's RpcLayer, in front of handlers that
 never finish on their own: whatever ends them is the client's deadline or its cancel.
 """
 
@@ -20,7 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from status_assertions import expect_status
 
 from services.gateway.metrics import GatewayMetrics
-from services.gateway.transport.status import ErrorMappingInterceptor
+from services.gateway.transport.rpc_layer import RpcLayer
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -56,7 +56,7 @@ class Served:
 @pytest_asyncio.fixture(loop_scope="session")
 async def served() -> AsyncIterator[Served]:
     metrics = GatewayMetrics()
-    server = grpc.aio.server(interceptors=[ErrorMappingInterceptor(metrics)])
+    server = grpc.aio.server(interceptors=[RpcLayer(metrics)])
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(NeverAnswers(), server)
     health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
     port = server.add_insecure_port("localhost:0")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from benchmarks.report import _stages_section
 from benchmarks.stages import STAGES, WORKLOADS, Cost, StageRow, StagesResults, run
-from services.gateway.transport.status import access_log
+from services.gateway.transport.rpc_layer import access_log
 
 # Stages that a Classify request does not go through.
 DIGITS_ONLY = {"digit preparation", "header check", "thread hand-off"}
