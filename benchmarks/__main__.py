@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from benchmarks.machine import machine_facts
     from benchmarks.report import Results, render, replace_section, section_of
     from benchmarks.soak import HEADING as SOAK_HEADING
-    from services.suite.stack import serving_stack
+    from benchmarks.stack import serving_stack
     from services.suite.trainer import train_missing
 
     models_dir = options.models_dir.resolve()

@@ -15,12 +15,12 @@ import numpy as np
 
 from benchmarks.harness import Alternation, Call, Repeated, alternate
 from benchmarks.model_alone import load_latest, median_run_ms
+from benchmarks.stack import BATCHING_PARAMETERS, model_server_flags
 from services.gateway.model_server_api import ModelService, PredictionService
 from services.gateway.tensors import to_tensor_proto
 from services.generated.tfserving.v1 import get_model_status_pb2, model_pb2, predict_pb2
 from services.suite.children import Child
 from services.suite.model_config import model_config_text
-from services.suite.stack import BATCHING_PARAMETERS, model_server_flags
 
 CONCURRENCY = (1, 8, 32)
 CEILING_CONCURRENCY = 32

@@ -12,7 +12,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from services.suite.stack import Started, memory_mib
+from benchmarks.stack import Started, memory_mib
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 

@@ -21,12 +21,12 @@ from PIL import Image
 from sklearn.datasets import load_wine
 
 from benchmarks.harness import Alternation, Call, Metric, Repeated, Spread, Window, alternate
+from benchmarks.stack import Started, cpu_seconds, started_child
 from services.gateway.backend import predict_request
 from services.gateway.digits import prepare_encoded
 from services.gateway.model_server_api import PredictionService
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.generated.tfserving.v1 import predict_pb2
-from services.suite.stack import Started, cpu_seconds, started_child
 from training.mnist import load_mnist_split
 
 CONCURRENCY = (1, 32)  # one client, and saturation

@@ -24,12 +24,12 @@ import grpc
 import numpy as np
 
 from benchmarks.harness import Measurement, Stability, measure
+from benchmarks.stack import model_server_flags
 from services.gateway.model_server_api import PredictionService
 from services.gateway.tensors import to_tensor_proto
 from services.generated.tfserving.v1 import predict_pb2
 from services.suite.children import Child
 from services.suite.model_config import model_config_text
-from services.suite.stack import model_server_flags
 
 BATCH_SIZES = (1, 32, 256)
 OUTSTANDING = 8

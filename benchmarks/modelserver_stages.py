@@ -40,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 
+from benchmarks.stack import BATCHING_PARAMETERS
 from benchmarks.stages import (
     Cost,
     _alternating,
@@ -66,7 +67,6 @@ from services.modelserver.servable import Servable
 from services.modelserver.server import ModelServerHandle, start_model_server
 from services.modelserver.settings import ModelServerSettings
 from services.suite.model_config import model_config_text
-from services.suite.stack import BATCHING_PARAMETERS
 
 CNN, WORD2VEC = "cnn", "word2vec similar"
 WORKLOADS = (CNN, WORD2VEC)
@@ -214,7 +214,7 @@ async def _model_server(
     models_dir: Path, work_dir: Path
 ) -> AsyncIterator[tuple[ModelServerHandle, BatchingOptions]]:
     """The model server in this process for both models, batching on with the local stack's
-    parameters, as services/suite/stack.py starts it; and those parameters."""
+    parameters, as benchmarks/stack.py starts it; and those parameters."""
     config = work_dir / "models.config"
     config.write_text(model_config_text(models_dir, sorted(set(_MODELS.values()))))
     parameters = work_dir / "batching.config"

@@ -405,7 +405,7 @@ def _batching_section(results: BatchingResults, alone: ModelAlone) -> list[str]:
         "CNN `Predict` of one 28x28 image per request, with N requests outstanding, against two "
         "model server processes serving the same version: **off** has no batching; **on** has "
         "`--enable_batching` with `max_batch_size` 64, `batch_timeout_micros` 0 and one batch "
-        "thread (services/suite/stack.py says why). "
+        "thread (benchmarks/stack.py says why). "
         f"At {CEILING_CONCURRENCY} outstanding a third side takes its turns with them, "
         "**ceiling**: `GetModelStatus` on the batching server, with the same client and cores, "
         "a call that carries no tensor and runs no model: the transport's own ceiling, which "

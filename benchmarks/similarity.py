@@ -22,8 +22,8 @@ import tensorflow as tf
 from gensim.models import KeyedVectors
 
 from benchmarks.harness import Alternation, Call, Repeated, alternate
+from benchmarks.stack import Started, started_child
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
-from services.suite.stack import Started, started_child
 from training.export import METRICS_FILE
 from training.publish import latest_version
 

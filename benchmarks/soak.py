@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.report import replace_section
-from services.suite.stack import memory_mib, serving_stack
+from benchmarks.stack import memory_mib, serving_stack
 
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "tests" / "load" / "locustfile.py"
 SAMPLE_S = 10

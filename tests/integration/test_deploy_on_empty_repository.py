@@ -23,8 +23,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rendered import Manifest, config_map, container, find, render
 from sklearn.datasets import load_wine
 
+from benchmarks.stack import free_port
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
-from services.suite.stack import free_port
 from training.jobs import JOBS
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

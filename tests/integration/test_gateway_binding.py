@@ -14,9 +14,9 @@ import pytest_asyncio
 from addresses import OTHER_ADDRESS, tcp_connects
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from benchmarks.stack import free_port
 from services.gateway.server import GatewayHandle, start_gateway
 from services.gateway.settings import GatewaySettings
-from services.suite.stack import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

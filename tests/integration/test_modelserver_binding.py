@@ -11,7 +11,7 @@ from addresses import OTHER_ADDRESS, tcp_connects
 from servers import start_model_server_for
 from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
 
-from services.suite.stack import free_port
+from benchmarks.stack import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

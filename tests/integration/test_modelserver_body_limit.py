@@ -9,8 +9,8 @@ import aiohttp
 import pytest
 from servers import start_model_server_for
 
+from benchmarks.stack import free_port
 from services.modelserver import rest
-from services.suite.stack import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

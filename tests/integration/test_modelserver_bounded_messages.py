@@ -24,10 +24,10 @@ from tensorflow_serving.apis import (
 from tensorflow_tensors import tensorflow_tensor
 from tf_serving_testdata import copy_model, needs_testdata
 
+from benchmarks.stack import free_port
 from services.common.bounded import MESSAGE_BYTES
 from services.modelserver.server import ModelServerHandle, start_model_server
 from services.modelserver.settings import ModelServerSettings
-from services.suite.stack import free_port
 
 pytestmark = [needs_testdata, pytest.mark.asyncio(loop_scope="session")]
 

@@ -17,7 +17,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_service_pb2_grpc
 from tf_serving_testdata import TESTDATA, copy_model, needs_testdata
 
-from services.suite.stack import free_port
+from benchmarks.stack import free_port
 
 pytestmark = [needs_testdata, pytest.mark.asyncio(loop_scope="session")]
 

@@ -22,9 +22,9 @@ from tensorflow_serving.apis import (
 )
 from tf_serving_testdata import TESTDATA, copy_model, needs_testdata
 
+from benchmarks.stack import free_port
 from services.modelserver.server import ModelServerHandle, start_model_server
 from services.modelserver.settings import ModelServerSettings
-from services.suite.stack import free_port
 
 pytestmark = [needs_testdata, pytest.mark.asyncio(loop_scope="session")]
 

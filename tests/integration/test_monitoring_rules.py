@@ -21,10 +21,10 @@ from rendered import Manifest, config_map, find, render
 from servers import POLL_S, start_model_server_for
 from sklearn.datasets import load_wine
 
+from benchmarks.stack import free_port
 from services.gateway.server import start_gateway
 from services.gateway.settings import GatewaySettings
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
-from services.suite.stack import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

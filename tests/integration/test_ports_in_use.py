@@ -15,11 +15,11 @@ import pytest
 import pytest_asyncio
 from servers import start_model_server_for
 
+from benchmarks.stack import free_port
 from services.gateway.server import GatewayHandle, start_gateway
 from services.gateway.settings import GatewaySettings
 from services.modelserver.server import ModelServerHandle
 from services.suite.model_config import write_model_config
-from services.suite.stack import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

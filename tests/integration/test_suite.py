@@ -14,7 +14,7 @@ from client_cli import run_client
 from servers import republish
 from suite_process import GATEWAY_LINE, SuiteProcess
 
-from services.suite.stack import free_port
+from benchmarks.stack import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from services.suite.stack import ServingStack, serving_stack
+from benchmarks.stack import ServingStack, serving_stack
 
 # Fuzzing must not write a .hypothesis database into the tree, nor fail on a slow example.
 settings.register_profile(

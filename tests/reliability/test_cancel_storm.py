@@ -21,8 +21,8 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from tensorflow_tensors import tensorflow_tensor
 from workload import Words, Workload
 
+from benchmarks.stack import ServingStack, memory_mib
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
-from services.suite.stack import ServingStack, memory_mib
 from training.series import load_airpassengers_split
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

@@ -34,9 +34,9 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_tensors import tensorflow_tensor
 
+from benchmarks.stack import free_port, memory_mib
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.suite.children import Child
-from services.suite.stack import free_port, memory_mib
 from training.publish import publish_version
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

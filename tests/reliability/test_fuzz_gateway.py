@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from PIL import Image
 from wire import Mutated, mutations, rpcs, send_mutated, serialized
 
+from benchmarks.stack import ServingStack, memory_mib
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
-from services.suite.stack import ServingStack, memory_mib
 
 pytestmark = pytest.mark.integration
 settings.load_profile("reliability")

@@ -29,7 +29,7 @@ from tensorflow_serving.apis import (
 )
 from wire import Mutated, mutations, rpcs, send_mutated, serialized
 
-from services.suite.stack import ServingStack, memory_mib
+from benchmarks.stack import ServingStack, memory_mib
 
 pytestmark = pytest.mark.integration
 settings.load_profile("reliability")

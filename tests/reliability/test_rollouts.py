@@ -36,9 +36,9 @@ from mixed_load import (
 from processes import START_S, start_gateway, start_model_server, until
 from servers import republish
 
+from benchmarks.stack import free_port
 from services.generated.gateway.v1 import gateway_pb2_grpc
 from services.suite.children import Child
-from services.suite.stack import free_port
 from training.jobs import JOBS
 from training.publish import withdraw_version
 

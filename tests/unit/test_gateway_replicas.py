@@ -11,9 +11,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 
+from benchmarks.stack import free_port
 from services.gateway import replicas
 from services.gateway.replicas import Replicas, RoundRobin, address_list_target
-from services.suite.stack import free_port
 
 
 class FakeChannel:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from services.suite.stack import cpu_seconds
+from benchmarks.stack import cpu_seconds
 
 
 def test_the_cpu_time_of_a_process_grows_with_busy_work() -> None:

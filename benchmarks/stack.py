@@ -1,5 +1,6 @@
 """The suite as deployed, in processes of its own: a model server with all five models and
-batching on, and gateways in front, started and timed until they serve."""
+batching on, and gateways in front, started and timed until they serve; with the helpers that
+the benchmarks and the tests share to start, measure and address such processes."""
 
 from __future__ import annotations
 
