@@ -66,13 +66,13 @@ def classify(response: gateway_pb2.ClassifyResponse, sample_names: Sequence[str]
     names = [*sample_names]
     names += [f"sample {n}" for n in range(len(names) + 1, len(response.classifications) + 1)]
     lines = []
-    for name, result in zip(_padded(names), response.classifications, strict=False):
+    for name, result in zip(_labels(names), response.classifications, strict=False):
         others = [
             f"{_class_name(response, class_id)} {probability:.2f}"
             for class_id, probability in enumerate(result.probabilities)
             if class_id != result.class_id
         ]
-        line = f"{name}: {result.class_name}  {_probability(result.probabilities, result.class_id)}"
+        line = f"{name} {result.class_name}  {_probability(result.probabilities, result.class_id)}"
         lines.append(f"{line}  ({', '.join(others)})" if others else line)
     return _with_model(response, lines)
 
@@ -91,8 +91,9 @@ def digits(response: gateway_pb2.RecognizeDigitsResponse, file_names: Sequence[s
     return _with_model(response, lines)
 
 
-def _labels(file_names: Sequence[str]) -> list[str]:
-    return _padded([f"{name}:" for name in file_names])
+def _labels(names: Sequence[str]) -> list[str]:
+    """`name:` padded to one width, so that what follows the names lines up."""
+    return _padded([f"{name}:" for name in names])
 
 
 def forecast(response: gateway_pb2.ForecastResponse, label: StepLabel, decimals: int) -> list[str]:
