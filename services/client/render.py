@@ -63,10 +63,9 @@ def classify(response: gateway_pb2.ClassifyResponse, sample_names: Sequence[str]
 
     `sample 1: class_0  0.97  (class_1 0.02, class_2 0.01)`
     """
-    names = [*sample_names]
-    names += [f"sample {n}" for n in range(len(names) + 1, len(response.classifications) + 1)]
+    names = _labels(sample_names, len(response.classifications), "sample")
     lines = []
-    for name, result in zip(_labels(names), response.classifications, strict=False):
+    for name, result in zip(names, response.classifications, strict=True):
         others = [
             f"{_class_name(response, class_id)} {probability:.2f}"
             for class_id, probability in enumerate(result.probabilities)
@@ -86,14 +85,20 @@ def digits(response: gateway_pb2.RecognizeDigitsResponse, file_names: Sequence[s
     """One line per image: `seven.png: 7  (0.99)`, the digit and its probability."""
     lines = [
         f"{name} {prediction.digit}  ({_probability(prediction.probabilities, prediction.digit)})"
-        for name, prediction in zip(_labels(file_names), response.predictions, strict=False)
+        for name, prediction in zip(
+            _labels(file_names, len(response.predictions), "image"),
+            response.predictions,
+            strict=True,
+        )
     ]
     return _with_model(response, lines)
 
 
-def _labels(names: Sequence[str]) -> list[str]:
-    """`name:` padded to one width, so that what follows the names lines up."""
-    return _padded([f"{name}:" for name in names])
+def _labels(names: Sequence[str], count: int, unnamed: str) -> list[str]:
+    """`count` labels `name:` padded to one width, so that what follows them lines up; answers
+    beyond the names given are `<unnamed> N:`, so that none is left out."""
+    numbered = [f"{unnamed} {number}" for number in range(len(names) + 1, count + 1)]
+    return _padded([f"{name}:" for name in [*names[:count], *numbered]])
 
 
 def forecast(response: gateway_pb2.ForecastResponse, label: StepLabel, decimals: int) -> list[str]:
@@ -162,7 +167,8 @@ def codes(response: gateway_pb2.EncodeResponse, input_names: Sequence[str]) -> l
     `seven.png: error 0.0123  code 0.52 -1.03 ...`
     """
     lines = []
-    for name, code in zip(_labels(input_names), response.codes, strict=False):
+    names = _labels(input_names, len(response.codes), "input")
+    for name, code in zip(names, response.codes, strict=True):
         error = (
             f"error {code.reconstruction_error:.4f}  "
             if code.HasField("reconstruction_error")

@@ -235,3 +235,11 @@ def test_json_of_get_model_keeps_its_signatures() -> None:
     response = gateway_pb2.GetModelResponse(model=gateway_pb2.ModelInfo(name="cnn"))
 
     assert json.loads(render.json_line(response))["model"]["signatures"] == []
+
+
+def test_answers_beyond_the_names_given_are_numbered_not_left_out() -> None:
+    response = gateway_pb2.RecognizeDigitsResponse(
+        predictions=[gateway_pb2.DigitPrediction(digit=d, probabilities=[0.1] * 10) for d in (4, 5)]
+    )
+
+    assert render.digits(response, ["four.png"]) == ["four.png: 4  (0.10)", "image 2:  5  (0.10)"]
