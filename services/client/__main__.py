@@ -11,21 +11,28 @@ python -m services.client encode digit.png --errors
 python -m services.client list-models
 python -m services.client get-model forecaster
 python -m services.client --tls-ca ca.pem --tls-cert me.pem --tls-key me-key.pem list-models
+python -m services.client --json forecast --airpassengers --horizon 3 --stream | jq .value
+
+Answers are printed for people; with --json, as the protobuf JSON mapping, one response a line.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import os
+import ssl
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from services.client import render
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
 Stub = gateway_pb2_grpc.GatewayServiceStub
@@ -34,12 +41,25 @@ _MAX_TIMEOUT_S = 86_400.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        # Ctrl-C: the user knows why it stopped; 130 is the shell's code for SIGINT.
+        return 130
+    except BrokenPipeError:
+        # The reader (`head`, a closed `jq`) went away: nothing is left to say, nor anyone to
+        # say it to. Point stdout at /dev/null so that Python's own flush at exit stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = _parser()
     options = parser.parse_args(argv)
     if (options.tls_cert is None) != (options.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
     try:
-        call = _COMMANDS[options.command](options)
+        command = _COMMANDS[options.command](options)
     except OSError as exc:
         options.command_parser.error(_file_error(exc))
     except ValueError as exc:
@@ -48,18 +68,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         channel = _channel(options)
     except OSError as exc:
         parser.error(_file_error(exc))
+    except ValueError as exc:
+        parser.error(str(exc))
     with channel:
         try:
-            for response in call(Stub(channel), options.timeout):
-                # Zero values too: class_id 0 is an answer, not an absent field.
-                print(
-                    json_format.MessageToJson(
-                        response,
-                        preserving_proto_field_name=True,
-                        always_print_fields_with_no_presence=True,
-                    ),
-                    flush=True,
-                )
+            responses = command.call(Stub(channel), options.timeout)
+            lines = (
+                map(render.json_line, responses) if options.json else command.readable(responses)
+            )
+            for line in lines:
+                print(line, flush=True)
         except grpc.RpcError as exc:
             print(f"{exc.code().name}: {exc.details()}", file=sys.stderr)
             return 1
@@ -67,6 +85,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 Call = Callable[[Stub, float], Iterable[Message]]
+# Turns a call's responses into lines for people, knowing what the request held.
+Readable = Callable[[Iterable[Any]], Iterable[str]]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command's call to the gateway, and how its answers read."""
+
+    call: Call
+    readable: Readable
+
+
+def _each(render_one: Callable[[Any], list[str]]) -> Readable:
+    """A Readable for unary calls: each response is rendered whole."""
+    return lambda responses: (line for response in responses for line in render_one(response))
 
 
 def _channel(options: argparse.Namespace) -> grpc.Channel:
@@ -76,6 +109,7 @@ def _channel(options: argparse.Namespace) -> grpc.Channel:
     if not use_tls and not options.token:
         return grpc.insecure_channel(options.target)
     if use_tls:
+        _check_tls_files(options)
         credentials = grpc.ssl_channel_credentials(
             root_certificates=_read(options.tls_ca),
             private_key=_read(options.tls_key),
@@ -88,6 +122,33 @@ def _channel(options: argparse.Namespace) -> grpc.Channel:
             credentials, grpc.access_token_call_credentials(options.token)
         )
     return grpc.secure_channel(options.target, credentials)
+
+
+def _check_tls_files(options: argparse.Namespace) -> None:
+    """ValueError naming the flag of a PEM file that TLS cannot use. gRPC reads them only when it
+    connects, and then logs OpenSSL's complaints and fails the call as if the gateway were down;
+    Python's ssl module reads them the same way at once."""
+    for path in (options.tls_ca, options.tls_cert, options.tls_key):
+        _read(path)  # a missing or unreadable file is an OSError naming it
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    # This context only reads the files, it never connects: no security level of OpenSSL's
+    # ("ee key too small"), so that it refuses no key that gRPC itself would use.
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    if options.tls_ca is not None:
+        try:
+            context.load_verify_locations(cafile=options.tls_ca)
+        except ssl.SSLError:
+            raise ValueError(f"--tls-ca: no PEM certificate in {options.tls_ca}") from None
+    if options.tls_cert is not None:
+        try:
+            # An empty password: gRPC cannot use an encrypted key, so it is refused, not
+            # prompted for.
+            context.load_cert_chain(options.tls_cert, options.tls_key, password=b"")
+        except ssl.SSLError:
+            raise ValueError(
+                f"--tls-cert, --tls-key: {options.tls_cert} and {options.tls_key} are not a PEM "
+                "certificate and its unencrypted private key"
+            ) from None
 
 
 def _file_error(exc: OSError) -> str:
@@ -112,10 +173,14 @@ def _numbers(flag: str, text: str) -> list[float]:
     return numbers
 
 
-def _classify(options: argparse.Namespace) -> Call:
+def _classify(options: argparse.Namespace) -> Command:
     request = gateway_pb2.ClassifyRequest(model_version=options.model_version)
+    # What each sample is called in the output, in request order: the wine rows say which row
+    # and its true class, so that a reader sees at once whether the answer is right.
+    sample_names: list[str] = []
     for values in options.values:
         request.samples.add().ordered.values.extend(_numbers("--values", values))
+        sample_names.append(f"sample {len(sample_names) + 1}")
     if options.feature:
         named = request.samples.add().named
         for pair in options.feature:
@@ -124,10 +189,9 @@ def _classify(options: argparse.Namespace) -> Call:
             if not equals or len(numbers) != 1:
                 raise ValueError(f"--feature: expected NAME=VALUE, got {pair[:60]!r}")
             named.values[name] = numbers[0]
+        sample_names.append(f"sample {len(sample_names) + 1}")
     if options.wine_row:
-        from sklearn.datasets import load_wine
-
-        wine = load_wine()
+        wine = _import("sklearn.datasets", "--wine-row", "scikit-learn").load_wine()
         rows = len(wine.data)
         for row in options.wine_row:
             # Checked here, not by indexing: -1 would silently be the last row.
@@ -136,28 +200,56 @@ def _classify(options: argparse.Namespace) -> Call:
                     f"--wine-row: {row} is not a row of the wine data; use 0 to {rows - 1}"
                 )
             request.samples.add().ordered.values.extend(wine.data[row].tolist())
-            print(f"wine row {row}: true class {wine.target_names[wine.target[row]]}")
-    return lambda stub, timeout: [stub.Classify(request, timeout=timeout)]
+            true_class = wine.target_names[wine.target[row]]
+            sample_names.append(f"wine row {row} (true class {true_class})")
+    return Command(
+        lambda stub, timeout: [stub.Classify(request, timeout=timeout)],
+        _each(lambda response: render.classify(response, sample_names)),
+    )
+
+
+def _import(module: str, flag: str, package: str) -> Any:
+    """A module only some flags need, from the client's optional extra; its absence is the
+    flag's error, not a traceback."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ValueError(
+            f"{flag} needs {package}, of the client extra: pip install '.[client]'"
+        ) from None
 
 
 def _images(paths: Sequence[Path]) -> list[gateway_pb2.Image]:
     return [gateway_pb2.Image(encoded=path.read_bytes()) for path in paths]
 
 
-def _recognize(options: argparse.Namespace) -> Call:
+def _recognize(options: argparse.Namespace) -> Command:
     request = gateway_pb2.RecognizeDigitsRequest(
         images=_images(options.images), model_version=options.model_version
     )
-    return lambda stub, timeout: [stub.RecognizeDigits(request, timeout=timeout)]
+    names = [str(path) for path in options.images]
+    return Command(
+        lambda stub, timeout: [stub.RecognizeDigits(request, timeout=timeout)],
+        _each(lambda response: render.digits(response, names)),
+    )
 
 
-def _forecast(options: argparse.Namespace) -> Call:
+# AirPassengers begins in January 1949 (Box & Jenkins series G; pmdarima's array has no dates).
+_AIRPASSENGERS_FIRST_MONTH = (1949, 1)
+
+
+def _forecast(options: argparse.Namespace) -> Command:
     if options.airpassengers:
-        from training.series import load_airpassengers_split
-
-        history = load_airpassengers_split().train.tolist()
+        series = _import("training.series", "--airpassengers", "pmdarima")
+        history = series.load_airpassengers_split().train.tolist()
+        # The training months end in 1959-12, so the forecast's first month is 1960-01.
+        step_label: render.StepLabel = render.months_after(
+            *_AIRPASSENGERS_FIRST_MONTH, known=len(history)
+        )
     else:
         history = _numbers("--history", options.history)
+        step_label = render.steps_ahead
+    decimals = render.forecast_decimals(history)
     method = (
         gateway_pb2.GENERATION_METHOD_WINDOW
         if options.method == "window"
@@ -171,40 +263,59 @@ def _forecast(options: argparse.Namespace) -> Call:
     }
     if options.stream:
         stream_request = gateway_pb2.StreamForecastRequest(**fields)
-        return lambda stub, timeout: stub.StreamForecast(stream_request, timeout=timeout)
+        return Command(
+            lambda stub, timeout: stub.StreamForecast(stream_request, timeout=timeout),
+            lambda points: render.forecast_stream(points, step_label, decimals),
+        )
     request = gateway_pb2.ForecastRequest(**fields)
-    return lambda stub, timeout: [stub.Forecast(request, timeout=timeout)]
+    return Command(
+        lambda stub, timeout: [stub.Forecast(request, timeout=timeout)],
+        _each(lambda response: render.forecast(response, step_label, decimals)),
+    )
 
 
-def _similar(options: argparse.Namespace) -> Call:
+def _similar(options: argparse.Namespace) -> Command:
     request = gateway_pb2.SimilarWordsRequest(k=options.k, model_version=options.model_version)
     if options.word is not None:
         request.word = options.word
     else:
         request.analogy.positive.extend(options.positive)
         request.analogy.negative.extend(options.negative)
-    return lambda stub, timeout: [stub.SimilarWords(request, timeout=timeout)]
+    return Command(
+        lambda stub, timeout: [stub.SimilarWords(request, timeout=timeout)],
+        _each(render.similar_words),
+    )
 
 
-def _encode(options: argparse.Namespace) -> Call:
+def _encode(options: argparse.Namespace) -> Command:
     request = gateway_pb2.EncodeRequest(
         images=_images(options.images),
         include_reconstruction_error=options.errors,
         model_version=options.model_version,
     )
-    return lambda stub, timeout: [stub.Encode(request, timeout=timeout)]
+    names = [str(path) for path in options.images]
+    return Command(
+        lambda stub, timeout: [stub.Encode(request, timeout=timeout)],
+        _each(lambda response: render.codes(response, names)),
+    )
 
 
-def _list_models(options: argparse.Namespace) -> Call:
-    return lambda stub, timeout: [stub.ListModels(gateway_pb2.ListModelsRequest(), timeout=timeout)]
+def _list_models(options: argparse.Namespace) -> Command:
+    return Command(
+        lambda stub, timeout: [stub.ListModels(gateway_pb2.ListModelsRequest(), timeout=timeout)],
+        _each(render.models),
+    )
 
 
-def _get_model(options: argparse.Namespace) -> Call:
+def _get_model(options: argparse.Namespace) -> Command:
     request = gateway_pb2.GetModelRequest(name=options.name)
-    return lambda stub, timeout: [stub.GetModel(request, timeout=timeout)]
+    return Command(
+        lambda stub, timeout: [stub.GetModel(request, timeout=timeout)],
+        _each(render.model),
+    )
 
 
-_COMMANDS: dict[str, Callable[[argparse.Namespace], Call]] = {
+_COMMANDS: dict[str, Callable[[argparse.Namespace], Command]] = {
     "classify": _classify,
     "recognize": _recognize,
     "forecast": _forecast,
@@ -220,6 +331,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument(
         "--target",
+        type=_target,
         default=os.environ.get("GATEWAY_TARGET", "localhost:50051"),
         help="gateway address (default: $GATEWAY_TARGET or localhost:50051)",
     )
@@ -235,6 +347,11 @@ def _parser() -> argparse.ArgumentParser:
         type=_token,
         default=os.environ.get("GATEWAY_TOKEN"),
         help="bearer token (default: $GATEWAY_TOKEN); needs TLS unless the gateway is local",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print each response as one line of protobuf JSON, for scripts and jq",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -325,6 +442,13 @@ def _integer(low: int, high: int) -> Callable[[str], int]:
 
 
 _INT32 = _integer(-(2**31), 2**31 - 1)
+
+
+def _target(text: str) -> str:
+    """A gateway address; an empty one gRPC refuses only at the call, after logging."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give the gateway's address, for example localhost:50051")
+    return text
 
 
 def _token(text: str) -> str:

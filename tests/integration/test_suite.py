@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -42,11 +43,19 @@ async def test_suite_runs_serves_rollouts_and_stops(full_repository: Path) -> No
     )
     try:
         port = int((await suite.wait_for(GATEWAY_LINE, START_TIMEOUT_S)).group(1))
-        code, output = await run_client(port, "classify", "--wine-row", "0", "--wine-row", "130")
+        wine_rows = ["classify", "--wine-row", "0", "--wine-row", "130"]
+        code, output = await run_client(port, "--json", *wine_rows)
         assert code == 0, output
-        answer = json.loads(output[output.index("{") :])
+        answer = json.loads(output)
         assert [c["class_name"] for c in answer["classifications"]] == ["class_0", "class_2"]
         assert answer["model"] == {"name": "classifier", "version": "1"}
+        # For people: the version once, then each row with its true class and the answer.
+        code, output = await run_client(port, *wine_rows)
+        assert code == 0, output
+        lines = output.splitlines()
+        assert lines[0] == "classifier version 1"
+        assert re.match(r"wine row 0 \(true class class_0\):   class_0  [01]\.\d\d  \(", lines[1])
+        assert re.match(r"wine row 130 \(true class class_2\): class_2  [01]\.\d\d  \(", lines[2])
         status = await asyncio.to_thread(http_json, rest_port, "/v1/models/classifier")
         assert status["model_version_status"][0]["state"] == "AVAILABLE"
         metrics = await asyncio.to_thread(http_text, rest_port, "/monitoring/prometheus/metrics")
@@ -54,7 +63,7 @@ async def test_suite_runs_serves_rollouts_and_stops(full_repository: Path) -> No
 
         assert republish(full_repository / "classifier", 1) == 2
         for _ in range(100):
-            code, output = await run_client(port, "list-models")
+            code, output = await run_client(port, "--json", "list-models")
             models = json.loads(output)["models"] if code == 0 else []
             if any(m["name"] == "classifier" and m["serving_version"] == "2" for m in models):
                 break
