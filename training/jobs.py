@@ -21,7 +21,7 @@ PROFILES = ("quick", "full")
 JOBS: dict[str, str] = {
     "classifier": "training.classifier",
     "cnn": "training.cnn",
-    "forecaster": "training.forecaster",
+    "forecaster": "training.forecaster.job",
     "word2vec": "training.word2vec",
     "autoencoder": "training.autoencoder",
 }
