@@ -22,7 +22,7 @@ JOBS: dict[str, str] = {
     "classifier": "training.classifier",
     "cnn": "training.cnn",
     "forecaster": "training.forecaster.job",
-    "word2vec": "training.word2vec",
+    "word2vec": "training.word2vec.job",
     "autoencoder": "training.autoencoder",
 }
 
