@@ -21,8 +21,8 @@ PROFILES = ("quick", "full")
 JOBS: dict[str, str] = {
     "classifier": "training.classifier",
     "cnn": "training.cnn",
-    "forecaster": "training.forecaster",
-    "word2vec": "training.word2vec",
+    "forecaster": "training.forecaster.job",
+    "word2vec": "training.word2vec.job",
     "autoencoder": "training.autoencoder",
 }
 

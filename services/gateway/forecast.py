@@ -1,7 +1,7 @@
 """Forecasting a monthly series: autoregressive generation over the `forecaster` model.
 
-The `forecaster` contract (training/forecaster.py), raw series values in and out (scaling lives
-in the graph):
+The `forecaster` contract (training/forecaster/__init__.py), raw series values in and out
+(scaling lives in the graph):
 - `prime`: `history` float32 [-1, C] (the first `count` real, the rest padding), `count` int32
   [-1], `state` float32 [-1, S] -> `prediction` float32 [-1], `state` float32 [-1, S];
 - `step`: `value` float32 [-1], `state` float32 [-1, S] -> `prediction`, `state`;

@@ -6,7 +6,7 @@ gensim's `questions-words.txt`. Everything is read once per process; building a 
 
 The words come from `word_pools.json`, which holds only words that every word2vec profile's
 vocabulary has by construction: a training profile keeps the words of its corpus seen at least
-`min_count` times (training/word2vec.py), so the pools keep the Lee words that both corpora have
+`min_count` times (training/word2vec/), so the pools keep the Lee words that both corpora have
 that often. The load test therefore never asks the model which words it knows, and none of its
 calls is a NOT_FOUND. The file is written from the corpora, which the loadtest image lacks:
 
@@ -176,7 +176,8 @@ def build_word_pools() -> Words:
     """Frequent and rare words of the Lee corpus, and analogies among its words, each word in
     the vocabulary of every training profile. Needs the corpora and training's code (and so
     TensorFlow), which the loadtest image lacks: `word_pools.json` holds the result."""
-    from training.word2vec import PROFILES, Vocabulary
+    from training.word2vec.config import PROFILES
+    from training.word2vec.vocabulary import Vocabulary
 
     vocabularies = [
         set(Vocabulary.build(load_corpus(config.corpus), config.min_count).words)

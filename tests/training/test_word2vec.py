@@ -13,7 +13,10 @@ from saved_models import signature_defs
 
 from services.modelserver.servable import load_servable
 from training.warmup import read_warmup_requests
-from training.word2vec import MAX_K, QUICK, TrainResult, training_pairs
+from training.word2vec.config import QUICK
+from training.word2vec.data import training_pairs
+from training.word2vec.job import TrainResult
+from training.word2vec.serving import MAX_K
 
 K = 5
 

@@ -38,7 +38,8 @@ def test_bad_weights_are_refused_with_the_reason(text: str) -> None:
 @pytest.fixture(scope="module")
 def vocabularies() -> dict[str, set[str]]:
     """Each training profile's word2vec vocabulary, built by training's own code."""
-    from training.word2vec import PROFILES, Vocabulary
+    from training.word2vec.config import PROFILES
+    from training.word2vec.vocabulary import Vocabulary
 
     return {
         profile: set(Vocabulary.build(load_corpus(config.corpus), config.min_count).words)
