@@ -227,8 +227,8 @@ def _still_training(names: Sequence[str]) -> str:
     if not names:
         return ""
     return (
-        f"Still training {', '.join(names)}: each is served once its first version is out, "
-        "and until then\nits calls get UNAVAILABLE.\n"
+        f"Still training {', '.join(names)}:\n"
+        "each is served once its first version is out; until then its calls get UNAVAILABLE.\n"
     )
 
 
