@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from google.protobuf import message, text_format
+from tensorflow.core.protobuf import config_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from services.modelserver.errors import StartupError
@@ -56,6 +57,13 @@ def load_model_definitions(settings: ModelServerSettings) -> list[ModelDefinitio
 def read_model_config_file(path: str) -> model_server_config_pb2.ModelServerConfig:
     """Parses a ModelServerConfig in protobuf text format, as `--model_config_file` names it."""
     return read_text_proto("model_config_file", path, model_server_config_pb2.ModelServerConfig())
+
+
+def read_session_config_file(path: str) -> config_pb2.ConfigProto | None:
+    """The ConfigProto `--tensorflow_session_config_file` names, or None when it names none."""
+    if not path:
+        return None
+    return read_text_proto("tensorflow_session_config_file", path, config_pb2.ConfigProto())
 
 
 def read_text_proto(flag: str, path: str, proto: _Message) -> _Message:

@@ -84,12 +84,20 @@ class Servable:
             return runner
 
 
-def session_config(intra_op_threads: int = 0, inter_op_threads: int = 0) -> config_pb2.ConfigProto:
-    """TensorFlow's thread pools for every version's session; 0 lets TensorFlow pick."""
-    return config_pb2.ConfigProto(
-        intra_op_parallelism_threads=intra_op_threads,
-        inter_op_parallelism_threads=inter_op_threads,
-    )
+def session_config(
+    intra_op_threads: int = 0, inter_op_threads: int = 0, base: config_pb2.ConfigProto | None = None
+) -> config_pb2.ConfigProto:
+    """Every version's session config: ``base`` (--tensorflow_session_config_file's), with
+    TensorFlow's thread pools set where the flags give them (0 leaves the base's, or lets
+    TensorFlow pick)."""
+    config = config_pb2.ConfigProto()
+    if base is not None:
+        config.CopyFrom(base)
+    if intra_op_threads:
+        config.intra_op_parallelism_threads = intra_op_threads
+    if inter_op_threads:
+        config.inter_op_parallelism_threads = inter_op_threads
+    return config
 
 
 def load_servable(

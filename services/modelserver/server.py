@@ -29,7 +29,11 @@ from services.common.listen import NO_PORT_SHARING, ListenError, add_grpc_port, 
 from services.common.shutdown import ShutdownGate
 from services.generated.modelserver.config.v1 import server_files_pb2
 from services.modelserver.batching import BatchingOptions
-from services.modelserver.config import load_model_definitions, read_text_proto
+from services.modelserver.config import (
+    load_model_definitions,
+    read_session_config_file,
+    read_text_proto,
+)
 from services.modelserver.config_reload import ConfigReloader, allowed_roots
 from services.modelserver.dataplane import DataPlane
 from services.modelserver.errors import StartupError
@@ -128,7 +132,9 @@ async def start_model_server(settings: ModelServerSettings) -> ModelServerHandle
         loader=functools.partial(
             load_and_warm_up,
             config=session_config(
-                settings.tensorflow_intra_op_parallelism, settings.tensorflow_inter_op_parallelism
+                settings.tensorflow_intra_op_parallelism,
+                settings.tensorflow_inter_op_parallelism,
+                read_session_config_file(settings.tensorflow_session_config_file),
             ),
             enable_warmup=settings.enable_model_warmup,
         ),

@@ -129,6 +129,11 @@ class ModelServerSettings(BaseSettings):
     tensorflow_inter_op_parallelism: int = Field(
         default=0, ge=0, description="TensorFlow ops run at once; 0 lets TensorFlow pick"
     )
+    tensorflow_session_config_file: str = Field(
+        default="",
+        description="a TensorFlow ConfigProto in text format for every version's session; the "
+        "two parallelism flags, when set, override its thread counts",
+    )
 
     @model_validator(mode="after")
     def _one_model_source(self) -> ModelServerSettings:
