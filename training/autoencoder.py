@@ -14,12 +14,9 @@ gateway relies on:
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
@@ -27,12 +24,11 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 
-from training.export import Endpoint, export_endpoints, publish_model
+from training.export import Endpoint, export_endpoints
+from training.job import JobRun, RunMetrics, RunResult
 from training.jobs import RunOptions, profile_config
 from training.mnist import IMAGE_SIZE, MnistSplit, load_mnist_split
-from training.publish import PublishedVersion
-from training.reporting import TRAINING_CURVES, RunReports, plot_history
-from training.runtime import seed_everything, select_strategy
+from training.runtime import select_strategy
 from training.warmup import WarmupRequest
 
 MODEL_NAME = "autoencoder"
@@ -68,26 +64,16 @@ class PeerMetrics:
     test_mse: float
 
 
-@dataclass(frozen=True)
-class AutoencoderMetrics:
-    """What goes into ``metrics.json`` inside the published version."""
+@dataclass(frozen=True, kw_only=True)
+class AutoencoderMetrics(RunMetrics):
+    """What goes into ``metrics.json`` inside the published version, beside the run's fields."""
 
-    model: str
-    version: int
-    profile: str
     test_mse: float
     peer: PeerMetrics
     ratio: float  # test_mse / peer.test_mse: below 1 beats PCA
     latent_dim: int
     n_train: int
     n_test: int
-    epochs: int
-    train_seconds: float
-    created: str
-    seed: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -99,8 +85,8 @@ class AutoencoderModels:
     autoencoder: keras.Model
 
 
-@dataclass(frozen=True)
-class TrainResult:
+@dataclass(frozen=True, kw_only=True)
+class TrainResult(RunResult[AutoencoderMetrics]):
     """A finished run: the in-memory models, its data, its metrics and where it was published.
 
     ``model`` is the whole autoencoder (images in, reconstructions out); ``encoder`` and
@@ -111,12 +97,6 @@ class TrainResult:
     encoder: keras.Model
     decoder: keras.Model
     split: MnistSplit
-    metrics: AutoencoderMetrics
-    published: PublishedVersion
-    reports: RunReports
-
-    def metrics_dict(self) -> dict[str, Any]:
-        return self.metrics.as_dict()
 
 
 def build_models(config: AutoencoderConfig, steps_per_epoch: int) -> AutoencoderModels:
@@ -244,61 +224,42 @@ def warmup_requests(split: MnistSplit) -> list[WarmupRequest]:
 
 def train(config: AutoencoderConfig, options: RunOptions) -> TrainResult:
     """Train, evaluate against PCA, and publish a new version."""
-    seed_everything(config.seed)
+    job = JobRun(MODEL_NAME, config, options)
     split = load_mnist_split()
-    reports = RunReports.create(options.reports_dir, MODEL_NAME, config.profile)
     steps_per_epoch = -(-len(split.y_train) // config.batch_size)
     with select_strategy().scope():
         models = build_models(config, steps_per_epoch)
 
-    started = time.perf_counter()
-    history = models.autoencoder.fit(
+    job.fit(
+        models.autoencoder,
+        "MNIST autoencoder",
         split.x_train,
         split.x_train,
         epochs=config.epochs,
         batch_size=config.batch_size,
         validation_data=(split.x_test, split.x_test),
         shuffle=True,
-        callbacks=[reports.tensorboard()],
-        verbose=options.verbose,
     )
-    train_seconds = time.perf_counter() - started
-    reports.save(plot_history(history, "MNIST autoencoder"), TRAINING_CURVES)
-
     reconstructions = models.autoencoder.predict(split.x_test, verbose=0)
     test_mse = mean_squared_error(split.x_test, reconstructions)
     pca = fit_pca(split, config.latent_dim)
     pca_reconstructions = pca_reconstruct(pca, split.x_test)
     peer_mse = mean_squared_error(split.x_test, pca_reconstructions)
-    peer = PeerMetrics(name=f"pca_{config.latent_dim}", test_mse=peer_mse)
-    reports.save(
+    job.reports.save(
         plot_reconstructions(split.x_test, reconstructions, pca_reconstructions),
         RECONSTRUCTIONS_PICTURE,
     )
-    created = datetime.now(UTC).isoformat(timespec="seconds")
-
-    def metrics_for(version: int) -> AutoencoderMetrics:
-        return AutoencoderMetrics(
-            model=MODEL_NAME,
-            version=version,
-            profile=config.profile,
+    metrics, published = job.publish(
+        partial(
+            AutoencoderMetrics,
             test_mse=test_mse,
-            peer=peer,
-            ratio=test_mse / peer.test_mse,
+            peer=PeerMetrics(name=f"pca_{config.latent_dim}", test_mse=peer_mse),
+            ratio=test_mse / peer_mse,
             latent_dim=config.latent_dim,
             n_train=len(split.x_train),
             n_test=len(split.x_test),
-            epochs=config.epochs,
-            train_seconds=round(train_seconds, 3),
-            created=created,
-            seed=config.seed,
-        )
-
-    published = publish_model(
-        options.models_dir,
-        MODEL_NAME,
+        ),
         lambda directory: export_saved_model(models, directory),
-        lambda version: metrics_for(version).as_dict(),
         warmup_requests(split),
     )
     return TrainResult(
@@ -306,9 +267,9 @@ def train(config: AutoencoderConfig, options: RunOptions) -> TrainResult:
         encoder=models.encoder,
         decoder=models.decoder,
         split=split,
-        metrics=metrics_for(published.version),
+        metrics=metrics,
         published=published,
-        reports=reports,
+        reports=job.reports,
     )
 
 

@@ -12,12 +12,9 @@ measurements. The export's signatures are a contract the gateway relies on:
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
@@ -33,12 +30,10 @@ from training.export import (
     export_endpoints,
     metadata_endpoint,
     metadata_warmup,
-    publish_model,
 )
+from training.job import JobRun, RunMetrics, RunResult
 from training.jobs import RunOptions, profile_config
-from training.publish import PublishedVersion
-from training.reporting import TRAINING_CURVES, RunReports, plot_history
-from training.runtime import seed_everything, select_strategy
+from training.runtime import select_strategy
 from training.warmup import WarmupRequest
 
 MODEL_NAME = "classifier"
@@ -86,38 +81,22 @@ class PeerMetrics:
     test_accuracy: float
 
 
-@dataclass(frozen=True)
-class ClassifierMetrics:
-    """What goes into ``metrics.json`` inside the published version."""
+@dataclass(frozen=True, kw_only=True)
+class ClassifierMetrics(RunMetrics):
+    """What goes into ``metrics.json`` inside the published version, beside the run's fields."""
 
-    model: str
-    version: int
-    profile: str
     test_accuracy: float
     peer: PeerMetrics
     n_train: int
     n_test: int
-    epochs: int
-    train_seconds: float
-    created: str
-    seed: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
-@dataclass(frozen=True)
-class TrainResult:
+@dataclass(frozen=True, kw_only=True)
+class TrainResult(RunResult[ClassifierMetrics]):
     """A finished run: the in-memory model, its data, its metrics and where it was published."""
 
     model: keras.Model
     split: WineSplit
-    metrics: ClassifierMetrics
-    published: PublishedVersion
-    reports: RunReports
-
-    def metrics_dict(self) -> dict[str, Any]:
-        return self.metrics.as_dict()
 
 
 def load_wine_split(config: ClassifierConfig) -> WineSplit:
@@ -207,58 +186,34 @@ def warmup_requests(split: WineSplit) -> list[WarmupRequest]:
 
 def train(config: ClassifierConfig, options: RunOptions) -> TrainResult:
     """Train, evaluate against the peer, and publish a new version."""
-    seed_everything(config.seed)
+    job = JobRun(MODEL_NAME, config, options)
     split = load_wine_split(config)
-    reports = RunReports.create(options.reports_dir, MODEL_NAME, config.profile)
     with select_strategy().scope():
         model = build_model(config, split.x_train, n_classes=len(split.class_names))
 
-    started = time.perf_counter()
-    history = model.fit(
+    job.fit(
+        model,
+        "wine classifier",
         split.x_train,
         split.y_train,
         epochs=config.epochs,
         batch_size=config.batch_size,
         validation_data=(split.x_test, split.y_test),
         shuffle=True,
-        callbacks=[reports.tensorboard()],
-        verbose=options.verbose,
     )
-    train_seconds = time.perf_counter() - started
-    reports.save(plot_history(history, "wine classifier"), TRAINING_CURVES)
-
-    test_accuracy = accuracy(model, split.x_test, split.y_test)
-    peer = PeerMetrics(name="logistic_regression", test_accuracy=peer_accuracy(split))
-    created = datetime.now(UTC).isoformat(timespec="seconds")
-
-    def metrics_for(version: int) -> ClassifierMetrics:
-        return ClassifierMetrics(
-            model=MODEL_NAME,
-            version=version,
-            profile=config.profile,
-            test_accuracy=test_accuracy,
-            peer=peer,
+    metrics, published = job.publish(
+        partial(
+            ClassifierMetrics,
+            test_accuracy=accuracy(model, split.x_test, split.y_test),
+            peer=PeerMetrics(name="logistic_regression", test_accuracy=peer_accuracy(split)),
             n_train=len(split.y_train),
             n_test=len(split.y_test),
-            epochs=config.epochs,
-            train_seconds=round(train_seconds, 3),
-            created=created,
-            seed=config.seed,
-        )
-
-    published = publish_model(
-        options.models_dir,
-        MODEL_NAME,
+        ),
         lambda directory: export_saved_model(model, split, directory),
-        lambda version: metrics_for(version).as_dict(),
         warmup_requests(split),
     )
     return TrainResult(
-        model=model,
-        split=split,
-        metrics=metrics_for(published.version),
-        published=published,
-        reports=reports,
+        model=model, split=split, metrics=metrics, published=published, reports=job.reports
     )
 
 

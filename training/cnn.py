@@ -11,12 +11,9 @@ signature is a contract the gateway relies on:
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
@@ -24,12 +21,11 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 from sklearn.linear_model import LogisticRegression
 
-from training.export import Endpoint, export_endpoints, publish_model
+from training.export import Endpoint, export_endpoints
+from training.job import JobRun, RunMetrics, RunResult
 from training.jobs import RunOptions, profile_config
 from training.mnist import IMAGE_SIZE, N_CLASSES, MnistSplit, load_mnist_split
-from training.publish import PublishedVersion
-from training.reporting import TRAINING_CURVES, RunReports, plot_history
-from training.runtime import seed_everything, select_strategy
+from training.runtime import select_strategy
 from training.warmup import WarmupRequest
 
 MODEL_NAME = "cnn"
@@ -69,38 +65,22 @@ class PeerMetrics:
     test_accuracy: float
 
 
-@dataclass(frozen=True)
-class CnnMetrics:
-    """What goes into ``metrics.json`` inside the published version."""
+@dataclass(frozen=True, kw_only=True)
+class CnnMetrics(RunMetrics):
+    """What goes into ``metrics.json`` inside the published version, beside the run's fields."""
 
-    model: str
-    version: int
-    profile: str
     test_accuracy: float
     peer: PeerMetrics
     n_train: int
     n_test: int
-    epochs: int
-    train_seconds: float
-    created: str
-    seed: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
-@dataclass(frozen=True)
-class TrainResult:
+@dataclass(frozen=True, kw_only=True)
+class TrainResult(RunResult[CnnMetrics]):
     """A finished run: the in-memory model, its data, its metrics and where it was published."""
 
     model: keras.Model
     split: MnistSplit
-    metrics: CnnMetrics
-    published: PublishedVersion
-    reports: RunReports
-
-    def metrics_dict(self) -> dict[str, Any]:
-        return self.metrics.as_dict()
 
 
 def build_model(config: CnnConfig, steps_per_epoch: int) -> keras.Model:
@@ -215,61 +195,37 @@ def warmup_requests(split: MnistSplit) -> list[WarmupRequest]:
 
 def train(config: CnnConfig, options: RunOptions) -> TrainResult:
     """Train, evaluate against the peer, and publish a new version."""
-    seed_everything(config.seed)
+    job = JobRun(MODEL_NAME, config, options)
     split = load_mnist_split()
-    reports = RunReports.create(options.reports_dir, MODEL_NAME, config.profile)
     steps_per_epoch = -(-len(split.y_train) // config.batch_size)
     with select_strategy().scope():
         model = build_model(config, steps_per_epoch)
 
-    started = time.perf_counter()
-    history = model.fit(
+    job.fit(
+        model,
+        "MNIST CNN",
         split.x_train,
         split.y_train,
         epochs=config.epochs,
         batch_size=config.batch_size,
         validation_data=(split.x_test, split.y_test),
         shuffle=True,
-        callbacks=[reports.tensorboard()],
-        verbose=options.verbose,
     )
-    train_seconds = time.perf_counter() - started
-    reports.save(plot_history(history, "MNIST CNN"), TRAINING_CURVES)
-
     predicted = predict_digits(model, split.x_test)
-    reports.save(plot_predictions(split.x_test, split.y_test, predicted), PREDICTIONS_PICTURE)
-    test_accuracy = float(np.mean(predicted == split.y_test))
-    peer = PeerMetrics(name="logistic_regression", test_accuracy=peer_accuracy(split))
-    created = datetime.now(UTC).isoformat(timespec="seconds")
-
-    def metrics_for(version: int) -> CnnMetrics:
-        return CnnMetrics(
-            model=MODEL_NAME,
-            version=version,
-            profile=config.profile,
-            test_accuracy=test_accuracy,
-            peer=peer,
+    job.reports.save(plot_predictions(split.x_test, split.y_test, predicted), PREDICTIONS_PICTURE)
+    metrics, published = job.publish(
+        partial(
+            CnnMetrics,
+            test_accuracy=float(np.mean(predicted == split.y_test)),
+            peer=PeerMetrics(name="logistic_regression", test_accuracy=peer_accuracy(split)),
             n_train=len(split.y_train),
             n_test=len(split.y_test),
-            epochs=config.epochs,
-            train_seconds=round(train_seconds, 3),
-            created=created,
-            seed=config.seed,
-        )
-
-    published = publish_model(
-        options.models_dir,
-        MODEL_NAME,
+        ),
         lambda directory: export_saved_model(model, directory),
-        lambda version: metrics_for(version).as_dict(),
         warmup_requests(split),
     )
     return TrainResult(
-        model=model,
-        split=split,
-        metrics=metrics_for(published.version),
-        published=published,
-        reports=reports,
+        model=model, split=split, metrics=metrics, published=published, reports=job.reports
     )
 
 

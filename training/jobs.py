@@ -50,6 +50,9 @@ def profile_config(profiles: Mapping[str, ConfigT], options: RunOptions) -> Conf
 
 
 class JobResult(Protocol):
+    """What the CLI reads of a finished run; every job's result is a ``training.job.RunResult``,
+    which this module cannot name: it imports Keras."""
+
     @property
     def published(self) -> PublishedVersion: ...
 

@@ -4,12 +4,11 @@ version; ``run`` is the CLI's entry (``training.jobs``), a named profile with an
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
+from functools import partial
 
 import keras
 
-from training.export import export_endpoints, publish_model
+from training.export import export_endpoints
 from training.forecaster.coding import SeriesCoding
 from training.forecaster.config import PROFILES, ForecasterConfig, SineConfig
 from training.forecaster.contract import MODEL_NAME
@@ -33,9 +32,10 @@ from training.forecaster.results import (
     SineMetrics,
 )
 from training.forecaster.serving import serving_functions, warmup_requests
+from training.job import JobRun
 from training.jobs import RunOptions, profile_config
-from training.reporting import TRAINING_CURVES, RunReports, plot_history
-from training.runtime import seed_everything, select_strategy
+from training.reporting import plot_history
+from training.runtime import select_strategy
 from training.series import load_airpassengers_split, load_sine_split
 
 
@@ -76,9 +76,8 @@ def train_sine(config: SineConfig, verbose: int) -> tuple[SineCheck, keras.callb
 
 def train(config: ForecasterConfig, options: RunOptions) -> ForecasterResult:
     """Train, compare with the peers, check the sine, and publish a new version."""
-    seed_everything(config.seed)
+    job = JobRun(MODEL_NAME, config, options)
     split = load_airpassengers_split()
-    reports = RunReports.create(options.reports_dir, MODEL_NAME, config.profile)
     coding = SeriesCoding.fit(split.train, log=True, change=True, min_value=config.min_value)
     with select_strategy().scope():
         model = build_model(
@@ -93,9 +92,9 @@ def train(config: ForecasterConfig, options: RunOptions) -> ForecasterResult:
     )
     # One-step errors on the held-out year, for the curves only: nothing is chosen by them.
     holdout = holdout_sequence(split, coding)
-
-    started = time.perf_counter()
-    history = model.fit(
+    job.fit(
+        model,
+        "forecaster: GRU on AirPassengers",
         sequences.inputs,
         sequences.targets,
         sample_weight=sequences.weights,
@@ -103,12 +102,7 @@ def train(config: ForecasterConfig, options: RunOptions) -> ForecasterResult:
         batch_size=config.batch_size,
         validation_data=(holdout.inputs, holdout.targets, holdout.weights),
         shuffle=True,
-        callbacks=[reports.tensorboard()],
-        verbose=options.verbose,
     )
-    train_seconds = time.perf_counter() - started
-    reports.save(plot_history(history, "forecaster: GRU on AirPassengers"), TRAINING_CURVES)
-
     functions = serving_functions(model, config.window_size)
     concrete = functions.concrete()
     horizon = len(split.test)
@@ -123,7 +117,7 @@ def train(config: ForecasterConfig, options: RunOptions) -> ForecasterResult:
         holt_winters=rmse(forecasts.holt_winters, split.test),
     )
     model_rmse = rmse(forecasts.model, split.test)
-    reports.save(
+    job.reports.save(
         plot_forecast(
             split,
             forecasts,
@@ -137,15 +131,11 @@ def train(config: ForecasterConfig, options: RunOptions) -> ForecasterResult:
     )
 
     sine, sine_history = train_sine(config.sine, options.verbose)
-    reports.save(plot_history(sine_history, "sanity check: GRU on a sine wave"), SINE_CURVES)
-    reports.save(plot_sine(sine), SINE_PICTURE)
-    created = datetime.now(UTC).isoformat(timespec="seconds")
-
-    def metrics_for(version: int) -> ForecasterMetrics:
-        return ForecasterMetrics(
-            model=MODEL_NAME,
-            version=version,
-            profile=config.profile,
+    job.reports.save(plot_history(sine_history, "sanity check: GRU on a sine wave"), SINE_CURVES)
+    job.reports.save(plot_sine(sine), SINE_PICTURE)
+    metrics, published = job.publish(
+        partial(
+            ForecasterMetrics,
             rmse=model_rmse,
             window_rmse=rmse(forecasts.one_step, split.test),
             peers=peers,
@@ -155,17 +145,8 @@ def train(config: ForecasterConfig, options: RunOptions) -> ForecasterResult:
             n_test=len(split.test),
             window_size=config.window_size,
             state_size=model.state_size,
-            epochs=config.epochs,
-            train_seconds=round(train_seconds, 3),
-            created=created,
-            seed=config.seed,
-        )
-
-    published = publish_model(
-        options.models_dir,
-        MODEL_NAME,
+        ),
         lambda directory: export_endpoints(directory, [model], functions.endpoints()),
-        lambda version: metrics_for(version).as_dict(),
         warmup_requests(split, config.window_size, model.state_size),
     )
     return ForecasterResult(
@@ -175,9 +156,9 @@ def train(config: ForecasterConfig, options: RunOptions) -> ForecasterResult:
         functions=functions,
         forecasts=forecasts,
         sine=sine,
-        metrics=metrics_for(published.version),
+        metrics=metrics,
         published=published,
-        reports=reports,
+        reports=job.reports,
     )
 
 

@@ -4,17 +4,14 @@ with the peers' and the sine check's scores), the held-out year as each forecast
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from training.forecaster.config import ForecasterConfig
 from training.forecaster.model import RecurrentForecaster
 from training.forecaster.serving import ServingFunctions
-from training.publish import PublishedVersion
-from training.reporting import RunReports
+from training.job import RunMetrics, RunResult
 from training.series import SeriesSplit
 
 
@@ -30,13 +27,10 @@ class SineMetrics:
     steps: int
 
 
-@dataclass(frozen=True)
-class ForecasterMetrics:
-    """What goes into ``metrics.json`` inside the published version."""
+@dataclass(frozen=True, kw_only=True)
+class ForecasterMetrics(RunMetrics):
+    """What goes into ``metrics.json`` inside the published version, beside the run's fields."""
 
-    model: str
-    version: int
-    profile: str
     rmse: float  # the 12-month forecast generated with `prime` + `step`
     window_rmse: float  # one month ahead with `window`, over the same 12 months
     peers: PeerMetrics
@@ -46,13 +40,6 @@ class ForecasterMetrics:
     n_test: int
     window_size: int
     state_size: int
-    epochs: int
-    train_seconds: float
-    created: str
-    seed: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -73,8 +60,8 @@ class SineCheck:
     rmse: float
 
 
-@dataclass(frozen=True)
-class ForecasterResult:
+@dataclass(frozen=True, kw_only=True)
+class ForecasterResult(RunResult[ForecasterMetrics]):
     """A finished run: the in-memory model, its data, forecasts, metrics and where it went."""
 
     model: RecurrentForecaster
@@ -83,9 +70,3 @@ class ForecasterResult:
     functions: ServingFunctions
     forecasts: Forecasts
     sine: SineCheck
-    metrics: ForecasterMetrics
-    published: PublishedVersion
-    reports: RunReports
-
-    def metrics_dict(self) -> dict[str, Any]:
-        return self.metrics.as_dict()

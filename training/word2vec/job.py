@@ -5,10 +5,8 @@ a new version with its ``metrics.json`` (``Word2VecMetrics``); ``run`` is the CL
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import keras
@@ -17,11 +15,9 @@ from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 
 from training.corpora import load_corpus
-from training.export import publish_model
+from training.job import JobRun, RunMetrics, RunResult
 from training.jobs import RunOptions, profile_config
-from training.publish import PublishedVersion
-from training.reporting import TRAINING_CURVES, RunReports, plot_history
-from training.runtime import seed_everything, select_strategy
+from training.runtime import select_strategy
 from training.word2vec.config import PROFILES, Word2VecConfig
 from training.word2vec.data import batches, training_pairs, unigram_table
 from training.word2vec.evaluation import score_vectors
@@ -34,13 +30,10 @@ MODEL_NAME = "word2vec"
 WORD_MAP = "word_map.png"
 
 
-@dataclass(frozen=True)
-class Word2VecMetrics:
-    """What goes into ``metrics.json`` inside the published version."""
+@dataclass(frozen=True, kw_only=True)
+class Word2VecMetrics(RunMetrics):
+    """What goes into ``metrics.json`` inside the published version, beside the run's fields."""
 
-    model: str
-    version: int
-    profile: str
     corpus: dict[str, Any]
     vocabulary_size: int
     dimensions: int
@@ -51,31 +44,18 @@ class Word2VecMetrics:
     analogies: dict[str, Any]
     peer: dict[str, Any]
     ratio_to_peer: float
-    epochs: int
-    train_seconds: float
-    created: str
-    seed: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
-@dataclass(frozen=True)
-class TrainResult:
+@dataclass(frozen=True, kw_only=True)
+class TrainResult(RunResult[Word2VecMetrics]):
     """A finished run: the trained vectors, their vocabulary, metrics and where they went."""
 
     model: SkipGram
     vocabulary: Vocabulary
-    metrics: Word2VecMetrics
-    published: PublishedVersion
-    reports: RunReports
 
     @property
     def embeddings(self) -> np.ndarray:
         return np.asarray(self.model.words.embeddings.numpy())
-
-    def metrics_dict(self) -> dict[str, Any]:
-        return self.metrics.as_dict()
 
 
 def plot_word_map(vocabulary: Vocabulary, embeddings: np.ndarray, count: int = 300) -> Figure:
@@ -92,12 +72,11 @@ def plot_word_map(vocabulary: Vocabulary, embeddings: np.ndarray, count: int = 3
 
 def train(config: Word2VecConfig, options: RunOptions) -> TrainResult:
     """Train, score against gensim, and publish a new version."""
-    seed_everything(config.seed)
+    job = JobRun(MODEL_NAME, config, options)
     rng = np.random.default_rng(config.seed)
     corpus = load_corpus(config.corpus)
     vocabulary = Vocabulary.build(corpus, config.min_count)
     documents = vocabulary.encode(corpus)
-    reports = RunReports.create(options.reports_dir, MODEL_NAME, config.profile)
     steps_per_epoch = (
         len(
             training_pairs(
@@ -120,29 +99,21 @@ def train(config: Word2VecConfig, options: RunOptions) -> TrainResult:
         model.compile(optimizer=keras.optimizers.SGD(learning_rate=schedule))
         model(np.zeros(1, np.int32))  # build the embeddings
 
-    started = time.perf_counter()
-    history = model.fit(
+    job.fit(
+        model,
+        "word2vec skip-gram",
         batches(documents, vocabulary.counts, config, rng),
         epochs=config.epochs,
         steps_per_epoch=steps_per_epoch,
         shuffle=False,  # every epoch's pairs come shuffled
-        callbacks=[reports.tensorboard()],
-        verbose=options.verbose,
     )
-    train_seconds = time.perf_counter() - started
-    reports.save(plot_history(history, "word2vec skip-gram"), TRAINING_CURVES)
-
     embeddings = np.asarray(model.words.embeddings.numpy())
     ours = score_vectors(vocabulary.words, embeddings)
     peer = score_vectors(*peer_vectors(corpus, config))
-    reports.save(plot_word_map(vocabulary, embeddings), WORD_MAP)
-    created = datetime.now(UTC).isoformat(timespec="seconds")
-
-    def metrics_for(version: int) -> Word2VecMetrics:
-        return Word2VecMetrics(
-            model=MODEL_NAME,
-            version=version,
-            profile=config.profile,
+    job.reports.save(plot_word_map(vocabulary, embeddings), WORD_MAP)
+    metrics, published = job.publish(
+        partial(
+            Word2VecMetrics,
             corpus={
                 "name": corpus.name,
                 "tokens": corpus.tokens,
@@ -165,20 +136,17 @@ def train(config: Word2VecConfig, options: RunOptions) -> TrainResult:
                 "analogy_accuracy": peer.analogy_accuracy,
             },
             ratio_to_peer=ours.spearman / peer.spearman if peer.spearman else float("nan"),
-            epochs=config.epochs,
-            train_seconds=round(train_seconds, 3),
-            created=created,
-            seed=config.seed,
-        )
-
-    published = publish_model(
-        options.models_dir,
-        MODEL_NAME,
+        ),
         lambda directory: export_saved_model(vocabulary, embeddings, directory),
-        lambda version: metrics_for(version).as_dict(),
         warmup_requests(vocabulary),
     )
-    return TrainResult(model, vocabulary, metrics_for(published.version), published, reports)
+    return TrainResult(
+        model=model,
+        vocabulary=vocabulary,
+        metrics=metrics,
+        published=published,
+        reports=job.reports,
+    )
 
 
 def run(options: RunOptions) -> TrainResult:
