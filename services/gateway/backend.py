@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -21,6 +20,7 @@ import grpc
 import numpy.typing as npt
 
 from services.gateway import errors
+from services.gateway.domain import Deadline
 from services.gateway.logs import outgoing_metadata
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.model_server_api import (
@@ -82,27 +82,6 @@ _RETRY_SERVICE_CONFIG = json.dumps(
         "retryThrottling": {"maxTokens": RETRY_MAX_TOKENS, "tokenRatio": RETRY_TOKEN_RATIO},
     }
 )
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """An absolute point in time by which a request must be answered, and what set it, for the
-    message when it passes."""
-
-    expires_at: float
-    origin: str = "the deadline"
-
-    @classmethod
-    def after(cls, seconds: float, origin: str | None = None) -> Deadline:
-        return cls(time.monotonic() + seconds, origin or f"the {seconds:g} s deadline")
-
-    def remaining(self, subject: str = "the model server") -> float:
-        """Seconds left; raises DeadlineExceeded, naming what set it and ``subject``, once none
-        are."""
-        left = self.expires_at - time.monotonic()
-        if left <= 0:
-            raise errors.DeadlineExceeded(f"{self.origin} passed before a call to {subject}")
-        return left
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from typing import Generic, TypeVar
 
 from services.common.bounded import shorten
 from services.gateway import errors
-from services.gateway.backend import Deadline, ModelServerClient, VersionStatus
+from services.gateway.backend import ModelServerClient, VersionStatus
+from services.gateway.domain import Deadline
 from services.gateway.fleet import FleetView
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,9 @@ import numpy.typing as npt
 
 from services.common.bounded import shorten
 from services.gateway import errors
-from services.gateway.backend import Deadline, ModelServerClient
+from services.gateway.backend import ModelServerClient
 from services.gateway.catalog import ModelCatalog, VersionedCache
+from services.gateway.domain import Deadline, ModelVersion
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import METADATA_SIGNATURE, output, read_metadata, strings
 from services.generated.tfserving.v1 import tensor_pb2
@@ -35,14 +36,6 @@ class WineSample:
 
     named: Mapping[str, float] | None = None
     ordered: Sequence[float] | None = None
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """The model version that computed an answer."""
-
-    name: str
-    version: int
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ import numpy as np
 import numpy.typing as npt
 
 from services.gateway import errors
-from services.gateway.backend import Deadline, ModelServerClient
+from services.gateway.backend import ModelServerClient
 from services.gateway.catalog import ModelCatalog, VersionedCache
-from services.gateway.classifier import ModelVersion
 from services.gateway.digits import ImageLimits, prepare_raw
+from services.gateway.domain import Deadline, ModelVersion
 from services.gateway.images import ImageInput, prepare_images
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import output

@@ -33,10 +33,10 @@ import numpy as np
 import numpy.typing as npt
 
 from services.gateway import errors
-from services.gateway.backend import Deadline, ModelServerClient
+from services.gateway.backend import ModelServerClient
 from services.gateway.catalog import ModelCatalog, VersionedCache
-from services.gateway.classifier import ModelVersion
-from services.gateway.generation import FloatArray, RowBatcher, Tensors
+from services.gateway.domain import Deadline, FloatArray, ModelVersion, Tensors
+from services.gateway.generation import RowBatcher
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import METADATA_SIGNATURE, output, read_metadata
 from services.gateway.signatures import Signature, read_signatures, require

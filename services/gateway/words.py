@@ -33,9 +33,9 @@ import numpy as np
 import numpy.typing as npt
 
 from services.gateway import errors
-from services.gateway.backend import Deadline, ModelServerClient
+from services.gateway.backend import ModelServerClient
 from services.gateway.catalog import ModelCatalog, VersionedCache
-from services.gateway.classifier import ModelVersion
+from services.gateway.domain import Deadline, ModelVersion
 from services.gateway.outputs import METADATA_SIGNATURE, output, read_metadata, strings
 from services.gateway.signatures import Signature, read_signatures, require
 

@@ -8,9 +8,10 @@ from typing import Any
 
 import grpc
 
-from services.gateway.backend import Deadline, ModelServerClient
+from services.gateway.backend import ModelServerClient
 from services.gateway.catalog import ModelCatalog
 from services.gateway.classifier import WineClassifier
+from services.gateway.domain import Deadline
 from services.gateway.encoder import Encoder
 from services.gateway.forecast import Forecaster
 from services.gateway.metrics import GatewayMetrics
