@@ -31,6 +31,7 @@ from services.gateway.model_server_api import (
     unpack_signature_defs,
 )
 from services.gateway.replicas import Replicas, RoundRobin
+from services.gateway.signatures import Signature, read_signatures
 from services.gateway.tensors import TensorConversionError, from_tensor_proto, write_tensor_proto
 from services.generated.tfserving.v1 import (
     get_model_metadata_pb2,
@@ -179,10 +180,10 @@ class ModelServerClient:
             ) from exc
         return Prediction(outputs=arrays, version=response.model_spec.version.value)
 
-    async def signature_defs(
+    async def signatures(
         self, model: str, version: int, deadline: Deadline
-    ) -> dict[str, get_model_metadata_pb2.SignatureDef]:
-        """The SignatureDefs of a pinned model version, from GetModelMetadata."""
+    ) -> dict[str, Signature]:
+        """The serving signatures of a pinned model version, from GetModelMetadata."""
         request = get_model_metadata_pb2.GetModelMetadataRequest(
             model_spec=_spec(model, version), metadata_field=["signature_def"]
         )
@@ -192,7 +193,7 @@ class ModelServerClient:
         signature_map = unpack_signature_defs(response.metadata["signature_def"])
         if signature_map is None:
             raise errors.ModelContractError(f"model {model} sent metadata without signature_def")
-        return dict(signature_map.signature_def)
+        return read_signatures(signature_map.signature_def)
 
     async def replica_version_statuses(
         self, model: str, deadline: Deadline

@@ -23,7 +23,6 @@ from services.gateway.catalog import ModelCatalog, VersionedCache
 from services.gateway.domain import Deadline, ModelVersion
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import METADATA_SIGNATURE, output, read_metadata, strings
-from services.generated.tfserving.v1 import tensor_pb2
 
 SERVING_SIGNATURE = "serving_default"
 FEATURES_INPUT = "features"
@@ -164,14 +163,14 @@ class WineClassifier:
         )
 
     async def _load_schema(self, version: int, deadline: Deadline) -> ClassifierSchema:
-        signatures = await self._backend.signature_defs(self._model, version, deadline)
+        signatures = await self._backend.signatures(self._model, version, deadline)
         where = f"model {self._model} version {version}"
         serving = signatures.get(SERVING_SIGNATURE)
         if serving is None or FEATURES_INPUT not in serving.inputs:
             raise errors.ModelContractError(f"{where} has no {SERVING_SIGNATURE}/{FEATURES_INPUT}")
         features = serving.inputs[FEATURES_INPUT]
-        dims = [dim.size for dim in features.tensor_shape.dim]
-        if features.dtype != tensor_pb2.DT_FLOAT or len(dims) != 2:
+        dims = features.shape or ()  # None: a shape of unknown rank
+        if features.dtype != "float32" or len(dims) != 2:
             raise errors.ModelContractError(f"{where}: {FEATURES_INPUT} must be float32 [-1, n]")
         if METADATA_SIGNATURE not in signatures:
             raise errors.ModelContractError(f"{where} has no {METADATA_SIGNATURE} signature")

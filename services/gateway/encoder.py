@@ -23,7 +23,7 @@ from services.gateway.domain import Deadline, ModelVersion
 from services.gateway.images import ImageInput, prepare_images
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import output
-from services.gateway.signatures import Signature, read_signatures, require
+from services.gateway.signatures import Signature, require
 
 
 @dataclass(frozen=True)
@@ -125,9 +125,7 @@ class Encoder:
     async def _load_signatures(
         self, version: int, deadline: Deadline
     ) -> tuple[Signature, Signature]:
-        signatures = read_signatures(
-            await self._backend.signature_defs(self._model, version, deadline)
-        )
+        signatures = await self._backend.signatures(self._model, version, deadline)
         return (
             require(signatures, self._model, version, "encode"),
             require(signatures, self._model, version, "reconstruct"),

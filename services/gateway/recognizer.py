@@ -19,7 +19,7 @@ from services.gateway.domain import Deadline, ModelVersion
 from services.gateway.images import ImageInput, prepare_images
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import output
-from services.gateway.signatures import Signature, read_signatures, require
+from services.gateway.signatures import Signature, require
 
 SIGNATURE = "serving_default"
 N_DIGITS = 10
@@ -82,5 +82,5 @@ class DigitRecognizer:
         )
 
     async def _load_signature(self, version: int, deadline: Deadline) -> Signature:
-        signature_defs = await self._backend.signature_defs(self._model, version, deadline)
-        return require(read_signatures(signature_defs), self._model, version, SIGNATURE)
+        signatures = await self._backend.signatures(self._model, version, deadline)
+        return require(signatures, self._model, version, SIGNATURE)

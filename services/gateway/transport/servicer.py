@@ -16,7 +16,6 @@ from services.gateway.encoder import Encoder
 from services.gateway.forecast import Forecaster
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.recognizer import DigitRecognizer
-from services.gateway.signatures import read_signatures
 from services.gateway.transport import converters
 from services.gateway.words import WordVectors
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
@@ -125,14 +124,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def GetModel(
         self, request: gateway_pb2.GetModelRequest, context: Context
     ) -> gateway_pb2.GetModelResponse:
-        deadline = self._deadline(context)
-        state = await self._cores.catalog.state(request.name, deadline)
-        signatures = []
-        if state.serving_version is not None:
-            signature_defs = await self._cores.backend.signature_defs(
-                state.endpoint.name, state.serving_version, deadline
-            )
-            signatures = list(read_signatures(signature_defs).values())
+        state, signatures = await self._cores.catalog.describe(
+            request.name, self._deadline(context)
+        )
         return gateway_pb2.GetModelResponse(model=converters.model_info(state, signatures))
 
     def _deadline(self, context: Context) -> Deadline:
