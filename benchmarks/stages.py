@@ -38,8 +38,9 @@ from benchmarks.gateway_overhead import _digit_png
 from services.common.layers import Layered
 from services.common.shutdown import ShutdownGate
 from services.gateway.backend import predict_request
-from services.gateway.classifier import ClassifierSchema, ClassifyResult, ModelVersion
+from services.gateway.classifier import ClassifierSchema, ClassifyResult
 from services.gateway.digits import ImageLimits, open_encoded, prepare_encoded
+from services.gateway.domain import ModelVersion
 from services.gateway.logs import current_request_id, log_handler, request_id_from
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.recognizer import DigitsResult

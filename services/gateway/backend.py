@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -21,6 +20,7 @@ import grpc
 import numpy.typing as npt
 
 from services.gateway import errors
+from services.gateway.domain import Deadline
 from services.gateway.logs import outgoing_metadata
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.model_server_api import (
@@ -31,6 +31,7 @@ from services.gateway.model_server_api import (
     unpack_signature_defs,
 )
 from services.gateway.replicas import Replicas, RoundRobin
+from services.gateway.signatures import Signature, read_signatures
 from services.gateway.tensors import TensorConversionError, from_tensor_proto, write_tensor_proto
 from services.generated.tfserving.v1 import (
     get_model_metadata_pb2,
@@ -82,27 +83,6 @@ _RETRY_SERVICE_CONFIG = json.dumps(
         "retryThrottling": {"maxTokens": RETRY_MAX_TOKENS, "tokenRatio": RETRY_TOKEN_RATIO},
     }
 )
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """An absolute point in time by which a request must be answered, and what set it, for the
-    message when it passes."""
-
-    expires_at: float
-    origin: str = "the deadline"
-
-    @classmethod
-    def after(cls, seconds: float, origin: str | None = None) -> Deadline:
-        return cls(time.monotonic() + seconds, origin or f"the {seconds:g} s deadline")
-
-    def remaining(self, subject: str = "the model server") -> float:
-        """Seconds left; raises DeadlineExceeded, naming what set it and ``subject``, once none
-        are."""
-        left = self.expires_at - time.monotonic()
-        if left <= 0:
-            raise errors.DeadlineExceeded(f"{self.origin} passed before a call to {subject}")
-        return left
 
 
 @dataclass(frozen=True)
@@ -200,10 +180,10 @@ class ModelServerClient:
             ) from exc
         return Prediction(outputs=arrays, version=response.model_spec.version.value)
 
-    async def signature_defs(
+    async def signatures(
         self, model: str, version: int, deadline: Deadline
-    ) -> dict[str, get_model_metadata_pb2.SignatureDef]:
-        """The SignatureDefs of a pinned model version, from GetModelMetadata."""
+    ) -> dict[str, Signature]:
+        """The serving signatures of a pinned model version, from GetModelMetadata."""
         request = get_model_metadata_pb2.GetModelMetadataRequest(
             model_spec=_spec(model, version), metadata_field=["signature_def"]
         )
@@ -213,7 +193,7 @@ class ModelServerClient:
         signature_map = unpack_signature_defs(response.metadata["signature_def"])
         if signature_map is None:
             raise errors.ModelContractError(f"model {model} sent metadata without signature_def")
-        return dict(signature_map.signature_def)
+        return read_signatures(signature_map.signature_def)
 
     async def replica_version_statuses(
         self, model: str, deadline: Deadline

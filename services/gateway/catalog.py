@@ -19,8 +19,10 @@ from typing import Generic, TypeVar
 
 from services.common.bounded import shorten
 from services.gateway import errors
-from services.gateway.backend import Deadline, ModelServerClient, VersionStatus
+from services.gateway.backend import ModelServerClient, VersionStatus
+from services.gateway.domain import Deadline
 from services.gateway.fleet import FleetView
+from services.gateway.signatures import Signature
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +189,17 @@ class ModelCatalog:
             )
         await self.refresh_model(model, deadline)
         return state
+
+    async def describe(self, model: str, deadline: Deadline) -> tuple[ModelState, list[Signature]]:
+        """Fresh state of one model, as `state`, and the signatures of its serving version
+        (none while no version serves)."""
+        state = await self.state(model, deadline)
+        if state.serving_version is None:
+            return state, []
+        signatures = await self._backend.signatures(
+            state.endpoint.name, state.serving_version, deadline
+        )
+        return state, list(signatures.values())
 
     async def states(self, deadline: Deadline) -> list[ModelState]:
         """Fresh state of every model, sorted by name."""

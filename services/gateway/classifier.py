@@ -18,11 +18,12 @@ import numpy.typing as npt
 
 from services.common.bounded import shorten
 from services.gateway import errors
-from services.gateway.backend import Deadline, ModelServerClient
-from services.gateway.catalog import ModelCatalog, VersionedCache
+from services.gateway.backend import ModelServerClient, Prediction
+from services.gateway.catalog import ModelCatalog
+from services.gateway.domain import Deadline, FloatArray, ModelVersion, Tensors
+from services.gateway.flow import Preprocess, SingleCall
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import METADATA_SIGNATURE, output, read_metadata, strings
-from services.generated.tfserving.v1 import tensor_pb2
 
 SERVING_SIGNATURE = "serving_default"
 FEATURES_INPUT = "features"
@@ -38,19 +39,11 @@ class WineSample:
 
 
 @dataclass(frozen=True)
-class ModelVersion:
-    """The model version that computed an answer."""
-
-    name: str
-    version: int
-
-
-@dataclass(frozen=True)
 class ClassifyResult:
     """Classifications of a batch: row i of each array belongs to sample i."""
 
     class_ids: npt.NDArray[np.int64]
-    probabilities: npt.NDArray[np.float32]
+    probabilities: FloatArray
     class_names: tuple[str, ...]
     model: ModelVersion
 
@@ -62,7 +55,7 @@ class ClassifierSchema:
     feature_names: tuple[str, ...]
     class_names: tuple[str, ...]
 
-    def to_matrix(self, samples: Sequence[WineSample]) -> npt.NDArray[np.float32]:
+    def to_matrix(self, samples: Sequence[WineSample]) -> FloatArray:
         """Validates the samples and stacks them into the model's float32 input."""
         rows = [self._row(index, sample) for index, sample in enumerate(samples)]
         matrix = np.asarray(rows, dtype=np.float64)
@@ -106,7 +99,7 @@ class ClassifierSchema:
 
 
 class WineClassifier:
-    """The domain core behind the Classify RPC."""
+    """The domain core behind the Classify RPC: the steps of its one model call (flow.py)."""
 
     def __init__(
         self,
@@ -117,38 +110,50 @@ class WineClassifier:
         metrics: GatewayMetrics,
     ) -> None:
         self._backend = backend
-        self._catalog = catalog
         self._model = model
         self._max_batch_size = max_batch_size
-        self._metrics = metrics
-        self.schemas = VersionedCache(self._load_schema)
+        # Ordering the features takes the version's names, so that is the timed preprocessing.
+        self._flow = SingleCall(
+            self,
+            backend=backend,
+            catalog=catalog,
+            metrics=metrics,
+            model=model,
+            signature=SERVING_SIGNATURE,
+            preprocess=Preprocess.INPUTS,
+        )
+        self.schemas = self._flow.schemas
 
     async def classify(
         self, samples: Sequence[WineSample], version: int | None, deadline: Deadline
     ) -> ClassifyResult:
         """Classifies a batch with a pinned version, or with the serving version if None."""
+        return await self._flow.run(samples, version, deadline)
+
+    async def prepare(
+        self, samples: Sequence[WineSample], deadline: Deadline
+    ) -> Sequence[WineSample]:
         if not samples:
             raise errors.InvalidInput("samples", "at least one sample is required")
         if len(samples) > self._max_batch_size:
             raise errors.InvalidInput(
                 "samples", f"at most {self._max_batch_size} samples per request; got {len(samples)}"
             )
-        return await self._catalog.on_version(
-            self._model,
-            version,
-            deadline,
-            lambda chosen: self._classify_with(chosen, samples, deadline),
-        )
+        return samples
 
-    async def _classify_with(
-        self, version: int, samples: Sequence[WineSample], deadline: Deadline
+    def inputs(
+        self, version: int, schema: ClassifierSchema, samples: Sequence[WineSample]
+    ) -> Tensors:
+        return {FEATURES_INPUT: schema.to_matrix(samples)}
+
+    async def outputs(
+        self,
+        version: int,
+        schema: ClassifierSchema,
+        samples: Sequence[WineSample],
+        prediction: Prediction,
+        deadline: Deadline,
     ) -> ClassifyResult:
-        schema = await self.schemas.get(version, deadline)
-        with self._metrics.stage(self._model, "preprocess"):
-            features = schema.to_matrix(samples)
-        prediction = await self._backend.predict(
-            self._model, version, SERVING_SIGNATURE, {FEATURES_INPUT: features}, deadline
-        )
         probabilities = output(prediction.outputs, "probabilities", self._model)
         class_ids = output(prediction.outputs, "class_ids", self._model)
         expected = (len(samples), len(schema.class_names))
@@ -170,15 +175,15 @@ class WineClassifier:
             model=ModelVersion(self._model, prediction.version),
         )
 
-    async def _load_schema(self, version: int, deadline: Deadline) -> ClassifierSchema:
-        signatures = await self._backend.signature_defs(self._model, version, deadline)
+    async def load_schema(self, version: int, deadline: Deadline) -> ClassifierSchema:
+        signatures = await self._backend.signatures(self._model, version, deadline)
         where = f"model {self._model} version {version}"
         serving = signatures.get(SERVING_SIGNATURE)
         if serving is None or FEATURES_INPUT not in serving.inputs:
             raise errors.ModelContractError(f"{where} has no {SERVING_SIGNATURE}/{FEATURES_INPUT}")
         features = serving.inputs[FEATURES_INPUT]
-        dims = [dim.size for dim in features.tensor_shape.dim]
-        if features.dtype != tensor_pb2.DT_FLOAT or len(dims) != 2:
+        dims = features.shape or ()  # None: a shape of unknown rank
+        if features.dtype != "float32" or len(dims) != 2:
             raise errors.ModelContractError(f"{where}: {FEATURES_INPUT} must be float32 [-1, n]")
         if METADATA_SIGNATURE not in signatures:
             raise errors.ModelContractError(f"{where} has no {METADATA_SIGNATURE} signature")

@@ -13,30 +13,39 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from services.gateway import errors
-from services.gateway.backend import Deadline, ModelServerClient
-from services.gateway.catalog import ModelCatalog, VersionedCache
-from services.gateway.classifier import ModelVersion
+from services.gateway.backend import ModelServerClient, Prediction
+from services.gateway.catalog import ModelCatalog
 from services.gateway.digits import ImageLimits, prepare_raw
+from services.gateway.domain import Deadline, FloatArray, ModelVersion, Tensors
+from services.gateway.flow import Preprocess, SingleCall
 from services.gateway.images import ImageInput, prepare_images
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import output
-from services.gateway.signatures import Signature, read_signatures, require
+from services.gateway.signatures import Signature, require
 
 
 @dataclass(frozen=True)
 class EncodeResult:
     """Row i belongs to input i; errors only when asked for."""
 
-    codes: npt.NDArray[np.float32]
-    reconstruction_errors: npt.NDArray[np.float32] | None
+    codes: FloatArray
+    reconstruction_errors: FloatArray | None
     model: ModelVersion
 
 
+# What the transport hands over: images, or raw vectors, and whether to score them too.
+EncodeRequest = tuple[Sequence[ImageInput], Sequence[Sequence[float]], bool]
+# The prepared batch, and whether to score it.
+Batch = tuple[FloatArray, bool]
+# The version's `encode` and `reconstruct` signatures.
+Signatures = tuple[Signature, Signature]
+
+
 class Encoder:
-    """The domain core behind Encode."""
+    """The domain core behind Encode: the steps of its model call (flow.py), and of the
+    reconstruction that scores the batch when asked."""
 
     def __init__(
         self,
@@ -47,13 +56,21 @@ class Encoder:
         limits: ImageLimits,
         metrics: GatewayMetrics,
     ) -> None:
-        self._metrics = metrics
         self._backend = backend
-        self._catalog = catalog
         self._model = model
         self._max_batch_size = max_batch_size
         self._limits = limits
-        self.signatures = VersionedCache(self._load_signatures)
+        # Pictures are decoded before a version is pinned: that needs no version.
+        self._flow = SingleCall(
+            self,
+            backend=backend,
+            catalog=catalog,
+            metrics=metrics,
+            model=model,
+            signature="encode",
+            preprocess=Preprocess.PREPARE,
+        )
+        self.schemas = self._flow.schemas
 
     async def encode(
         self,
@@ -63,58 +80,52 @@ class Encoder:
         pinned: int | None,
         deadline: Deadline,
     ) -> EncodeResult:
-        with self._metrics.stage(self._model, "preprocess"):
-            batch = await self._inputs(images, vectors, deadline)
-        return await self._catalog.on_version(
-            self._model,
-            pinned,
-            deadline,
-            lambda version: self._run(version, batch, with_errors, deadline),
-        )
+        return await self._flow.run((images, vectors, with_errors), pinned, deadline)
 
-    async def _inputs(
-        self,
-        images: Sequence[ImageInput],
-        vectors: Sequence[Sequence[float]],
-        deadline: Deadline,
-    ) -> npt.NDArray[np.float32]:
+    async def prepare(self, request: EncodeRequest, deadline: Deadline) -> Batch:
+        images, vectors, with_errors = request
         if images and vectors:
             raise errors.InvalidInput("images", "set either images or vectors, not both")
         if images or not vectors:
-            return await prepare_images(
+            batch = await prepare_images(
                 images, "images", self._max_batch_size, self._limits, deadline
             )
+            return batch, with_errors
         if len(vectors) > self._max_batch_size:
             raise errors.InvalidInput(
                 "vectors", f"at most {self._max_batch_size} vectors per request; got {len(vectors)}"
             )
         # Up to max_batch_size x 784 values to check: more than a millisecond of the event loop.
-        return await asyncio.to_thread(_prepare_vectors, vectors)
+        return await asyncio.to_thread(_prepare_vectors, vectors), with_errors
 
-    async def _run(
+    def inputs(self, version: int, signatures: Signatures, batch: Batch) -> Tensors:
+        inputs = {"images": batch[0]}
+        signatures[0].check_inputs(self._model, inputs)
+        return inputs
+
+    async def outputs(
         self,
         version: int,
-        batch: npt.NDArray[np.float32],
-        with_errors: bool,
+        signatures: Signatures,
+        batch: Batch,
+        coded: Prediction,
         deadline: Deadline,
     ) -> EncodeResult:
-        encode, reconstruct = await self.signatures.get(version, deadline)
-        inputs = {"images": batch}
-        encode.check_inputs(self._model, inputs)
-        coded = await self._backend.predict(self._model, version, "encode", inputs, deadline)
+        rows, with_errors = batch
         codes = output(coded.outputs, "codes", self._model)
-        if codes.ndim != 2 or len(codes) != len(batch):
+        if codes.ndim != 2 or len(codes) != len(rows):
             raise errors.ModelContractError(
                 f"model {self._model} answered codes of shape {list(codes.shape)}"
             )
         scores = None
         if with_errors:
-            reconstruct.check_inputs(self._model, inputs)
+            inputs = {"images": rows}
+            signatures[1].check_inputs(self._model, inputs)
             # Only the scores come back: the reconstructions would be 784 floats per image.
             scored = await self._backend.predict(
                 self._model, version, "reconstruct", inputs, deadline, outputs=["errors"]
             )
-            scores = output(scored.outputs, "errors", self._model, (len(batch),))
+            scores = output(scored.outputs, "errors", self._model, (len(rows),))
             scores = scores.astype(np.float32)
         return EncodeResult(
             codes=codes.astype(np.float32),
@@ -122,19 +133,15 @@ class Encoder:
             model=ModelVersion(self._model, coded.version),
         )
 
-    async def _load_signatures(
-        self, version: int, deadline: Deadline
-    ) -> tuple[Signature, Signature]:
-        signatures = read_signatures(
-            await self._backend.signature_defs(self._model, version, deadline)
-        )
+    async def load_schema(self, version: int, deadline: Deadline) -> Signatures:
+        signatures = await self._backend.signatures(self._model, version, deadline)
         return (
             require(signatures, self._model, version, "encode"),
             require(signatures, self._model, version, "reconstruct"),
         )
 
 
-def _prepare_vectors(vectors: Sequence[Sequence[float]]) -> npt.NDArray[np.float32]:
+def _prepare_vectors(vectors: Sequence[Sequence[float]]) -> FloatArray:
     return np.stack(
         [prepare_raw(vector, f"vectors[{index}].values") for index, vector in enumerate(vectors)]
     )

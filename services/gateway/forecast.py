@@ -33,13 +33,13 @@ import numpy as np
 import numpy.typing as npt
 
 from services.gateway import errors
-from services.gateway.backend import Deadline, ModelServerClient
+from services.gateway.backend import ModelServerClient
 from services.gateway.catalog import ModelCatalog, VersionedCache
-from services.gateway.classifier import ModelVersion
-from services.gateway.generation import FloatArray, RowBatcher, Tensors
+from services.gateway.domain import Deadline, FloatArray, ModelVersion, Tensors
+from services.gateway.generation import RowBatcher
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import METADATA_SIGNATURE, output, read_metadata
-from services.gateway.signatures import Signature, read_signatures, require
+from services.gateway.signatures import Signature, require
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -314,9 +314,7 @@ class Forecaster:
         }
 
     async def _load_schema(self, version: int, deadline: Deadline) -> ForecasterSchema:
-        signatures = read_signatures(
-            await self._backend.signature_defs(self._model, version, deadline)
-        )
+        signatures = await self._backend.signatures(self._model, version, deadline)
         prime, step, window = (
             require(signatures, self._model, version, name) for name in ("prime", "step", "window")
         )

@@ -22,11 +22,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from services.gateway.backend import Deadline
+from services.gateway.domain import Deadline, Tensors
 from services.gateway.logs import current_request_id
-
-FloatArray = npt.NDArray[np.float32]
-Tensors = dict[str, npt.NDArray[Any]]
 
 SignatureCall = Callable[[int, Tensors, Deadline], Awaitable[Tensors]]
 """(version, inputs with one row per generation [B, ...], deadline) -> outputs [B, ...], whose

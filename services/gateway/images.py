@@ -21,7 +21,6 @@ import numpy.typing as npt
 from PIL import ImageFile
 
 from services.gateway import errors
-from services.gateway.backend import Deadline
 from services.gateway.digits import (
     ImageLimits,
     decode_opened,
@@ -29,7 +28,7 @@ from services.gateway.digits import (
     prepare_encoded,
     prepare_raw,
 )
-from services.gateway.generation import FloatArray
+from services.gateway.domain import Deadline, FloatArray
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import numpy as np
 import numpy.typing as npt
 
 from services.gateway import errors
-from services.gateway.backend import Deadline, ModelServerClient
+from services.gateway.backend import ModelServerClient
+from services.gateway.domain import Deadline
 
 
 def output(

@@ -12,14 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from services.gateway.backend import Deadline, ModelServerClient
-from services.gateway.catalog import ModelCatalog, VersionedCache
-from services.gateway.classifier import ModelVersion
+from services.gateway.backend import ModelServerClient, Prediction
+from services.gateway.catalog import ModelCatalog
 from services.gateway.digits import ImageLimits
+from services.gateway.domain import Deadline, FloatArray, ModelVersion, Tensors
+from services.gateway.flow import Preprocess, SingleCall
 from services.gateway.images import ImageInput, prepare_images
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import output
-from services.gateway.signatures import Signature, read_signatures, require
+from services.gateway.signatures import Signature, require
 
 SIGNATURE = "serving_default"
 N_DIGITS = 10
@@ -30,12 +31,12 @@ class DigitsResult:
     """Row i belongs to image i."""
 
     digits: npt.NDArray[np.int64]
-    probabilities: npt.NDArray[np.float32]
+    probabilities: FloatArray
     model: ModelVersion
 
 
 class DigitRecognizer:
-    """The domain core behind RecognizeDigits."""
+    """The domain core behind RecognizeDigits: the steps of its one model call (flow.py)."""
 
     def __init__(
         self,
@@ -46,32 +47,43 @@ class DigitRecognizer:
         limits: ImageLimits,
         metrics: GatewayMetrics,
     ) -> None:
-        self._metrics = metrics
         self._backend = backend
-        self._catalog = catalog
         self._model = model
         self._max_batch_size = max_batch_size
         self._limits = limits
-        self.signatures = VersionedCache(self._load_signature)
+        # Pictures are decoded before a version is pinned: that needs no version.
+        self._flow = SingleCall(
+            self,
+            backend=backend,
+            catalog=catalog,
+            metrics=metrics,
+            model=model,
+            signature=SIGNATURE,
+            preprocess=Preprocess.PREPARE,
+        )
+        self.schemas = self._flow.schemas
 
     async def recognize(
         self, images: Sequence[ImageInput], pinned: int | None, deadline: Deadline
     ) -> DigitsResult:
-        with self._metrics.stage(self._model, "preprocess"):
-            batch = await prepare_images(
-                images, "images", self._max_batch_size, self._limits, deadline
-            )
-        return await self._catalog.on_version(
-            self._model, pinned, deadline, lambda version: self._run(version, batch, deadline)
-        )
+        return await self._flow.run(images, pinned, deadline)
 
-    async def _run(
-        self, version: int, batch: npt.NDArray[np.float32], deadline: Deadline
-    ) -> DigitsResult:
-        signature = await self.signatures.get(version, deadline)
+    async def prepare(self, images: Sequence[ImageInput], deadline: Deadline) -> FloatArray:
+        return await prepare_images(images, "images", self._max_batch_size, self._limits, deadline)
+
+    def inputs(self, version: int, signature: Signature, batch: FloatArray) -> Tensors:
         inputs = {"images": batch}
         signature.check_inputs(self._model, inputs)
-        prediction = await self._backend.predict(self._model, version, SIGNATURE, inputs, deadline)
+        return inputs
+
+    async def outputs(
+        self,
+        version: int,
+        signature: Signature,
+        batch: FloatArray,
+        prediction: Prediction,
+        deadline: Deadline,
+    ) -> DigitsResult:
         count = len(batch)
         probabilities = output(prediction.outputs, "probabilities", self._model, (count, N_DIGITS))
         digits = output(prediction.outputs, "digits", self._model, (count,))
@@ -81,6 +93,6 @@ class DigitRecognizer:
             model=ModelVersion(self._model, prediction.version),
         )
 
-    async def _load_signature(self, version: int, deadline: Deadline) -> Signature:
-        signature_defs = await self._backend.signature_defs(self._model, version, deadline)
-        return require(read_signatures(signature_defs), self._model, version, SIGNATURE)
+    async def load_schema(self, version: int, deadline: Deadline) -> Signature:
+        signatures = await self._backend.signatures(self._model, version, deadline)
+        return require(signatures, self._model, version, SIGNATURE)

@@ -246,10 +246,10 @@ def _domain_cores(
     )
     for endpoint in (
         ModelEndpoint(settings.classifier_model, "Classify", classifier.schemas.get),
-        ModelEndpoint(settings.cnn_model, "RecognizeDigits", recognizer.signatures.get),
+        ModelEndpoint(settings.cnn_model, "RecognizeDigits", recognizer.schemas.get),
         ModelEndpoint(settings.forecaster_model, "Forecast", forecaster.schemas.get),
         ModelEndpoint(settings.word2vec_model, "SimilarWords", words.schemas.get),
-        ModelEndpoint(settings.autoencoder_model, "Encode", encoder.signatures.get),
+        ModelEndpoint(settings.autoencoder_model, "Encode", encoder.schemas.get),
     ):
         catalog.add(endpoint)
     return DomainCores(

@@ -33,11 +33,11 @@ import numpy as np
 import numpy.typing as npt
 
 from services.gateway import errors
-from services.gateway.backend import Deadline, ModelServerClient
+from services.gateway.backend import ModelServerClient
 from services.gateway.catalog import ModelCatalog, VersionedCache
-from services.gateway.classifier import ModelVersion
+from services.gateway.domain import Deadline, ModelVersion
 from services.gateway.outputs import METADATA_SIGNATURE, output, read_metadata, strings
-from services.gateway.signatures import Signature, read_signatures, require
+from services.gateway.signatures import Signature, require
 
 MAX_WORD_CHARS = 100
 MAX_ANALOGY_WORDS = 10
@@ -168,9 +168,7 @@ class WordVectors:
         return schema
 
     async def _load_schema(self, version: int, deadline: Deadline) -> WordsSchema:
-        signatures = read_signatures(
-            await self._backend.signature_defs(self._model, version, deadline)
-        )
+        signatures = await self._backend.signatures(self._model, version, deadline)
         similar, analogy, embed, _ = (
             require(signatures, self._model, version, name)
             for name in ("similar", "analogy", "embed", METADATA_SIGNATURE)

@@ -13,7 +13,8 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from tensorflow_tensors import tensorflow_tensor
 
 from services.gateway import errors
-from services.gateway.backend import Deadline, ModelServerClient
+from services.gateway.backend import ModelServerClient
+from services.gateway.domain import Deadline
 from services.gateway.metrics import GatewayMetrics
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

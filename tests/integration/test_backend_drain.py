@@ -14,7 +14,8 @@ import pytest
 from tf_serving_testdata import copy_model, needs_testdata
 
 from services.gateway import errors
-from services.gateway.backend import Deadline, ModelServerClient
+from services.gateway.backend import ModelServerClient
+from services.gateway.domain import Deadline
 from services.gateway.metrics import GatewayMetrics
 from services.modelserver.server import ModelServerHandle, start_model_server
 from services.modelserver.settings import ModelServerSettings

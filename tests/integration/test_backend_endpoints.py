@@ -22,7 +22,8 @@ from method_proxy import MethodProxy
 from tf_serving_testdata import copy_model, needs_testdata
 
 from services.gateway import errors
-from services.gateway.backend import Deadline, ModelServerClient
+from services.gateway.backend import ModelServerClient
+from services.gateway.domain import Deadline
 from services.gateway.metrics import GatewayMetrics
 from services.modelserver.monitoring import ServingMetrics
 from services.modelserver.server import ModelServerHandle, start_model_server

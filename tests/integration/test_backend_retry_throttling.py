@@ -25,10 +25,10 @@ from services.gateway import errors
 from services.gateway.backend import (
     RETRY_MAX_TOKENS,
     RETRY_TOKEN_RATIO,
-    Deadline,
     ModelServerClient,
     channel_options,
 )
+from services.gateway.domain import Deadline
 from services.gateway.metrics import GatewayMetrics
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -33,7 +33,7 @@ import pytest_asyncio
 from servers import Stack, republish, start_stack
 
 from services.gateway import errors
-from services.gateway.backend import Deadline
+from services.gateway.domain import Deadline
 from services.gateway.forecast import Forecaster, ForecastPoint, Method
 from training.publish import withdraw_version
 from training.series import load_airpassengers_split

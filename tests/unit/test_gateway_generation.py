@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from services.gateway import errors
-from services.gateway.backend import Deadline
-from services.gateway.generation import RowBatcher, Tensors
+from services.gateway.domain import Deadline, Tensors
+from services.gateway.generation import RowBatcher
 
 STATE_SIZE = 3
 CHUNK = 8  # values per prime call

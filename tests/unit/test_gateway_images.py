@@ -15,8 +15,8 @@ from png_bytes import chunk, header_only_png
 
 from services.gateway import errors
 from services.gateway import images as image_inputs
-from services.gateway.backend import Deadline
 from services.gateway.digits import ImageLimits
+from services.gateway.domain import Deadline
 from services.gateway.images import ImageInput, prepare_images
 
 FIELD = "images"

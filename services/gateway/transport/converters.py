@@ -7,7 +7,8 @@ from collections.abc import Iterable, Sequence
 from services.gateway import errors
 from services.gateway.backend import VersionStatus
 from services.gateway.catalog import ModelState
-from services.gateway.classifier import ClassifyResult, ModelVersion, WineSample
+from services.gateway.classifier import ClassifyResult, WineSample
+from services.gateway.domain import ModelVersion
 from services.gateway.encoder import EncodeResult
 from services.gateway.forecast import ForecastPoint, Method
 from services.gateway.images import ImageInput

@@ -8,14 +8,14 @@ from typing import Any
 
 import grpc
 
-from services.gateway.backend import Deadline, ModelServerClient
+from services.gateway.backend import ModelServerClient
 from services.gateway.catalog import ModelCatalog
 from services.gateway.classifier import WineClassifier
+from services.gateway.domain import Deadline
 from services.gateway.encoder import Encoder
 from services.gateway.forecast import Forecaster
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.recognizer import DigitRecognizer
-from services.gateway.signatures import read_signatures
 from services.gateway.transport import converters
 from services.gateway.words import WordVectors
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
@@ -124,14 +124,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def GetModel(
         self, request: gateway_pb2.GetModelRequest, context: Context
     ) -> gateway_pb2.GetModelResponse:
-        deadline = self._deadline(context)
-        state = await self._cores.catalog.state(request.name, deadline)
-        signatures = []
-        if state.serving_version is not None:
-            signature_defs = await self._cores.backend.signature_defs(
-                state.endpoint.name, state.serving_version, deadline
-            )
-            signatures = list(read_signatures(signature_defs).values())
+        state, signatures = await self._cores.catalog.describe(
+            request.name, self._deadline(context)
+        )
         return gateway_pb2.GetModelResponse(model=converters.model_info(state, signatures))
 
     def _deadline(self, context: Context) -> Deadline:
