@@ -37,7 +37,7 @@ from services.modelserver.inference import (
     prepare_example_run,
     regression_result,
 )
-from services.modelserver.manager import ModelManager, VersionStatus
+from services.modelserver.manager import ModelManager
 from services.modelserver.monitoring import UNKNOWN_MODEL_LABEL, ServingMetrics
 from services.modelserver.predict import (
     predict_outputs,
@@ -47,6 +47,7 @@ from services.modelserver.predict import (
     run_session,
 )
 from services.modelserver.servable import Servable
+from services.modelserver.versions import VersionStatus
 
 SIGNATURE_DEF_FIELD = "signature_def"
 

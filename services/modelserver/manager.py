@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,45 +40,13 @@ from services.modelserver.repository import (
     select_versions,
 )
 from services.modelserver.servable import Servable, ServableLoadError, load_servable
+from services.modelserver.versions import ServableRequest, VersionState, VersionStatus
 
 logger = logging.getLogger(__name__)
 
 Loader = Callable[[str, int, Path], Servable]
 AvailabilityListener = Callable[[str, bool | None], Awaitable[None]]
 """Told (model name, whether a version serves) on every change; None once a model is removed."""
-
-
-class VersionState(enum.IntEnum):
-    """A version's life cycle; the numbers are those of ModelVersionStatus.State."""
-
-    START = 10
-    LOADING = 20
-    AVAILABLE = 30
-    UNLOADING = 40
-    END = 50
-
-
-@dataclass(frozen=True)
-class VersionStatus:
-    """Where a version is in its life cycle; a failed load ends in END with an error."""
-
-    state: VersionState
-    error_code: int = 0  # tensorflow.error.Code; 0 is OK
-    error_message: str = ""
-
-
-@dataclass(frozen=True)
-class ServableRequest:
-    """Which version a request wants: a specific one, or the latest available."""
-
-    name: str
-    version: int | None = None
-
-    def describe(self) -> str:
-        # TensorFlow Serving's ServableRequest::DebugString, which its NOT_FOUND errors quote.
-        if self.version is None:
-            return f"Latest({shorten(self.name)})"
-        return f"Specific({shorten(self.name)}, {self.version})"
 
 
 @dataclass

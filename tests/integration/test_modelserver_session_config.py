@@ -10,9 +10,9 @@ import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_service_pb2_grpc
 from tf_serving_testdata import copy_model, needs_testdata
 
-from services.modelserver.manager import ServableRequest
 from services.modelserver.server import start_model_server
 from services.modelserver.settings import ModelServerSettings
+from services.modelserver.versions import ServableRequest
 
 pytestmark = needs_testdata
 

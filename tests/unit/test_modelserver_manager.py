@@ -11,8 +11,9 @@ from tensorflow_serving.apis import get_model_metadata_pb2
 
 from services.modelserver.config import ModelDefinition, VersionPolicy
 from services.modelserver.errors import NotFoundError
-from services.modelserver.manager import ModelManager, ServableRequest, VersionState
+from services.modelserver.manager import ModelManager
 from services.modelserver.servable import Servable, ServableLoadError
+from services.modelserver.versions import ServableRequest, VersionState
 
 DATA_LOSS = 15
 
