@@ -2,14 +2,9 @@
 
 Learned on the same 4,000 training digits as the CNN (``training.mnist``). Its peer is PCA with 32
 components fitted on the same images in the same run: the autoencoder must reconstruct the 1,000
-test digits with a lower mean squared error per pixel. The export's signatures are a contract the
-gateway relies on:
-
-- ``encode`` (also ``serving_default``): ``images`` float32 [-1, 28, 28] (grey, 0 .. 1)
-  -> ``codes`` float32 [-1, 32]
-- ``reconstruct``: ``images`` float32 [-1, 28, 28]
-  -> ``reconstructions`` float32 [-1, 28, 28], ``errors`` float32 [-1] (each image's mean squared
-  error, usable as an anomaly score)
+test digits with a lower mean squared error per pixel. The export's signatures, ``encode`` (also
+``serving_default``) and ``reconstruct``, are a contract the gateway relies on:
+training/contracts/autoencoder.py describes them and names their tensors.
 """
 
 from __future__ import annotations
@@ -24,18 +19,24 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 
+from training.contracts.autoencoder import (
+    CODES_OUTPUT,
+    ENCODE_SIGNATURE,
+    ERRORS_OUTPUT,
+    IMAGES_INPUT,
+    MODEL_NAME,
+    RECONSTRUCT_SIGNATURE,
+    RECONSTRUCTIONS_OUTPUT,
+    SERVING_SIGNATURE,
+)
+from training.contracts.common import IMAGE_SIZE
 from training.export import Endpoint, export_endpoints
 from training.job import JobRun, RunMetrics, RunResult
 from training.jobs import RunOptions, profile_config
-from training.mnist import IMAGE_SIZE, MnistSplit, load_mnist_split
+from training.mnist import MnistSplit, load_mnist_split
 from training.runtime import select_strategy
 from training.warmup import WarmupRequest
 
-MODEL_NAME = "autoencoder"
-ENCODE_SIGNATURE = "encode"
-RECONSTRUCT_SIGNATURE = "reconstruct"
-SERVING_SIGNATURE = "serving_default"  # the same function as ``encode``
-IMAGES_INPUT = "images"
 RECONSTRUCTIONS_PICTURE = "reconstructions.png"
 WARMUP_BATCH = 64
 
@@ -194,12 +195,12 @@ def export_saved_model(models: AutoencoderModels, path: Path) -> None:
     """Write the SavedModel with the contract's signatures into ``path``."""
 
     def encode(images: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {"codes": models.encoder(images, training=False)}
+        return {CODES_OUTPUT: models.encoder(images, training=False)}
 
     def reconstruct(images: tf.Tensor) -> dict[str, tf.Tensor]:
         reconstructions = models.autoencoder(images, training=False)
         errors = tf.reduce_mean(tf.square(reconstructions - images), axis=[1, 2])
-        return {"reconstructions": reconstructions, "errors": errors}
+        return {RECONSTRUCTIONS_OUTPUT: reconstructions, ERRORS_OUTPUT: errors}
 
     images = tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE], tf.float32, name=IMAGES_INPUT)
     # The first endpoint also answers as serving_default.

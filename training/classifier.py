@@ -2,12 +2,8 @@
 
 The course's DNNClassifier (hidden_units=[13, 13, 13]) rebuilt in Keras. Feature scaling is a
 ``Normalization`` layer adapted on the training split, so it lives in the graph and clients send raw
-measurements. The export's signatures are a contract the gateway relies on:
-
-- ``serving_default``: ``features`` float32 [-1, 13] (``load_wine().feature_names`` order)
-  -> ``probabilities`` float32 [-1, 3], ``class_ids`` int64 [-1]
-- ``metadata``: ``rows`` int32 [-1] -> ``feature_names`` string [-1, 13], ``class_names``
-  string [-1, 3] (the same names in every row; see ``training.export.metadata_endpoint``)
+measurements. The export's signatures, ``serving_default`` and ``metadata``, are a contract the
+gateway relies on: training/contracts/classifier.py describes them and names their tensors.
 """
 
 from __future__ import annotations
@@ -25,6 +21,15 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from training.contracts.classifier import (
+    CLASS_IDS_OUTPUT,
+    CLASS_NAMES_METADATA,
+    FEATURE_NAMES_METADATA,
+    FEATURES_INPUT,
+    MODEL_NAME,
+    PROBABILITIES_OUTPUT,
+    SERVING_SIGNATURE,
+)
 from training.export import (
     Endpoint,
     export_endpoints,
@@ -35,10 +40,6 @@ from training.job import JobRun, RunMetrics, RunResult
 from training.jobs import RunOptions, profile_config
 from training.runtime import select_strategy
 from training.warmup import WarmupRequest
-
-MODEL_NAME = "classifier"
-SERVING_SIGNATURE = "serving_default"
-FEATURES_INPUT = "features"
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def build_model(config: ClassifierConfig, x_train: np.ndarray, n_classes: int) -
     """The DNN, with its input scaling fitted on the training split only."""
     normalize = keras.layers.Normalization(name="scale_features")
     normalize.adapt(x_train)
-    inputs = keras.Input(shape=(x_train.shape[1],), dtype="float32", name="features")
+    inputs = keras.Input(shape=(x_train.shape[1],), dtype="float32", name=FEATURES_INPUT)
     hidden = normalize(inputs)
     for index, units in enumerate(config.hidden_units):
         hidden = keras.layers.Dense(
@@ -160,8 +161,8 @@ def export_saved_model(model: keras.Model, split: WineSplit, path: Path) -> None
     def serve(features: tf.Tensor) -> dict[str, tf.Tensor]:
         probabilities = model(features, training=False)
         return {
-            "probabilities": probabilities,
-            "class_ids": tf.argmax(probabilities, axis=-1, output_type=tf.int64),
+            PROBABILITIES_OUTPUT: probabilities,
+            CLASS_IDS_OUTPUT: tf.argmax(probabilities, axis=-1, output_type=tf.int64),
         }
 
     features = tf.TensorSpec([None, len(split.feature_names)], tf.float32, name=FEATURES_INPUT)
@@ -170,7 +171,9 @@ def export_saved_model(model: keras.Model, split: WineSplit, path: Path) -> None
         [model],
         [
             Endpoint(SERVING_SIGNATURE, serve, [features]),
-            metadata_endpoint({"feature_names": feature_names, "class_names": class_names}),
+            metadata_endpoint(
+                {FEATURE_NAMES_METADATA: feature_names, CLASS_NAMES_METADATA: class_names}
+            ),
         ],
     )
 

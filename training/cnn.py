@@ -3,10 +3,8 @@
 Two convolution/pooling blocks, a dense layer and dropout, learned on the 4,000 training digits of
 ``training.mnist`` with random rotations, shifts and zooms (active only while training). A logistic
 regression on the same pixels, fitted in the same run, is the peer it must beat. The export's
-signature is a contract the gateway relies on:
-
-- ``serving_default``: ``images`` float32 [-1, 28, 28] (grey, 0 black .. 1 white)
-  -> ``probabilities`` float32 [-1, 10], ``digits`` int64 [-1]
+signature, ``serving_default``, is a contract the gateway relies on: training/contracts/cnn.py
+describes it and names its tensors.
 """
 
 from __future__ import annotations
@@ -21,16 +19,22 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 from sklearn.linear_model import LogisticRegression
 
+from training.contracts.cnn import (
+    DIGITS_OUTPUT,
+    IMAGES_INPUT,
+    MODEL_NAME,
+    N_DIGITS,
+    PROBABILITIES_OUTPUT,
+    SERVING_SIGNATURE,
+)
+from training.contracts.common import IMAGE_SIZE
 from training.export import Endpoint, export_endpoints
 from training.job import JobRun, RunMetrics, RunResult
 from training.jobs import RunOptions, profile_config
-from training.mnist import IMAGE_SIZE, N_CLASSES, MnistSplit, load_mnist_split
+from training.mnist import MnistSplit, load_mnist_split
 from training.runtime import select_strategy
 from training.warmup import WarmupRequest
 
-MODEL_NAME = "cnn"
-SERVING_SIGNATURE = "serving_default"
-IMAGES_INPUT = "images"
 PREDICTIONS_PICTURE = "test_predictions.png"
 WARMUP_BATCH = 64
 
@@ -102,7 +106,7 @@ def build_model(config: CnnConfig, steps_per_epoch: int) -> keras.Model:
     hidden = keras.layers.Flatten(name="flatten")(hidden)
     hidden = keras.layers.Dense(config.dense_units, activation="relu", name="dense")(hidden)
     hidden = keras.layers.Dropout(config.dropout, name="dropout")(hidden)
-    outputs = keras.layers.Dense(N_CLASSES, activation="softmax", name="probabilities")(hidden)
+    outputs = keras.layers.Dense(N_DIGITS, activation="softmax", name="probabilities")(hidden)
     model = keras.Model(inputs, outputs, name="mnist_cnn")
     schedule = keras.optimizers.schedules.CosineDecay(
         config.learning_rate, decay_steps=config.epochs * steps_per_epoch, alpha=0.05
@@ -177,8 +181,8 @@ def export_saved_model(model: keras.Model, path: Path) -> None:
     def serve(images: tf.Tensor) -> dict[str, tf.Tensor]:
         probabilities = model(images, training=False)
         return {
-            "probabilities": probabilities,
-            "digits": tf.argmax(probabilities, axis=-1, output_type=tf.int64),
+            PROBABILITIES_OUTPUT: probabilities,
+            DIGITS_OUTPUT: tf.argmax(probabilities, axis=-1, output_type=tf.int64),
         }
 
     images = tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE], tf.float32, name=IMAGES_INPUT)

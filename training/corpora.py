@@ -24,6 +24,11 @@ LEE = "lee"
 NEWS = "news"
 # Letters, with inner apostrophes (straight or typographic: don't, don\u2019t).
 _TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*")
+# What surrounds a word: punctuation, symbols and separators (unicode categories P, S, Z) and
+# the ASCII whitespace that is none of these (control characters), as the word2vec graph's RE2
+# `[\pP\pS\pZ\s]` strips them (training/contracts/word2vec.py).
+_EDGE_CATEGORIES = "PSZ"
+_EDGE_CONTROLS = "\t\n\f\r"
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,10 @@ class Corpus:
 
 
 def normalize_word(word: str) -> str:
-    """NFKC, lower case, surrounding punctuation and symbols removed: "King," -> "king"."""
+    """NFKC, lower case, surrounding punctuation, symbols and spaces removed: "King," -> "king".
+
+    The word2vec export does the same in two halves (training/contracts/word2vec.py): the
+    gateway applies NFKC, the graph the rest."""
     word = unicodedata.normalize("NFKC", word).lower()
     start, end = 0, len(word)
     while start < end and _is_edge(word[start]):
@@ -63,7 +71,7 @@ def load_corpus(name: str) -> Corpus:
 
 
 def _is_edge(character: str) -> bool:
-    return unicodedata.category(character)[0] in "PSZ"
+    return unicodedata.category(character)[0] in _EDGE_CATEGORIES or character in _EDGE_CONTROLS
 
 
 def _lee_lines() -> Iterator[str]:

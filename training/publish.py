@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-# As in TF Serving's file-system source: a version directory is named by a non-negative integer.
-_VERSION_NAME = re.compile(r"[0-9]+")
+from training.contracts.common import is_version_name
+
 _TEMP_PREFIX = ".publishing-"
 _WITHDRAW_PREFIX = ".withdrawing-"
 _DEFAULT_ATTEMPTS = 20
@@ -62,7 +61,7 @@ def existing_versions(model_root: Path) -> list[int]:
     return sorted(
         int(entry.name)
         for entry in model_root.iterdir()
-        if entry.is_dir() and _VERSION_NAME.fullmatch(entry.name)
+        if entry.is_dir() and is_version_name(entry.name)
     )
 
 

@@ -1,7 +1,7 @@
 """Warm-up requests in TensorFlow Serving's format, shipped inside each model version.
 
-TF Serving replays ``assets.extra/tf_serving_warmup_requests`` (a TFRecord file of
-``PredictionLog`` records) when it loads a version, before the version serves, so the first
+TF Serving replays the version's ``WARMUP_FILE`` (training/contracts/common.py: a TFRecord file
+of ``PredictionLog`` records) when it loads a version, before the version serves, so the first
 client request does not pay for graph warm-up.
 """
 
@@ -15,9 +15,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
-# TF Serving reads at most this many records from the file.
-MAX_RECORDS = 1000
+from training.contracts.common import WARMUP_FILE, WARMUP_MAX_RECORDS
 
 
 @dataclass(frozen=True)
@@ -32,8 +30,8 @@ def write_warmup_requests(
     version_dir: Path, model_name: str, requests: Sequence[WarmupRequest]
 ) -> Path:
     """Writes the requests as PredictionLog records into ``version_dir``; returns the file."""
-    if not 0 < len(requests) <= MAX_RECORDS:
-        raise ValueError(f"need 1 to {MAX_RECORDS} warm-up requests, got {len(requests)}")
+    if not 0 < len(requests) <= WARMUP_MAX_RECORDS:
+        raise ValueError(f"need 1 to {WARMUP_MAX_RECORDS} warm-up requests, got {len(requests)}")
     path = version_dir / WARMUP_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:

@@ -24,10 +24,8 @@ from services.gateway.domain import Deadline, FloatArray, ModelVersion, Tensors
 from services.gateway.flow import Preprocess, SingleCall
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import METADATA_SIGNATURE, output, read_metadata, strings
-
-SERVING_SIGNATURE = "serving_default"
-FEATURES_INPUT = "features"
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+from training.contracts.classifier import FEATURES_INPUT, SERVING_SIGNATURE
+from training.contracts.common import FLOAT32_MAX as _FLOAT32_MAX
 
 
 @dataclass(frozen=True)

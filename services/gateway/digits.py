@@ -20,8 +20,8 @@ import numpy.typing as npt
 from PIL import ExifTags, Image, ImageFile, JpegImagePlugin, PngImagePlugin
 
 from services.gateway import errors, lanczos
+from training.contracts.common import IMAGE_SIZE as SIDE  # MNIST images are SIDE x SIDE
 
-SIDE = 28  # MNIST images are SIDE x SIDE
 BOX = 20  # the digit is fitted into BOX x BOX
 # Pixels darker than this fraction of the brightest ink count as background when cropping.
 _INK_THRESHOLD = 0.2

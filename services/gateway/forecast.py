@@ -40,8 +40,7 @@ from services.gateway.generation import RowBatcher
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import METADATA_SIGNATURE, output, read_metadata
 from services.gateway.signatures import Signature, require
-
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+from training.contracts.common import FLOAT32_MAX as _FLOAT32_MAX
 
 
 def _finite(value: float, position: int) -> float:

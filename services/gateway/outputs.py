@@ -11,6 +11,8 @@ import numpy.typing as npt
 from services.gateway import errors
 from services.gateway.backend import ModelServerClient
 from services.gateway.domain import Deadline
+from training.contracts.common import METADATA_ROWS_INPUT
+from training.contracts.common import METADATA_SIGNATURE as METADATA_SIGNATURE  # for the cores
 
 
 def output(
@@ -32,17 +34,13 @@ def output(
     return array
 
 
-METADATA_SIGNATURE = "metadata"
-METADATA_ROWS_INPUT = "rows"
-
-
 async def read_metadata(
     backend: ModelServerClient, model: str, version: int, deadline: Deadline
 ) -> dict[str, npt.NDArray[Any]]:
     """A version's ``metadata`` signature: one row asked for, and that row of every output.
 
     The signature takes the batch in a ``rows`` input, like every signature of the contracts,
-    so that TensorFlow Serving's batching can serve it (training/export.py).
+    so that TensorFlow Serving's batching can serve it (training/contracts/common.py).
     """
     answer = await backend.predict(
         model, version, METADATA_SIGNATURE, {METADATA_ROWS_INPUT: np.zeros(1, np.int32)}, deadline

@@ -21,9 +21,8 @@ from services.gateway.images import ImageInput, prepare_images
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import output
 from services.gateway.signatures import Signature, require
-
-SIGNATURE = "serving_default"
-N_DIGITS = 10
+from training.contracts.cnn import N_DIGITS
+from training.contracts.cnn import SERVING_SIGNATURE as SIGNATURE
 
 
 @dataclass(frozen=True)

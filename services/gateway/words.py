@@ -38,9 +38,9 @@ from services.gateway.catalog import ModelCatalog, VersionedCache
 from services.gateway.domain import Deadline, ModelVersion
 from services.gateway.outputs import METADATA_SIGNATURE, output, read_metadata, strings
 from services.gateway.signatures import Signature, require
+from training.contracts.word2vec import MAX_ANALOGY_WORDS
 
 MAX_WORD_CHARS = 100
-MAX_ANALOGY_WORDS = 10
 # Below this length the query is the words cancelling out, up to float32 rounding: two distinct
 # words' unit vectors are never this close.
 MIN_QUERY_NORM = 1e-3

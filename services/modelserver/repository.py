@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from services.modelserver.config import VersionPolicy
+from training.contracts.common import is_version_name
 
 
 class BasePathNotFoundError(Exception):
@@ -25,7 +26,7 @@ def list_version_dirs(base_path: Path) -> dict[int, Path]:
     versions: dict[int, Path] = {}
     for child in base_path.iterdir():
         name = child.name
-        if not (name.isascii() and name.isdigit()) or not child.is_dir():
+        if not is_version_name(name) or not child.is_dir():
             continue
         version = int(name)
         # "123" and "0000123" are the same version; keep one of them, deterministically.

@@ -1,6 +1,7 @@
 """Warm-up on load, as TensorFlow Serving does it: a version replays the requests recorded in
-``assets.extra/tf_serving_warmup_requests`` before it serves, so no client pays for the first,
-slow run of each signature. A record that fails makes the load fail, as it does there.
+``assets.extra/tf_serving_warmup_requests`` (``WARMUP_FILE``, training/contracts/common.py)
+before it serves, so no client pays for the first, slow run of each signature. A record that
+fails makes the load fail, as it does there.
 """
 
 from __future__ import annotations
@@ -16,12 +17,9 @@ from tensorflow_serving.apis import prediction_log_pb2
 from services.modelserver.errors import ServingError, TensorFlowRuntimeError
 from services.modelserver.predict import resolve_signature_name, run_predict
 from services.modelserver.servable import Servable, ServableLoadError, load_servable
+from training.contracts.common import WARMUP_FILE, WARMUP_MAX_RECORDS
 
 logger = logging.getLogger(__name__)
-
-WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
-# TensorFlow Serving refuses files with more records than this.
-MAX_RECORDS = 1000
 
 
 def load_and_warm_up(
@@ -51,10 +49,10 @@ def warm_up(servable: Servable) -> int:
     count = 0
     for record in tf.data.TFRecordDataset(str(path)):
         count += 1
-        if count > MAX_RECORDS:
+        if count > WARMUP_MAX_RECORDS:
             raise ServableLoadError(
                 tf.errors.INVALID_ARGUMENT,
-                f"Number of warmup records exceeds the maximum ({MAX_RECORDS}) at {path}",
+                f"Number of warmup records exceeds the maximum ({WARMUP_MAX_RECORDS}) at {path}",
             )
         _replay(servable, path, record.numpy())
     return count

@@ -13,8 +13,9 @@ from saved_models import signature_defs, tensor_spec
 
 from services.modelserver.servable import load_servable
 from training.cnn import TrainResult
+from training.contracts.common import WARMUP_FILE
 from training.mnist import load_mnist_split
-from training.warmup import WARMUP_FILE, read_warmup_requests
+from training.warmup import read_warmup_requests
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

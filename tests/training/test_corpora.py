@@ -47,6 +47,7 @@ def test_unknown_corpus() -> None:
         ("\uff2b\uff29\uff2e\uff27", "king"),  # full-width KING: NFKC
         ("\ufb01re", "fire"),  # the fi ligature: NFKC
         ("  paris\u00a0", "paris"),
+        ("\tking\r\n", "king"),  # as the word2vec graph strips it
         ("don't", "don't"),
         ("...", ""),
     ],

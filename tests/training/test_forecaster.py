@@ -14,8 +14,8 @@ from saved_models import signature_defs, tensor_spec
 
 from services.modelserver.servable import Servable, load_servable
 from services.modelserver.warmup import warm_up
+from training.contracts.forecaster import PRIME_CHUNK
 from training.forecaster.coding import SeriesCoding
-from training.forecaster.contract import PRIME_CHUNK
 from training.forecaster.data import training_sequences
 from training.forecaster.generation import generate, prime_chunk, prime_in_chunks
 from training.forecaster.peers import holt_winters_forecast, rmse, seasonal_naive_forecast

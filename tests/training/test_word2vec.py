@@ -12,11 +12,11 @@ import tensorflow as tf
 from saved_models import signature_defs
 
 from services.modelserver.servable import load_servable
+from training.contracts.word2vec import MAX_K
 from training.warmup import read_warmup_requests
 from training.word2vec.config import QUICK
 from training.word2vec.data import training_pairs
 from training.word2vec.job import TrainResult
-from training.word2vec.serving import MAX_K
 
 K = 5
 

@@ -12,11 +12,12 @@ import keras
 import numpy as np
 import pytest
 
+from training.contracts.common import WARMUP_FILE
 from training.export import METRICS_FILE
 from training.job import _LEADING_FIELDS, _TRAILING_FIELDS, JobRun, RunMetrics, RunResult
 from training.jobs import RunOptions
 from training.reporting import TRAINING_CURVES
-from training.warmup import WARMUP_FILE, WarmupRequest
+from training.warmup import WarmupRequest
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from training.warmup import WARMUP_FILE, WarmupRequest, read_warmup_requests, write_warmup_requests
+from training.contracts.common import WARMUP_FILE
+from training.warmup import WarmupRequest, read_warmup_requests, write_warmup_requests
 
 
 def test_round_trip(tmp_path: Path) -> None:

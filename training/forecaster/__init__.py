@@ -17,52 +17,24 @@ end, so the network learns to forecast after histories of any length, as ``prime
 use it. With 132 values a single network's forecast varies with the seed and the epoch count, so
 training ends on an exponential moving average of the weights (Keras's optimizer EMA).
 
-The export's signatures are a contract the gateway's generator relies on (S = ``state_size``,
-W = ``window_size``, both also in ``metadata``):
-
-- ``window`` (also ``serving_default``): ``window`` float32 [-1, W] raw past values, oldest first
-  -> ``next_value`` float32 [-1]; the same as ``prime`` on that window
-- ``step``: ``value`` float32 [-1] (the newest raw value), ``state`` float32 [-1, S]
-  -> ``prediction`` float32 [-1] (the raw value after it), ``state`` float32 [-1, S]
-- ``prime``: ``history`` float32 [-1, C] (C = 240 raw values, oldest first, the first ``count``
-  of them real and the rest padding), ``count`` int32 [-1], ``state`` float32 [-1, S]
-  -> ``prediction`` float32 [-1], ``state`` float32 [-1, S]: ``step`` over the real values,
-  from ``state``, in one call. A longer history is primed chunk by chunk (``prime_in_chunks``),
-  starting from the zero state. The fixed width keeps every prime request the same shape, so
-  TensorFlow Serving's batching can merge any of them.
-- ``metadata``: ``rows`` int32 [-1] -> ``window_size`` int64 [-1], ``state_size`` int64 [-1],
-  ``min_history`` int64 [-1] (1), ``min_value`` float32 [-1] (values are raised to it before the
-  log: the series is positive, so clients should send positive values), the same in every row
+The export's signatures, ``window`` (also ``serving_default``), ``step``, ``prime`` and
+``metadata``, are a contract the gateway's generator relies on: training/contracts/forecaster.py
+describes them and names their tensors.
 
 The run also fits two peers on the same 132 months and scores all on the held-out year: the
 seasonal-naive forecast (last year again) and Holt-Winters exponential smoothing. As a sanity
 check, a small model of the same kind learns the course's sine wave and must generate a sine.
 
-The package is split by job: ``contract`` (the signatures' and tensors' names), ``coding``
-(the series' scaling), ``model`` (the Keras model), ``serving`` (the exported functions and
-their warm-up requests), ``generation`` (forecasts through those functions, as a client makes
-them), ``data`` (training sequences), ``peers`` (the forecasts it is compared with), ``config``,
-``results``, ``plots``, and ``job`` (the run).
+The package is split by job: ``coding`` (the series' scaling), ``model`` (the Keras model),
+``serving`` (the exported functions and their warm-up requests), ``generation`` (forecasts
+through those functions, as a client makes them), ``data`` (training sequences), ``peers`` (the
+forecasts it is compared with), ``config``, ``results``, ``plots``, and ``job`` (the run).
 """
 
 from __future__ import annotations
 
 from training.forecaster.coding import SeriesCoding
 from training.forecaster.config import FULL, PROFILES, QUICK, ForecasterConfig, SineConfig
-from training.forecaster.contract import (
-    COUNT_INPUT,
-    HISTORY_INPUT,
-    MODEL_NAME,
-    NEXT_VALUE_OUTPUT,
-    PREDICTION_OUTPUT,
-    PRIME_CHUNK,
-    PRIME_SIGNATURE,
-    STATE,
-    STEP_SIGNATURE,
-    VALUE_INPUT,
-    WINDOW_INPUT,
-    WINDOW_SIGNATURE,
-)
 from training.forecaster.data import Sequences, holdout_sequence, training_sequences
 from training.forecaster.generation import (
     generate,
@@ -84,21 +56,9 @@ from training.forecaster.results import (
 from training.forecaster.serving import ServingFunctions, serving_functions, warmup_requests
 
 __all__ = [
-    "COUNT_INPUT",
     "FULL",
-    "HISTORY_INPUT",
-    "MODEL_NAME",
-    "NEXT_VALUE_OUTPUT",
-    "PREDICTION_OUTPUT",
-    "PRIME_CHUNK",
-    "PRIME_SIGNATURE",
     "PROFILES",
     "QUICK",
-    "STATE",
-    "STEP_SIGNATURE",
-    "VALUE_INPUT",
-    "WINDOW_INPUT",
-    "WINDOW_SIGNATURE",
     "ForecasterConfig",
     "ForecasterMetrics",
     "ForecasterResult",

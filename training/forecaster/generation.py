@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from training.forecaster.contract import (
+from training.contracts.forecaster import (
     COUNT_INPUT,
     HISTORY_INPUT,
     NEXT_VALUE_OUTPUT,

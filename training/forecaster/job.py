@@ -8,10 +8,10 @@ from functools import partial
 
 import keras
 
+from training.contracts.forecaster import MODEL_NAME
 from training.export import export_endpoints
 from training.forecaster.coding import SeriesCoding
 from training.forecaster.config import PROFILES, ForecasterConfig, SineConfig
-from training.forecaster.contract import MODEL_NAME
 from training.forecaster.data import holdout_sequence, training_sequences
 from training.forecaster.generation import generate, one_step_forecasts
 from training.forecaster.model import build_model

@@ -1,7 +1,8 @@
 """What the export serves: ``serving_functions`` turns a trained model into the ``window``,
-``step``, ``prime`` and ``metadata`` functions of the contract, ``ServingFunctions`` gives them
-as endpoints with their input signatures (or traced, for scoring in process), and
-``warmup_requests`` are the calls a model server makes to each before it serves them."""
+``step``, ``prime`` and ``metadata`` functions of the contract (training/contracts/forecaster.py),
+``ServingFunctions`` gives them as endpoints with their input signatures (or traced, for scoring
+in process), and ``warmup_requests`` are the calls a model server makes to each before it serves
+them."""
 
 from __future__ import annotations
 
@@ -12,20 +13,24 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from training.export import Endpoint, metadata_endpoint, metadata_warmup
-from training.forecaster.contract import (
+from training.contracts.forecaster import (
     COUNT_INPUT,
     HISTORY_INPUT,
+    MIN_HISTORY_METADATA,
+    MIN_VALUE_METADATA,
     NEXT_VALUE_OUTPUT,
     PREDICTION_OUTPUT,
     PRIME_CHUNK,
     PRIME_SIGNATURE,
     STATE,
+    STATE_SIZE_METADATA,
     STEP_SIGNATURE,
     VALUE_INPUT,
     WINDOW_INPUT,
     WINDOW_SIGNATURE,
+    WINDOW_SIZE_METADATA,
 )
+from training.export import Endpoint, metadata_endpoint, metadata_warmup
 from training.forecaster.generation import prime_chunk
 from training.forecaster.model import RecurrentForecaster
 from training.series import SeriesSplit
@@ -80,10 +85,10 @@ class ServingFunctions:
 
 def serving_functions(model: RecurrentForecaster, window_size: int) -> ServingFunctions:
     constants = {
-        "window_size": tf.constant(window_size, tf.int64),
-        "state_size": tf.constant(model.state_size, tf.int64),
-        "min_history": tf.constant(1, tf.int64),
-        "min_value": tf.constant(model.coding.min_value, tf.float32),
+        WINDOW_SIZE_METADATA: tf.constant(window_size, tf.int64),
+        STATE_SIZE_METADATA: tf.constant(model.state_size, tf.int64),
+        MIN_HISTORY_METADATA: tf.constant(1, tf.int64),
+        MIN_VALUE_METADATA: tf.constant(model.coding.min_value, tf.float32),
     }
 
     def window(window: tf.Tensor) -> dict[str, tf.Tensor]:

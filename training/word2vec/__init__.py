@@ -7,22 +7,12 @@ same corpus with the same dimensions, window and minimum count, is the peer: bot
 with the same code on WordSim353 (Spearman) and on the Google analogies.
 
 The vocabulary lives inside the export (a lookup table), so an unknown word is reported, never
-mapped to a stand-in. Words are normalised in the graph as in training (lower case, surrounding
-punctuation removed); the gateway applies unicode NFKC before it sends them. Signatures:
-
-- ``similar`` (also ``serving_default``): ``words`` string [-1], ``k`` int32 [-1] (per word)
-  -> ``neighbors`` string [-1, K], ``scores`` float32 [-1, K], ``known`` bool [-1]
-- ``analogy``: one query per row: ``positive`` string [-1, P], ``negative`` string [-1, N] (rows
-  padded with ""), ``k`` int32 [-1] -> ``neighbors`` string [-1, K], ``scores`` float32 [-1, K],
-  ``positive_known`` bool [-1, P], ``negative_known`` bool [-1, N] (true for padding)
-- ``embed``: ``words`` string [-1] -> ``embeddings`` float32 [-1, D], ``known`` bool [-1]
-- ``metadata``: ``rows`` int32 [-1] -> ``vocabulary_size``, ``dimensions``, ``max_k`` (int64
-  [-1], the same in every row)
-
-Scores are cosines over the L2-normalised embedding matrix (matmul + top_k), with the query words
-themselves left out, as gensim's most_similar does. K is the largest k of the batch (at most
-``max_k``): every input and output has the batch in its 0th dimension, so TensorFlow Serving's
-batching can merge concurrent requests, and each client keeps the first k columns of its rows.
+mapped to a stand-in. Words are normalised in the graph as in training (``normalize_words``:
+lower case, surrounding punctuation removed); the gateway applies unicode NFKC before it sends
+them. The export's signatures, ``similar`` (also ``serving_default``), ``analogy``, ``embed``
+and ``metadata``, are a contract the gateway relies on: training/contracts/word2vec.py describes
+them and names their tensors. Scores are cosines over the L2-normalised embedding matrix
+(matmul + top_k).
 
 The package is split by job: ``config`` (the profiles), ``vocabulary``, ``data`` (the training
 pairs and the negatives' table), ``model`` (SkipGram), ``serving`` (the export and its warm-up
@@ -36,7 +26,6 @@ from training.word2vec.config import FULL, PROFILES, QUICK, Word2VecConfig
 from training.word2vec.data import training_pairs, unigram_table
 from training.word2vec.evaluation import WordVectorScores, score_vectors
 from training.word2vec.job import (
-    MODEL_NAME,
     WORD_MAP,
     TrainResult,
     Word2VecMetrics,
@@ -46,13 +35,11 @@ from training.word2vec.job import (
 )
 from training.word2vec.model import SkipGram
 from training.word2vec.peers import peer_vectors
-from training.word2vec.serving import MAX_K, export_saved_model, warmup_requests
+from training.word2vec.serving import export_saved_model, normalize_words, warmup_requests
 from training.word2vec.vocabulary import Vocabulary
 
 __all__ = [
     "FULL",
-    "MAX_K",
-    "MODEL_NAME",
     "PROFILES",
     "QUICK",
     "WORD_MAP",
@@ -63,6 +50,7 @@ __all__ = [
     "Word2VecMetrics",
     "WordVectorScores",
     "export_saved_model",
+    "normalize_words",
     "peer_vectors",
     "plot_word_map",
     "run",

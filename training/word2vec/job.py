@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 
+from training.contracts.word2vec import MODEL_NAME
 from training.corpora import load_corpus
 from training.job import JobRun, RunMetrics, RunResult
 from training.jobs import RunOptions, profile_config
@@ -26,7 +27,6 @@ from training.word2vec.peers import peer_vectors
 from training.word2vec.serving import export_saved_model, warmup_requests
 from training.word2vec.vocabulary import Vocabulary
 
-MODEL_NAME = "word2vec"
 WORD_MAP = "word_map.png"
 
 

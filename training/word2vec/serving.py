@@ -1,7 +1,8 @@
 """What the export serves: ``_Lookup`` holds the vocabulary table and the (unit) vectors,
 ``export_saved_model`` writes the ``similar``, ``analogy``, ``embed`` and ``metadata``
-signatures of the contract (see the package's docstring), words normalised in the graph as in
-training, and ``warmup_requests`` are the calls a model server makes to each before serving."""
+signatures of the contract (training/contracts/word2vec.py), words normalised in the graph as in
+training (``normalize_words``), and ``warmup_requests`` are the calls a model server makes to each
+before serving."""
 
 from __future__ import annotations
 
@@ -10,13 +11,39 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from training.contracts.word2vec import (
+    ANALOGY_SIGNATURE,
+    DIMENSIONS_METADATA,
+    EMBED_SIGNATURE,
+    EMBEDDINGS_OUTPUT,
+    K_INPUT,
+    KNOWN_OUTPUT,
+    MAX_ANALOGY_WORDS,
+    MAX_K,
+    MAX_K_METADATA,
+    NEGATIVE_INPUT,
+    NEGATIVE_KNOWN_OUTPUT,
+    NEIGHBORS_OUTPUT,
+    PAD,
+    POSITIVE_INPUT,
+    POSITIVE_KNOWN_OUTPUT,
+    SCORES_OUTPUT,
+    SIMILAR_SIGNATURE,
+    VOCABULARY_SIZE_METADATA,
+    WORDS_INPUT,
+)
 from training.export import Endpoint, export_endpoints, metadata_endpoint, metadata_warmup
 from training.warmup import WarmupRequest
 from training.word2vec.vocabulary import Vocabulary
 
-MAX_K = 100
 # Surrounding punctuation, symbols and spaces, as training.corpora.normalize_word strips them.
 _EDGES = r"^[\pP\pS\pZ\s]+|[\pP\pS\pZ\s]+$"
+
+
+def normalize_words(words: tf.Tensor) -> tf.Tensor:
+    """The graph's half of the word normalisation (the client's half is unicode NFKC): lower
+    case, surrounding punctuation, symbols and spaces removed, as training normalised its corpus."""
+    return tf.strings.regex_replace(tf.strings.lower(words, encoding="utf-8"), _EDGES, "")
 
 
 class _Lookup(tf.Module):
@@ -37,8 +64,7 @@ class _Lookup(tf.Module):
         self.unit = tf.Variable(unit.astype(np.float32), trainable=False, name="unit_embeddings")
 
     def ids(self, words: tf.Tensor) -> tf.Tensor:
-        normalised = tf.strings.regex_replace(tf.strings.lower(words, encoding="utf-8"), _EDGES, "")
-        return self.table.lookup(normalised)
+        return self.table.lookup(normalize_words(words))
 
     def nearest(
         self, queries: tf.Tensor, excluded: tf.Tensor, k: tf.Tensor
@@ -70,47 +96,51 @@ def export_saved_model(vocabulary: Vocabulary, embeddings: np.ndarray, path: Pat
         neighbors, scores = lookup.nearest(
             tf.gather(lookup.unit, safe), safe[:, tf.newaxis], _columns(k)
         )
-        return {"neighbors": neighbors, "scores": scores, "known": known}
+        return {NEIGHBORS_OUTPUT: neighbors, SCORES_OUTPUT: scores, KNOWN_OUTPUT: known}
 
     def analogy(positive: tf.Tensor, negative: tf.Tensor, k: tf.Tensor) -> dict[str, tf.Tensor]:
         query = tf.zeros([tf.shape(k)[0], embeddings.shape[1]], tf.float32)
         excluded, known = [], {}
-        for side, words, sign in (("positive", positive, 1.0), ("negative", negative, -1.0)):
+        sides = ((POSITIVE_KNOWN_OUTPUT, positive, 1.0), (NEGATIVE_KNOWN_OUTPUT, negative, -1.0))
+        for known_output, words, sign in sides:
             ids = lookup.ids(words)
-            given = tf.not_equal(words, "")  # "" pads a row to the batch's width
+            given = tf.not_equal(words, PAD)  # PAD fills a row to the batch's width
             used = tf.cast(given & (ids >= 0), tf.float32)[..., tf.newaxis]
             query += sign * tf.reduce_sum(tf.gather(lookup.unit, tf.maximum(ids, 0)) * used, 1)
             excluded.append(tf.where(given, ids, -1))
-            known[f"{side}_known"] = (ids >= 0) | ~given
+            known[known_output] = (ids >= 0) | ~given
         neighbors, scores = lookup.nearest(query, tf.concat(excluded, axis=1), _columns(k))
-        return {"neighbors": neighbors, "scores": scores, **known}
+        return {NEIGHBORS_OUTPUT: neighbors, SCORES_OUTPUT: scores, **known}
 
     def embed(words: tf.Tensor) -> dict[str, tf.Tensor]:
         ids = lookup.ids(words)
-        return {"embeddings": tf.gather(lookup.vectors, tf.maximum(ids, 0)), "known": ids >= 0}
+        return {
+            EMBEDDINGS_OUTPUT: tf.gather(lookup.vectors, tf.maximum(ids, 0)),
+            KNOWN_OUTPUT: ids >= 0,
+        }
 
-    words = tf.TensorSpec([None], tf.string, name="words")
-    k = tf.TensorSpec([None], tf.int32, name="k")
+    words = tf.TensorSpec([None], tf.string, name=WORDS_INPUT)
+    k = tf.TensorSpec([None], tf.int32, name=K_INPUT)
     export_endpoints(
         path,
         [lookup],
         [
-            Endpoint("similar", similar, [words, k]),
+            Endpoint(SIMILAR_SIGNATURE, similar, [words, k]),
             Endpoint(
-                "analogy",
+                ANALOGY_SIGNATURE,
                 analogy,
                 [
-                    tf.TensorSpec([None, None], tf.string, name="positive"),
-                    tf.TensorSpec([None, None], tf.string, name="negative"),
+                    tf.TensorSpec([None, None], tf.string, name=POSITIVE_INPUT),
+                    tf.TensorSpec([None, None], tf.string, name=NEGATIVE_INPUT),
                     k,
                 ],
             ),
-            Endpoint("embed", embed, [words]),
+            Endpoint(EMBED_SIGNATURE, embed, [words]),
             metadata_endpoint(
                 {
-                    "vocabulary_size": tf.constant(len(vocabulary.words), tf.int64),
-                    "dimensions": tf.constant(embeddings.shape[1], tf.int64),
-                    "max_k": tf.constant(MAX_K, tf.int64),
+                    VOCABULARY_SIZE_METADATA: tf.constant(len(vocabulary.words), tf.int64),
+                    DIMENSIONS_METADATA: tf.constant(embeddings.shape[1], tf.int64),
+                    MAX_K_METADATA: tf.constant(MAX_K, tf.int64),
                 }
             ),
         ],
@@ -120,13 +150,16 @@ def export_saved_model(vocabulary: Vocabulary, embeddings: np.ndarray, path: Pat
 def warmup_requests(vocabulary: Vocabulary) -> list[WarmupRequest]:
     frequent = np.array(vocabulary.words[:8], dtype=object)
     k = np.full(len(frequent), 10, np.int32)
-    # An analogy row as the gateway sends it: its words, padded with "" to a fixed width.
-    positive = np.array([[*frequent[:2], *[""] * 8]], dtype=object)
-    negative = np.array([[frequent[2], *[""] * 9]], dtype=object)
+    # An analogy row as the gateway sends it: its words, padded to MAX_ANALOGY_WORDS.
+    positive = np.array([[*frequent[:2], *[PAD] * (MAX_ANALOGY_WORDS - 2)]], dtype=object)
+    negative = np.array([[frequent[2], *[PAD] * (MAX_ANALOGY_WORDS - 1)]], dtype=object)
     return [
-        WarmupRequest("similar", {"words": frequent[:1], "k": k[:1]}),
-        WarmupRequest("similar", {"words": frequent, "k": k}),
-        WarmupRequest("analogy", {"positive": positive, "negative": negative, "k": k[:1]}),
-        WarmupRequest("embed", {"words": frequent}),
+        WarmupRequest(SIMILAR_SIGNATURE, {WORDS_INPUT: frequent[:1], K_INPUT: k[:1]}),
+        WarmupRequest(SIMILAR_SIGNATURE, {WORDS_INPUT: frequent, K_INPUT: k}),
+        WarmupRequest(
+            ANALOGY_SIGNATURE,
+            {POSITIVE_INPUT: positive, NEGATIVE_INPUT: negative, K_INPUT: k[:1]},
+        ),
+        WarmupRequest(EMBED_SIGNATURE, {WORDS_INPUT: frequent}),
         metadata_warmup(),
     ]
