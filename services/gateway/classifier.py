@@ -1,6 +1,6 @@
 """Wine classification: validate raw measurements, call the classifier, name the classes.
 
-The `classifier` model contract (see training/classifier.py):
+The `classifier` model contract (training/contracts/classifier.py):
 - signature `serving_default`: `features` float32 [-1, n] raw measurements -> `probabilities`
   float32 [-1, k] and `class_ids` int64 [-1]; feature scaling happens inside the graph;
 - signature `metadata`, `rows` int32 [-1]: `feature_names` string [-1, n], `class_names` string

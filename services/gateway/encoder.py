@@ -1,6 +1,6 @@
 """Latent codes and anomaly scores from the `autoencoder` model.
 
-The `autoencoder` contract (training/autoencoder.py):
+The `autoencoder` contract (training/contracts/autoencoder.py):
 - `encode`: `images` float32 [-1, 28, 28] -> `codes` float32 [-1, 32];
 - `reconstruct`: `images` -> `reconstructions` float32 [-1, 28, 28], `errors` float32 [-1]
   (mean squared error per pixel: an anomaly score).

@@ -1,6 +1,6 @@
 """Forecasting a monthly series: autoregressive generation over the `forecaster` model.
 
-The `forecaster` contract (training/forecaster/__init__.py), raw series values in and out
+The `forecaster` contract (training/contracts/forecaster.py), raw series values in and out
 (scaling lives in the graph):
 - `prime`: `history` float32 [-1, C] (the first `count` real, the rest padding), `count` int32
   [-1], `state` float32 [-1, S] -> `prediction` float32 [-1], `state` float32 [-1, S];

@@ -1,7 +1,7 @@
 """Reading handwritten digits with the `cnn` model.
 
-The `cnn` contract (training/cnn.py): `serving_default`: `images` float32 [-1, 28, 28], MNIST-style
-in [0, 1] -> `probabilities` float32 [-1, 10], `digits` int64 [-1].
+The `cnn` contract (training/contracts/cnn.py): `serving_default`: `images` float32
+[-1, 28, 28], MNIST-style in [0, 1] -> `probabilities` float32 [-1, 10], `digits` int64 [-1].
 """
 
 from __future__ import annotations

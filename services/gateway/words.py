@@ -1,8 +1,8 @@
 """Nearest words and analogies with the `word2vec` model.
 
-The `word2vec` contract (training/word2vec/__init__.py). The gateway applies unicode NFKC; the graph
-lower-cases and strips surrounding punctuation, as training did, and holds the vocabulary, so the
-gateway learns from `known` which words the model does not have:
+The `word2vec` contract (training/contracts/word2vec.py). The gateway applies unicode NFKC; the
+graph lower-cases and strips surrounding punctuation, as training did, and holds the vocabulary,
+so the gateway learns from `known` which words the model does not have:
 - `similar`: `words` string [-1], `k` int32 [-1] -> `neighbors` string [-1, K], `scores` float32
   [-1, K], `known` bool [-1], K >= k;
 - `analogy`: `positive` string [-1, P], `negative` string [-1, N] (padded with ""), `k` int32
