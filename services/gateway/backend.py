@@ -1,16 +1,16 @@
 """The gateway's client of the model server (TensorFlow Serving's gRPC API).
 
 Every call carries a deadline and the request id of the gateway call it serves. Transient
-UNAVAILABLE and CANCELLED answers are retried by gRPC itself, through the channel's service config,
-so there is no retry loop here, and gRPC's retry throttling keeps those retries from multiplying
-an overload. Backend status codes become domain errors in one table, `BACKEND_STATUS_MEANINGS`.
+UNAVAILABLE and CANCELLED answers are retried by gRPC itself, through the channel's service config
+(services/gateway/backend_channel.py), so there is no retry loop here, and gRPC's retry throttling
+keeps those retries from multiplying an overload. Backend status codes become domain errors in one
+table, `BACKEND_STATUS_MEANINGS` (services/gateway/backend_status.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,12 +20,12 @@ import grpc
 import numpy.typing as npt
 
 from services.gateway import errors
+from services.gateway.backend_channel import channel_options
+from services.gateway.backend_status import meaning_of
 from services.gateway.domain import Deadline
 from services.gateway.logs import outgoing_metadata
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.model_server_api import (
-    MODEL_SERVICE,
-    PREDICTION_SERVICE,
     ModelService,
     prediction_service,
     unpack_signature_defs,
@@ -42,47 +42,8 @@ from services.generated.tfserving.v1 import (
 
 log = logging.getLogger(__name__)
 
-RETRY_MAX_TOKENS = 1000  # the most gRPC allows
-RETRY_TOKEN_RATIO = 0.1
-
 # The replicas (by address) whose last status answer had a version of a model AVAILABLE.
 HolderLookup = Callable[[str, int], list[str]]
-
-_RETRY_SERVICE_CONFIG = json.dumps(
-    {
-        "methodConfig": [
-            {
-                "name": [
-                    {"service": PREDICTION_SERVICE},
-                    {"service": MODEL_SERVICE},
-                ],
-                "retryPolicy": {
-                    "maxAttempts": 3,
-                    "initialBackoff": "0.05s",
-                    "maxBackoff": "0.5s",
-                    "backoffMultiplier": 2,
-                    # A model server that shuts down cancels the calls it has received but not
-                    # yet started (grpc/grpc#41785): the client sees CANCELLED, though nothing
-                    # ran. Every method the gateway calls only reads, so a retry is safe, and
-                    # round robin sends it to another replica.
-                    "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"],
-                },
-            }
-        ],
-        # A full batching queue answers UNAVAILABLE too, so unthrottled retries would triple
-        # the load on a saturated model server. Each attempt that fails with a retryable code
-        # costs a token, each success earns tokenRatio back, and no retry is sent while half
-        # the tokens or fewer are left. So a burst of up to maxTokens / 2 = 500 failed attempts
-        # is still retried: a replica draining in a rolling restart refuses calls for 0.1 s or
-        # more, which at a few thousand calls a second spread over two replicas is a few
-        # hundred. A backend that goes on failing then gets one attempt per call, and retries
-        # come back only while failures stay under a tenth of the successes. The tokens belong
-        # to the round-robin channel and so cover all of its replicas; when the replicas change
-        # and the channel is replaced (services/gateway/replicas.py), the new one starts with a
-        # full bucket, while the old one keeps its own for the calls that finish on it.
-        "retryThrottling": {"maxTokens": RETRY_MAX_TOKENS, "tokenRatio": RETRY_TOKEN_RATIO},
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -99,24 +60,6 @@ class Prediction:
 
     outputs: dict[str, npt.NDArray[Any]]
     version: int
-
-
-def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
-    """The model server channel's options: retries, client-side round robin over every address
-    the target resolves to (a headless Service's pods), message limits and keepalive."""
-    return [
-        ("grpc.service_config", _RETRY_SERVICE_CONFIG),
-        ("grpc.enable_retries", 1),
-        ("grpc.lb_policy_name", "round_robin"),
-        ("grpc.max_send_message_length", max_message_bytes),
-        ("grpc.max_receive_message_length", max_message_bytes),
-        # Pings on idle connections, so a peer or proxy that vanished is noticed.
-        ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
-        # Notice a restarted model server within a second rather than the default 120 s.
-        ("grpc.initial_reconnect_backoff_ms", 200),
-        ("grpc.max_reconnect_backoff_ms", 1000),
-    ]
 
 
 class ModelServerClient:
@@ -323,88 +266,9 @@ def _translate(
     """Turns a model server status into the domain error that explains it to the client. The
     client gets the row's fixed message; the model server's own text goes to the log only."""
     code = exc.code()
-    meaning = BACKEND_STATUS_MEANINGS.get(code, _FAILED)
+    meaning = meaning_of(code)
     subject = _subject(model, version)
     if meaning.logged:
         log.warning("model server answered %s for %s: %s", code.name, subject, exc.details() or "")
     message = meaning.message.format(subject=subject, code=code.name, deadline=deadline.origin)
     raise meaning.error(message) from exc
-
-
-@dataclass(frozen=True)
-class BackendStatusMeaning:
-    """What one model server status code means to the gateway's client."""
-
-    error: type[errors.GatewayError]
-    # Fixed text; {subject} is the model (and version), {code} the model server's code name,
-    # {deadline} what set the call's deadline.
-    message: str
-    # Whether the model server's details are worth a WARNING line in the gateway's log.
-    logged: bool = True
-
-
-_DETAILS_LOGGED = "the gateway logged the details"
-_FAILED = BackendStatusMeaning(errors.BackendError, "model server failed ({code}) for {subject}")
-
-# Every code the model server can end a call with, or gRPC can on the way to it, and what it
-# becomes. transport/status.py then gives each domain error the code the client sees (right).
-BACKEND_STATUS_MEANINGS: dict[grpc.StatusCode, BackendStatusMeaning] = {
-    # Down, draining, or (TensorFlow Serving's batching) queue full; the channel has already
-    # retried it, throttled. -> UNAVAILABLE
-    grpc.StatusCode.UNAVAILABLE: BackendStatusMeaning(
-        errors.BackendUnavailable, "model server is unavailable", logged=False
-    ),
-    # The gateway's own cancellations arrive as asyncio.CancelledError, so this one came from
-    # the model server: gRPC cancels calls not yet started as it stops. -> UNAVAILABLE
-    grpc.StatusCode.CANCELLED: BackendStatusMeaning(
-        errors.BackendUnavailable,
-        "model server is unavailable (it is shutting down)",
-        logged=False,
-    ),
-    # A transient conflict; every call the gateway makes only reads. -> UNAVAILABLE
-    grpc.StatusCode.ABORTED: BackendStatusMeaning(
-        errors.BackendUnavailable, "model server aborted the call for {subject}; retry it"
-    ),
-    # -> DEADLINE_EXCEEDED
-    grpc.StatusCode.DEADLINE_EXCEEDED: BackendStatusMeaning(
-        errors.DeadlineExceeded,
-        "{deadline} passed while waiting for the model server to answer for {subject}",
-        logged=False,
-    ),
-    # Not loaded (yet, or any more): rollouts make this normal. -> NOT_FOUND
-    grpc.StatusCode.NOT_FOUND: BackendStatusMeaning(
-        errors.ModelNotFound, "{subject} is not loaded in the model server", logged=False
-    ),
-    # Overload: out of memory for the batch (TensorFlow's OOM), or a full queue in servers
-    # that say so with this code. The same code as the gateway's own load shedding, and one
-    # that clients do not retry at once. (gRPC says it too of an answer over the gateway's
-    # message limit, which its batch limits keep far away.) -> RESOURCE_EXHAUSTED
-    grpc.StatusCode.RESOURCE_EXHAUSTED: BackendStatusMeaning(
-        errors.BackendOverloaded,
-        "{subject} is overloaded in the model server; retry later, with backoff",
-    ),
-    # The gateway checks every input against the version's own metadata first, so a refusal
-    # means the gateway and the model disagree: not the client's fault. -> FAILED_PRECONDITION
-    grpc.StatusCode.INVALID_ARGUMENT: BackendStatusMeaning(
-        errors.ModelContractError,
-        "{subject} refused the inputs the gateway built from its metadata; " + _DETAILS_LOGGED,
-    ),
-    grpc.StatusCode.OUT_OF_RANGE: BackendStatusMeaning(
-        errors.ModelContractError,
-        "{subject} refused the inputs the gateway built from its metadata; " + _DETAILS_LOGGED,
-    ),
-    # A missing signature or an unusable output: the version cannot serve the contract.
-    # -> FAILED_PRECONDITION
-    grpc.StatusCode.FAILED_PRECONDITION: BackendStatusMeaning(
-        errors.ModelContractError, "{subject} cannot serve this call; " + _DETAILS_LOGGED
-    ),
-    # The model server failed, or the gateway is deployed against the wrong server or without
-    # its credentials: nothing the client can change. -> INTERNAL
-    grpc.StatusCode.UNKNOWN: _FAILED,
-    grpc.StatusCode.INTERNAL: _FAILED,
-    grpc.StatusCode.DATA_LOSS: _FAILED,
-    grpc.StatusCode.UNIMPLEMENTED: _FAILED,
-    grpc.StatusCode.UNAUTHENTICATED: _FAILED,
-    grpc.StatusCode.PERMISSION_DENIED: _FAILED,
-    grpc.StatusCode.ALREADY_EXISTS: _FAILED,
-}

@@ -31,7 +31,7 @@ from rendered import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
-from services.gateway.backend import channel_options
+from services.gateway.backend_channel import channel_options
 from services.gateway.settings import GatewaySettings
 from services.modelserver.batching import BatchingOptions
 from services.modelserver.settings import parse_settings

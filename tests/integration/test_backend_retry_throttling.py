@@ -22,12 +22,8 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from tensorflow_tensors import tensorflow_tensor
 
 from services.gateway import errors
-from services.gateway.backend import (
-    RETRY_MAX_TOKENS,
-    RETRY_TOKEN_RATIO,
-    ModelServerClient,
-    channel_options,
-)
+from services.gateway.backend import ModelServerClient
+from services.gateway.backend_channel import RETRY_MAX_TOKENS, RETRY_TOKEN_RATIO, channel_options
 from services.gateway.domain import Deadline
 from services.gateway.metrics import GatewayMetrics
 

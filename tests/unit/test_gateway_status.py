@@ -6,7 +6,7 @@ import grpc
 import pytest
 
 from services.gateway import errors
-from services.gateway.backend import BACKEND_STATUS_MEANINGS
+from services.gateway.backend_status import BACKEND_STATUS_MEANINGS
 from services.gateway.transport.status import STATUS_BY_ERROR, status_for
 
 
