@@ -30,7 +30,8 @@ from services.modelserver.errors import (
     StartupError,
     TensorFlowRuntimeError,
 )
-from services.modelserver.manager import ModelManager, unavailable_models_message
+from services.modelserver.manager import ModelManager
+from services.modelserver.model_slot import unavailable_models_message
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ lock, so its poller and a config reload never load the same version twice. The m
 versions is replaced, never mutated, so a request that picked a version keeps it even when that
 version is unloaded a moment later.
 
-TensorFlow Serving's file-system source polls every model's base path in one pass, and one
-missing base path fails the whole pass: no model's versions change until it is back. This
-follows it, since a stand-in that loaded the others would hide that from anyone testing here.
+Each model's state is a ModelSlot (services/modelserver/model_slot.py); what its base path
+offers, and whether the poll of every base path fails as TensorFlow Serving's does, comes from
+services/modelserver/base_paths.py.
 """
 
 from __future__ import annotations
@@ -21,21 +21,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import tensorflow as tf
 
 from services.common.bounded import shorten
+from services.modelserver.base_paths import (
+    FileSystemPoll,
+    fingerprints,
+    still_wanted,
+    whole_versions,
+)
 from services.modelserver.config import ModelDefinition
 from services.modelserver.errors import InvalidArgumentError, NotFoundError
+from services.modelserver.model_slot import (
+    ModelSlot,
+    ModelsUnavailableError,
+    unavailable_models_message,
+)
 from services.modelserver.repository import (
     SETTLE_SECONDS,
     BasePathNotFoundError,
-    Fingerprint,
     fingerprint,
-    is_settled,
     list_version_dirs,
     select_versions,
 )
@@ -47,26 +55,6 @@ logger = logging.getLogger(__name__)
 Loader = Callable[[str, int, Path], Servable]
 AvailabilityListener = Callable[[str, bool | None], Awaitable[None]]
 """Told (model name, whether a version serves) on every change; None once a model is removed."""
-
-
-@dataclass
-class _ModelSlot:
-    definition: ModelDefinition
-    serving: Mapping[int, Servable] = field(default_factory=dict)
-    statuses: dict[int, VersionStatus] = field(default_factory=dict)
-    # Wanted versions whose loading failed for good, with their directory's fingerprint then;
-    # retried once the directory changes (a copy that was not finished) or comes back.
-    failed: dict[int, Fingerprint] = field(default_factory=dict)
-    # Versions seen on disk whose files were still changing at the last poll.
-    unsettled: set[int] = field(default_factory=set)
-    problem: str | None = None  # what is wrong with the base path, as last logged
-    available: bool | None = None  # as last reported to the listener
-    # Held while the model is reconciled or removed: the poller and a reload take turns.
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    @property
-    def name(self) -> str:
-        return self.definition.name
 
 
 class ModelManager:
@@ -83,7 +71,7 @@ class ModelManager:
         on_availability_change: AvailabilityListener | None = None,
         settle_seconds: float = SETTLE_SECONDS,
     ) -> None:
-        self._slots = {definition.name: _ModelSlot(definition) for definition in definitions}
+        self._slots = {definition.name: ModelSlot(definition) for definition in definitions}
         self._poll_wait_seconds = poll_wait_seconds
         self._max_num_load_retries = max_num_load_retries
         self._load_retry_interval_seconds = load_retry_interval_seconds
@@ -91,7 +79,7 @@ class ModelManager:
         self._on_availability_change = on_availability_change
         self._settle_seconds = settle_seconds
         self._pollers: dict[str, asyncio.Task[None]] = {}
-        self._poll_failure: str | None = None  # why the last file-system poll failed, if it did
+        self._file_system_poll = FileSystemPoll()
 
     @property
     def model_names(self) -> list[str]:
@@ -135,7 +123,7 @@ class ModelManager:
         for name, definition in wanted.items():
             slot = self._slots.get(name)
             if slot is None:
-                slot = self._slots[name] = _ModelSlot(definition)
+                slot = self._slots[name] = ModelSlot(definition)
                 added.append(slot)
             else:
                 slot.definition = definition
@@ -147,7 +135,7 @@ class ModelManager:
         # replaced never leaves a gap with neither serving.
         for name in [name for name in self._slots if name not in wanted]:
             await self._remove(name)
-        return [self._why_unavailable(slot) for slot in added if not slot.serving]
+        return [slot.why_unavailable() for slot in added if not slot.serving]
 
     def has_model(self, name: str) -> bool:
         """Whether the model is in the config (whether or not a version serves)."""
@@ -198,16 +186,14 @@ class ModelManager:
         waits before it listens; a model without versions is waited for, however long. Raises
         ModelsUnavailableError once a model's newest version has failed to load for good."""
         while True:
-            failed = [
-                self._why_unavailable(slot) for slot in self._slots.values() if _gave_up(slot)
-            ]
+            failed = [slot.why_unavailable() for slot in self._slots.values() if slot.gave_up()]
             if failed:
                 raise ModelsUnavailableError(unavailable_models_message(failed))
             if all(slot.serving for slot in self._slots.values()):
                 return
             await asyncio.sleep(check_seconds)
 
-    def _start_polling(self, slot: _ModelSlot) -> None:
+    def _start_polling(self, slot: ModelSlot) -> None:
         if self._poll_wait_seconds > 0 and slot.name not in self._pollers:
             self._pollers[slot.name] = asyncio.create_task(
                 self._poll_forever(slot), name=f"poll {slot.name}"
@@ -227,23 +213,17 @@ class ModelManager:
         if self._on_availability_change is not None:
             await self._on_availability_change(name, None)
 
-    @staticmethod
-    def _why_unavailable(slot: _ModelSlot) -> str:
-        messages = [status.error_message for status in slot.statuses.values() if status.error_code]
-        reason = slot.problem or "; ".join(messages) or "no version loaded"
-        return f"{{name: {slot.name}}} due to error: {reason}"
-
-    async def _poll_forever(self, slot: _ModelSlot) -> None:
+    async def _poll_forever(self, slot: ModelSlot) -> None:
         while True:
             await asyncio.sleep(self._poll_wait_seconds)
             await self._sync_model(slot)
 
-    async def _sync_model(self, slot: _ModelSlot) -> None:
+    async def _sync_model(self, slot: ModelSlot) -> None:
         async with slot.lock:
             if self._slots.get(slot.name) is not slot:
                 return  # removed (or replaced) while this waited for the lock
             try:
-                if await self._file_system_poll_fails():
+                if await self._file_system_poll.fails(list(self._slots.values())):
                     return  # whatever serves keeps serving
                 await self._reconcile(slot)
             except asyncio.CancelledError:
@@ -253,7 +233,7 @@ class ModelManager:
                 logger.exception("Polling model %s failed", slot.name)
             await self._report_availability(slot)
 
-    async def _reconcile(self, slot: _ModelSlot) -> None:
+    async def _reconcile(self, slot: ModelSlot) -> None:
         definition = slot.definition
         try:
             on_disk = await asyncio.to_thread(list_version_dirs, definition.base_path)
@@ -274,8 +254,8 @@ class ModelManager:
 
         wanted = select_versions(on_disk, definition.version_policy)
         candidates = {version: on_disk[version] for version in wanted - slot.serving.keys()}
-        prints = await asyncio.to_thread(_fingerprints, candidates)
-        to_load = self._whole_versions(slot, wanted, prints, self._settle_seconds)
+        prints = await asyncio.to_thread(fingerprints, candidates)
+        to_load = whole_versions(slot, wanted, prints, self._settle_seconds)
 
         # Newest first, as TensorFlow Serving's policy loads them.
         for version in sorted(to_load, reverse=True):
@@ -289,52 +269,7 @@ class ModelManager:
         for version in unwanted:
             self._unload(slot, version)
 
-    async def _file_system_poll_fails(self) -> bool:
-        """Whether some model's base path is missing, which fails TensorFlow Serving's poll of
-        every model; logged when the reason changes."""
-        slots = list(self._slots.values())
-        missing = await asyncio.to_thread(
-            lambda: [slot for slot in slots if not slot.definition.base_path.is_dir()]
-        )
-        for slot in missing:
-            slot.problem = (
-                f"Could not find base path {slot.definition.base_path} for servable {slot.name}"
-            )
-        failure = (
-            f"FileSystemStoragePathSource encountered a file-system access error: "
-            f"{missing[0].problem}"
-            if missing
-            else None
-        )
-        if failure is not None and failure != self._poll_failure:
-            logger.error(failure)
-        self._poll_failure = failure
-        return failure is not None
-
-    @staticmethod
-    def _whole_versions(
-        slot: _ModelSlot, wanted: set[int], prints: Mapping[int, Fingerprint], settle_seconds: float
-    ) -> set[int]:
-        """The wanted versions to load now, of those not serving (``prints``): written completely
-        (no file changed for a moment), and not failed in the state they are in. Runs on the
-        event loop, since it updates the slot."""
-        slot.failed = {v: fp for v, fp in slot.failed.items() if v in wanted}
-        slot.unsettled = set()
-        ready = set()
-        for version, print_ in prints.items():
-            if not is_settled(print_, settle_seconds):
-                slot.unsettled.add(version)
-            elif slot.failed.get(version) not in (None, print_):
-                logger.info(
-                    "%s version %d changed on disk since it failed; retrying", slot.name, version
-                )
-                del slot.failed[version]
-                ready.add(version)
-            elif version not in slot.failed:
-                ready.add(version)
-        return ready
-
-    async def _load(self, slot: _ModelSlot, version: int, path: Path) -> None:
+    async def _load(self, slot: ModelSlot, version: int, path: Path) -> None:
         name = slot.name
         slot.statuses[version] = VersionStatus(VersionState.LOADING)
         attempts = self._max_num_load_retries + 1
@@ -362,21 +297,14 @@ class ModelManager:
             )
             if attempt < attempts:
                 await asyncio.sleep(self._load_retry_interval_seconds)
-                if not await self._still_wanted(slot, version):
+                if not await still_wanted(slot, version):
                     # Like TensorFlow Serving: a version superseded meanwhile is not retried.
                     logger.info("Not retrying %s version %d: no longer wanted", name, version)
                     break
         slot.failed[version] = await asyncio.to_thread(fingerprint, path)
         slot.statuses[version] = VersionStatus(VersionState.END, error.tf_error_code, error.message)
 
-    async def _still_wanted(self, slot: _ModelSlot, version: int) -> bool:
-        try:
-            on_disk = await asyncio.to_thread(list_version_dirs, slot.definition.base_path)
-        except BasePathNotFoundError:
-            return True  # nothing new is known; keep the versions wanted so far
-        return version in select_versions(on_disk, slot.definition.version_policy)
-
-    def _unload(self, slot: _ModelSlot, version: int) -> None:
+    def _unload(self, slot: ModelSlot, version: int) -> None:
         # Requests that already hold this version finish with it; new ones no longer see it.
         slot.statuses[version] = VersionStatus(VersionState.UNLOADING)
         slot.serving = {v: servable for v, servable in slot.serving.items() if v != version}
@@ -384,41 +312,16 @@ class ModelManager:
         logger.info("Unloaded servable: {name: %s version: %d}", slot.name, version)
 
     @staticmethod
-    def _note_problem(slot: _ModelSlot, problem: str | None) -> None:
+    def _note_problem(slot: ModelSlot, problem: str | None) -> None:
         # Logged when it appears, not at every poll.
         if problem is not None and problem != slot.problem:
             logger.warning(problem)
         slot.problem = problem
 
-    async def _report_availability(self, slot: _ModelSlot) -> None:
+    async def _report_availability(self, slot: ModelSlot) -> None:
         available = bool(slot.serving)
         if available == slot.available:
             return
         slot.available = available
         if self._on_availability_change is not None:
             await self._on_availability_change(slot.name, available)
-
-
-def unavailable_models_message(failures: Sequence[str]) -> str:
-    """TensorFlow Serving's error for models that did not load, at start-up or on a reload."""
-    return f"{len(failures)} model(s) did not become available: " + "".join(
-        f"{{{failure}}}, " for failure in failures
-    )
-
-
-class ModelsUnavailableError(Exception):
-    """A configured model cannot serve: its newest version failed to load for good."""
-
-
-def _gave_up(slot: _ModelSlot) -> bool:
-    """No version serves and the newest one seen has ended in an error (TensorFlow Serving's
-    Latest(model) reaching END)."""
-    if slot.serving or not slot.statuses:
-        return False
-    newest = slot.statuses[max(slot.statuses)]
-    return newest.state is VersionState.END and newest.error_code != 0
-
-
-def _fingerprints(paths: Mapping[int, Path]) -> dict[int, Fingerprint]:
-    """Each version directory's fingerprint; reads the disk, so it runs in a worker thread."""
-    return {version: fingerprint(path) for version, path in paths.items()}

@@ -37,7 +37,8 @@ from services.modelserver.config import (
 from services.modelserver.config_reload import ConfigReloader, allowed_roots
 from services.modelserver.dataplane import DataPlane
 from services.modelserver.errors import StartupError
-from services.modelserver.manager import ModelManager, ModelsUnavailableError
+from services.modelserver.manager import ModelManager
+from services.modelserver.model_slot import ModelsUnavailableError
 from services.modelserver.monitoring import DEFAULT_PATH as DEFAULT_METRICS_PATH
 from services.modelserver.monitoring import ServingMetrics
 from services.modelserver.rest import RestApi, RestOptions, start_rest_api
