@@ -24,6 +24,13 @@ from services.gateway.images import ImageInput, prepare_images
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import output
 from services.gateway.signatures import Signature, require
+from training.contracts.autoencoder import (
+    CODES_OUTPUT,
+    ENCODE_SIGNATURE,
+    ERRORS_OUTPUT,
+    IMAGES_INPUT,
+    RECONSTRUCT_SIGNATURE,
+)
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ class Encoder:
             catalog=catalog,
             metrics=metrics,
             model=model,
-            signature="encode",
+            signature=ENCODE_SIGNATURE,
             preprocess=Preprocess.PREPARE,
         )
         self.schemas = self._flow.schemas
@@ -99,7 +106,7 @@ class Encoder:
         return await asyncio.to_thread(_prepare_vectors, vectors), with_errors
 
     def inputs(self, version: int, signatures: Signatures, batch: Batch) -> Tensors:
-        inputs = {"images": batch[0]}
+        inputs = {IMAGES_INPUT: batch[0]}
         signatures[0].check_inputs(self._model, inputs)
         return inputs
 
@@ -112,20 +119,25 @@ class Encoder:
         deadline: Deadline,
     ) -> EncodeResult:
         rows, with_errors = batch
-        codes = output(coded.outputs, "codes", self._model)
+        codes = output(coded.outputs, CODES_OUTPUT, self._model)
         if codes.ndim != 2 or len(codes) != len(rows):
             raise errors.ModelContractError(
-                f"model {self._model} answered codes of shape {list(codes.shape)}"
+                f"model {self._model} answered {CODES_OUTPUT} of shape {list(codes.shape)}"
             )
         scores = None
         if with_errors:
-            inputs = {"images": rows}
+            inputs = {IMAGES_INPUT: rows}
             signatures[1].check_inputs(self._model, inputs)
             # Only the scores come back: the reconstructions would be 784 floats per image.
             scored = await self._backend.predict(
-                self._model, version, "reconstruct", inputs, deadline, outputs=["errors"]
+                self._model,
+                version,
+                RECONSTRUCT_SIGNATURE,
+                inputs,
+                deadline,
+                outputs=[ERRORS_OUTPUT],
             )
-            scores = output(scored.outputs, "errors", self._model, (len(rows),))
+            scores = output(scored.outputs, ERRORS_OUTPUT, self._model, (len(rows),))
             scores = scores.astype(np.float32)
         return EncodeResult(
             codes=codes.astype(np.float32),
@@ -136,8 +148,8 @@ class Encoder:
     async def load_schema(self, version: int, deadline: Deadline) -> Signatures:
         signatures = await self._backend.signatures(self._model, version, deadline)
         return (
-            require(signatures, self._model, version, "encode"),
-            require(signatures, self._model, version, "reconstruct"),
+            require(signatures, self._model, version, ENCODE_SIGNATURE),
+            require(signatures, self._model, version, RECONSTRUCT_SIGNATURE),
         )
 
 

@@ -21,8 +21,13 @@ from services.gateway.images import ImageInput, prepare_images
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import output
 from services.gateway.signatures import Signature, require
-from training.contracts.cnn import N_DIGITS
-from training.contracts.cnn import SERVING_SIGNATURE as SIGNATURE
+from training.contracts.cnn import (
+    DIGITS_OUTPUT,
+    IMAGES_INPUT,
+    N_DIGITS,
+    PROBABILITIES_OUTPUT,
+    SERVING_SIGNATURE,
+)
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ class DigitRecognizer:
             catalog=catalog,
             metrics=metrics,
             model=model,
-            signature=SIGNATURE,
+            signature=SERVING_SIGNATURE,
             preprocess=Preprocess.PREPARE,
         )
         self.schemas = self._flow.schemas
@@ -71,7 +76,7 @@ class DigitRecognizer:
         return await prepare_images(images, "images", self._max_batch_size, self._limits, deadline)
 
     def inputs(self, version: int, signature: Signature, batch: FloatArray) -> Tensors:
-        inputs = {"images": batch}
+        inputs = {IMAGES_INPUT: batch}
         signature.check_inputs(self._model, inputs)
         return inputs
 
@@ -84,8 +89,10 @@ class DigitRecognizer:
         deadline: Deadline,
     ) -> DigitsResult:
         count = len(batch)
-        probabilities = output(prediction.outputs, "probabilities", self._model, (count, N_DIGITS))
-        digits = output(prediction.outputs, "digits", self._model, (count,))
+        probabilities = output(
+            prediction.outputs, PROBABILITIES_OUTPUT, self._model, (count, N_DIGITS)
+        )
+        digits = output(prediction.outputs, DIGITS_OUTPUT, self._model, (count,))
         return DigitsResult(
             digits=digits.astype(np.int64),
             probabilities=probabilities.astype(np.float32),
@@ -94,4 +101,4 @@ class DigitRecognizer:
 
     async def load_schema(self, version: int, deadline: Deadline) -> Signature:
         signatures = await self._backend.signatures(self._model, version, deadline)
-        return require(signatures, self._model, version, SIGNATURE)
+        return require(signatures, self._model, version, SERVING_SIGNATURE)
