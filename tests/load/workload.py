@@ -188,7 +188,7 @@ def build_word_pools() -> Words:
 
     vocabularies = [
         set(Vocabulary.build(load_corpus(config.corpus), config.min_count).words)
-        for config in PROFILES.values()
+        for config in PROFILES
     ]
     known = set.intersection(*vocabularies)
     counts = Counter(word for document in load_corpus(LEE).documents for word in document)
