@@ -21,7 +21,7 @@ from services.gateway import errors
 from services.gateway.backend import ModelServerClient, Prediction
 from services.gateway.catalog import ModelCatalog
 from services.gateway.domain import Deadline, FloatArray, ModelVersion, Tensors
-from services.gateway.flow import Preprocess, SingleCall
+from services.gateway.flow import Preprocess, SingleCallCore
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import METADATA_SIGNATURE, output, read_metadata, strings
 from training.contracts.classifier import (
@@ -103,7 +103,9 @@ class ClassifierSchema:
         return f'samples[{row}].named.values["{self.feature_names[column]}"]'
 
 
-class WineClassifier:
+class WineClassifier(
+    SingleCallCore[Sequence[WineSample], Sequence[WineSample], ClassifierSchema, ClassifyResult]
+):
     """The domain core behind the Classify RPC: the steps of its one model call (flow.py)."""
 
     def __init__(
@@ -114,26 +116,15 @@ class WineClassifier:
         max_batch_size: int,
         metrics: GatewayMetrics,
     ) -> None:
-        self._backend = backend
-        self._model = model
-        self._max_batch_size = max_batch_size
         # Ordering the features takes the version's names, so that is the timed preprocessing.
-        self._flow = SingleCall(
-            self,
-            backend=backend,
-            catalog=catalog,
-            metrics=metrics,
-            model=model,
-            signature=SERVING_SIGNATURE,
-            preprocess=Preprocess.INPUTS,
-        )
-        self.schemas = self._flow.schemas
+        super().__init__(backend, catalog, metrics, model, SERVING_SIGNATURE, Preprocess.INPUTS)
+        self._max_batch_size = max_batch_size
 
     async def classify(
         self, samples: Sequence[WineSample], version: int | None, deadline: Deadline
     ) -> ClassifyResult:
         """Classifies a batch with a pinned version, or with the serving version if None."""
-        return await self._flow.run(samples, version, deadline)
+        return await self.run(samples, version, deadline)
 
     async def prepare(
         self, samples: Sequence[WineSample], deadline: Deadline

@@ -19,7 +19,7 @@ from services.gateway.backend import ModelServerClient, Prediction
 from services.gateway.catalog import ModelCatalog
 from services.gateway.digits import ImageLimits, prepare_raw
 from services.gateway.domain import Deadline, FloatArray, ModelVersion, Tensors
-from services.gateway.flow import Preprocess, SingleCall
+from services.gateway.flow import Preprocess, SingleCallCore
 from services.gateway.images import ImageInput, prepare_images
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import output
@@ -50,7 +50,7 @@ Batch = tuple[FloatArray, bool]
 Signatures = tuple[Signature, Signature]
 
 
-class Encoder:
+class Encoder(SingleCallCore[EncodeRequest, Batch, Signatures, EncodeResult]):
     """The domain core behind Encode: the steps of its model call (flow.py), and of the
     reconstruction that scores the batch when asked."""
 
@@ -63,21 +63,10 @@ class Encoder:
         limits: ImageLimits,
         metrics: GatewayMetrics,
     ) -> None:
-        self._backend = backend
-        self._model = model
+        # Pictures are decoded before a version is pinned: that needs no version.
+        super().__init__(backend, catalog, metrics, model, ENCODE_SIGNATURE, Preprocess.PREPARE)
         self._max_batch_size = max_batch_size
         self._limits = limits
-        # Pictures are decoded before a version is pinned: that needs no version.
-        self._flow = SingleCall(
-            self,
-            backend=backend,
-            catalog=catalog,
-            metrics=metrics,
-            model=model,
-            signature=ENCODE_SIGNATURE,
-            preprocess=Preprocess.PREPARE,
-        )
-        self.schemas = self._flow.schemas
 
     async def encode(
         self,
@@ -87,7 +76,7 @@ class Encoder:
         pinned: int | None,
         deadline: Deadline,
     ) -> EncodeResult:
-        return await self._flow.run((images, vectors, with_errors), pinned, deadline)
+        return await self.run((images, vectors, with_errors), pinned, deadline)
 
     async def prepare(self, request: EncodeRequest, deadline: Deadline) -> Batch:
         images, vectors, with_errors = request

@@ -16,7 +16,7 @@ from services.gateway.backend import ModelServerClient, Prediction
 from services.gateway.catalog import ModelCatalog
 from services.gateway.digits import ImageLimits
 from services.gateway.domain import Deadline, FloatArray, ModelVersion, Tensors
-from services.gateway.flow import Preprocess, SingleCall
+from services.gateway.flow import Preprocess, SingleCallCore
 from services.gateway.images import ImageInput, prepare_images
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import output
@@ -39,7 +39,7 @@ class DigitsResult:
     model: ModelVersion
 
 
-class DigitRecognizer:
+class DigitRecognizer(SingleCallCore[Sequence[ImageInput], FloatArray, Signature, DigitsResult]):
     """The domain core behind RecognizeDigits: the steps of its one model call (flow.py)."""
 
     def __init__(
@@ -51,26 +51,15 @@ class DigitRecognizer:
         limits: ImageLimits,
         metrics: GatewayMetrics,
     ) -> None:
-        self._backend = backend
-        self._model = model
+        # Pictures are decoded before a version is pinned: that needs no version.
+        super().__init__(backend, catalog, metrics, model, SERVING_SIGNATURE, Preprocess.PREPARE)
         self._max_batch_size = max_batch_size
         self._limits = limits
-        # Pictures are decoded before a version is pinned: that needs no version.
-        self._flow = SingleCall(
-            self,
-            backend=backend,
-            catalog=catalog,
-            metrics=metrics,
-            model=model,
-            signature=SERVING_SIGNATURE,
-            preprocess=Preprocess.PREPARE,
-        )
-        self.schemas = self._flow.schemas
 
     async def recognize(
         self, images: Sequence[ImageInput], pinned: int | None, deadline: Deadline
     ) -> DigitsResult:
-        return await self._flow.run(images, pinned, deadline)
+        return await self.run(images, pinned, deadline)
 
     async def prepare(self, images: Sequence[ImageInput], deadline: Deadline) -> FloatArray:
         return await prepare_images(images, "images", self._max_batch_size, self._limits, deadline)
