@@ -21,6 +21,8 @@ from services.gateway.tensors import to_tensor_proto
 from services.generated.tfserving.v1 import get_model_status_pb2, model_pb2, predict_pb2
 from services.suite.children import Child
 from services.suite.model_config import model_config_text
+from training.contracts import cnn
+from training.contracts.common import IMAGE_SIZE
 
 CONCURRENCY = (1, 8, 32)
 CEILING_CONCURRENCY = 32
@@ -50,14 +52,14 @@ class ModelAlone:
 
 
 def time_model_alone(models_dir: Path, batch_size: int = 32) -> ModelAlone:
-    servable = load_latest(models_dir, "cnn")
+    servable = load_latest(models_dir, cnn.MODEL_NAME)
 
     def images(count: int) -> dict[str, np.ndarray]:
-        return {"images": np.zeros((count, 28, 28), np.float32)}
+        return {cnn.IMAGES_INPUT: np.zeros((count, IMAGE_SIZE, IMAGE_SIZE), np.float32)}
 
     return ModelAlone(
-        median_run_ms(servable, "serving_default", images(1)),
-        median_run_ms(servable, "serving_default", images(batch_size)),
+        median_run_ms(servable, cnn.SERVING_SIGNATURE, images(1)),
+        median_run_ms(servable, cnn.SERVING_SIGNATURE, images(batch_size)),
         batch_size,
     )
 
@@ -66,7 +68,7 @@ def time_model_alone(models_dir: Path, batch_size: int = 32) -> ModelAlone:
 def model_servers(models_dir: Path, work_dir: Path) -> Iterator[tuple[int, int]]:
     """Two model servers for the CNN: batching off, and on. Yields their ports."""
     config = work_dir / "models.config"  # the repository's own config stays as it is
-    config.write_text(model_config_text(models_dir, ["cnn"]))
+    config.write_text(model_config_text(models_dir, [cnn.MODEL_NAME]))
     parameters = work_dir / "batching.config"
     parameters.write_text(BATCHING_PARAMETERS)
     plain = Child("modelserver (batching off)", "services.modelserver", model_server_flags(config))
@@ -81,9 +83,9 @@ def model_servers(models_dir: Path, work_dir: Path) -> Iterator[tuple[int, int]]
 
 
 async def run(models_dir: Path, work_dir: Path, alternation: Alternation) -> BatchingResults:
-    image = np.random.default_rng(0).random((1, 28, 28), dtype=np.float32)
-    request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name="cnn"))
-    request.inputs["images"].CopyFrom(to_tensor_proto(image))
+    image = np.random.default_rng(0).random((1, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=cnn.MODEL_NAME))
+    request.inputs[cnn.IMAGES_INPUT].CopyFrom(to_tensor_proto(image))
     status = get_model_status_pb2.GetModelStatusRequest(model_spec=request.model_spec)
     rows = []
     with model_servers(models_dir, work_dir) as (plain_port, batching_port):

@@ -27,6 +27,7 @@ from services.gateway.digits import prepare_encoded
 from services.gateway.model_server_api import PredictionService
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.generated.tfserving.v1 import predict_pb2
+from training.contracts import classifier, cnn
 from training.mnist import load_mnist_split
 
 CONCURRENCY = (1, 32)  # one client, and saturation
@@ -91,8 +92,18 @@ async def run(
         listed = await through_gateway.ListModels(gateway_pb2.ListModelsRequest(), timeout=10)
         versions = {m.name: m.serving_version for m in listed.models}
         # The Predicts the gateway makes of these requests: the same tensors, pinned version.
-        features = _predict("classifier", versions["classifier"], "features", wine_row[None])
-        images = _predict("cnn", versions["cnn"], "images", prepare_encoded(png, "images")[None])
+        features = _predict(
+            classifier.MODEL_NAME,
+            versions[classifier.MODEL_NAME],
+            classifier.SERVING_SIGNATURE,
+            {classifier.FEATURES_INPUT: wine_row[None]},
+        )
+        images = _predict(
+            cnn.MODEL_NAME,
+            versions[cnn.MODEL_NAME],
+            cnn.SERVING_SIGNATURE,
+            {cnn.IMAGES_INPUT: prepare_encoded(png, "images")[None]},
+        )
         cases: dict[str, dict[str, Call]] = {
             "Classify": {
                 "direct": lambda: direct.Predict(features, timeout=30),
@@ -118,8 +129,11 @@ async def run(
     return OverheadResults(alternation, rows)
 
 
-def _predict(model: str, version: int, name: str, array: np.ndarray) -> predict_pb2.PredictRequest:
-    return predict_request(model, version, "serving_default", {name: np.asarray(array, np.float32)})
+def _predict(
+    model: str, version: int, signature: str, inputs: dict[str, np.ndarray]
+) -> predict_pb2.PredictRequest:
+    float32 = {name: np.asarray(array, np.float32) for name, array in inputs.items()}
+    return predict_request(model, version, signature, float32)
 
 
 def _digit_png() -> bytes:

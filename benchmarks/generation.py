@@ -21,6 +21,7 @@ import numpy as np
 from benchmarks.harness import Alternation, Call, Repeated, alternate
 from benchmarks.model_alone import load_latest, median_run_ms
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from training.contracts import forecaster
 from training.series import load_airpassengers_split
 
 HORIZON = 48
@@ -43,34 +44,40 @@ class ForecasterAlone:
 
 
 def time_forecaster_alone(models_dir: Path) -> ForecasterAlone:
-    servable = load_latest(models_dir, "forecaster")
-    metadata = servable.signature_def_map.signature_def
-    chunk = metadata["prime"].inputs["history"].tensor_shape.dim[1].size
-    state = metadata["step"].inputs["state"].tensor_shape.dim[1].size
-    window = metadata["window"].inputs["window"].tensor_shape.dim[1].size
+    servable = load_latest(models_dir, forecaster.MODEL_NAME)
+    signatures = servable.signature_def_map.signature_def
+
+    def width(signature: str, name: str) -> int:
+        """The size of an input's second dimension."""
+        return int(signatures[signature].inputs[name].tensor_shape.dim[1].size)
+
+    chunk = width(forecaster.PRIME_SIGNATURE, forecaster.HISTORY_INPUT)
+    state = width(forecaster.STEP_SIGNATURE, forecaster.STATE)
+    window = width(forecaster.WINDOW_SIGNATURE, forecaster.WINDOW_INPUT)
     history = np.asarray(load_airpassengers_split().train, np.float32)
     padded = np.zeros((1, chunk), np.float32)
     padded[0, : len(history)] = history
     prime = {
-        "history": padded,
-        "count": np.array([len(history)], np.int32),
-        "state": np.zeros((1, state), np.float32),
+        forecaster.HISTORY_INPUT: padded,
+        forecaster.COUNT_INPUT: np.array([len(history)], np.int32),
+        forecaster.STATE: np.zeros((1, state), np.float32),
     }
     batch_prime = {
-        "history": np.repeat(padded, TARGET_CONCURRENCY, axis=0),
-        "count": np.full(TARGET_CONCURRENCY, len(history), np.int32),
-        "state": np.zeros((TARGET_CONCURRENCY, state), np.float32),
+        forecaster.HISTORY_INPUT: np.repeat(padded, TARGET_CONCURRENCY, axis=0),
+        forecaster.COUNT_INPUT: np.full(TARGET_CONCURRENCY, len(history), np.int32),
+        forecaster.STATE: np.zeros((TARGET_CONCURRENCY, state), np.float32),
     }
     step = {
-        "value": np.full(TARGET_CONCURRENCY, history[-1], np.float32),
-        "state": np.zeros((TARGET_CONCURRENCY, state), np.float32),
+        forecaster.VALUE_INPUT: np.full(TARGET_CONCURRENCY, history[-1], np.float32),
+        forecaster.STATE: np.zeros((TARGET_CONCURRENCY, state), np.float32),
     }
+    recent = {forecaster.WINDOW_INPUT: history[None, -window:]}
     return ForecasterAlone(
         history=len(history),
-        prime_ms=median_run_ms(servable, "prime", prime),
-        batch_prime_ms=median_run_ms(servable, "prime", batch_prime),
-        step_ms=median_run_ms(servable, "step", step),
-        window_ms=median_run_ms(servable, "window", {"window": history[None, -window:]}),
+        prime_ms=median_run_ms(servable, forecaster.PRIME_SIGNATURE, prime),
+        batch_prime_ms=median_run_ms(servable, forecaster.PRIME_SIGNATURE, batch_prime),
+        step_ms=median_run_ms(servable, forecaster.STEP_SIGNATURE, step),
+        window_ms=median_run_ms(servable, forecaster.WINDOW_SIGNATURE, recent),
     )
 
 

@@ -30,10 +30,12 @@ from services.gateway.tensors import to_tensor_proto
 from services.generated.tfserving.v1 import predict_pb2
 from services.suite.children import Child
 from services.suite.model_config import model_config_text
+from training.contracts import cnn, word2vec
+from training.contracts.common import IMAGE_SIZE
 
 BATCH_SIZES = (1, 32, 256)
 OUTSTANDING = 8
-MODELS = ("cnn", "word2vec")
+MODELS = (cnn.MODEL_NAME, word2vec.MODEL_NAME)
 # Large batches are what a GPU is for: wait up to 1 ms to fill them.
 BATCHING_PARAMETERS = """\
 max_batch_size { value: 2048 }
@@ -81,17 +83,18 @@ def model_server(models_dir: Path, work_dir: Path, *, gpu: bool) -> Iterator[int
 
 def requests(batch_size: int) -> dict[str, predict_pb2.PredictRequest]:
     rng = np.random.default_rng(0)
-    cnn = predict_pb2.PredictRequest()
-    cnn.model_spec.name = "cnn"
-    cnn.inputs["images"].CopyFrom(
-        to_tensor_proto(rng.random((batch_size, 28, 28), dtype=np.float32))
-    )
+    images = rng.random((batch_size, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    digits = predict_pb2.PredictRequest()
+    digits.model_spec.name = cnn.MODEL_NAME
+    digits.inputs[cnn.IMAGES_INPUT].CopyFrom(to_tensor_proto(images))
     words = predict_pb2.PredictRequest()
-    words.model_spec.name = "word2vec"
-    words.model_spec.signature_name = "similar"
-    words.inputs["words"].CopyFrom(to_tensor_proto(np.array(["the"] * batch_size, dtype=object)))
-    words.inputs["k"].CopyFrom(to_tensor_proto(np.full(batch_size, 10, np.int32)))
-    return {"cnn": cnn, "word2vec": words}
+    words.model_spec.name = word2vec.MODEL_NAME
+    words.model_spec.signature_name = word2vec.SIMILAR_SIGNATURE
+    words.inputs[word2vec.WORDS_INPUT].CopyFrom(
+        to_tensor_proto(np.array(["the"] * batch_size, dtype=object))
+    )
+    words.inputs[word2vec.K_INPUT].CopyFrom(to_tensor_proto(np.full(batch_size, 10, np.int32)))
+    return {cnn.MODEL_NAME: digits, word2vec.MODEL_NAME: words}
 
 
 async def measure_server(port: int, stability: Stability) -> dict[tuple[str, int], Measurement]:

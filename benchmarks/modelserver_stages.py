@@ -67,11 +67,13 @@ from services.modelserver.servable import Servable
 from services.modelserver.server import ModelServerHandle, start_model_server
 from services.modelserver.settings import ModelServerSettings
 from services.suite.model_config import model_config_text
+from training.contracts import cnn, word2vec
+from training.contracts.common import IMAGE_SIZE
 
 CNN, WORD2VEC = "cnn", "word2vec similar"
 WORKLOADS = (CNN, WORD2VEC)
-_MODELS = {CNN: "cnn", WORD2VEC: "word2vec"}
-_SIGNATURES = {CNN: "serving_default", WORD2VEC: "similar"}
+_MODELS = {CNN: cnn.MODEL_NAME, WORD2VEC: word2vec.MODEL_NAME}
+_SIGNATURES = {CNN: cnn.SERVING_SIGNATURE, WORD2VEC: word2vec.SIMILAR_SIGNATURE}
 K = 10  # the neighbours a similar request asks for, as benchmarks/similarity.py asks
 BATCHES = (8, 32)  # the batch sizes the batching and merge rows take
 METRICS_BATCH = 8  # the batch record_batch is timed on
@@ -237,17 +239,19 @@ def _request_bytes(workload: str, servable: Servable) -> bytes:
     """The request as its client sends it: the CNN's as benchmarks/batching.py builds it (no
     version, the default signature), word2vec's as the gateway's words.py does (pinned)."""
     if workload == CNN:
-        image = np.random.default_rng(0).random((1, 28, 28), dtype=np.float32)
+        image = np.random.default_rng(0).random((1, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
         request = gateway_predict_pb2.PredictRequest(
             model_spec=model_pb2.ModelSpec(name=_MODELS[CNN])
         )
-        request.inputs["images"].CopyFrom(to_tensor_proto(image))
+        request.inputs[cnn.IMAGES_INPUT].CopyFrom(to_tensor_proto(image))
     else:
         inputs = {
-            "words": np.array([_query_word(servable)], dtype=object),
-            "k": np.array([K], np.int32),
+            word2vec.WORDS_INPUT: np.array([_query_word(servable)], dtype=object),
+            word2vec.K_INPUT: np.array([K], np.int32),
         }
-        request = predict_request(_MODELS[WORD2VEC], servable.version, "similar", inputs)
+        request = predict_request(
+            _MODELS[WORD2VEC], servable.version, _SIGNATURES[WORD2VEC], inputs
+        )
     return request.SerializeToString()
 
 

@@ -24,6 +24,7 @@ from gensim.models import KeyedVectors
 from benchmarks.harness import Alternation, Call, Repeated, alternate
 from benchmarks.stack import Started, started_child
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from training.contracts.word2vec import MODEL_NAME
 from training.export import METRICS_FILE
 from training.publish import latest_version
 
@@ -76,10 +77,10 @@ class Word2VecQuality:
 
 def word2vec_quality(models_dir: Path) -> Word2VecQuality | None:
     """The served word2vec version's quality, from its metrics.json; None where there is none."""
-    version = latest_version(models_dir / "word2vec")
+    version = latest_version(models_dir / MODEL_NAME)
     if version is None:
         return None
-    path = models_dir / "word2vec" / str(version) / METRICS_FILE
+    path = models_dir / MODEL_NAME / str(version) / METRICS_FILE
     try:
         metrics: dict[str, Any] = json.loads(path.read_text())
         return Word2VecQuality(
@@ -96,9 +97,9 @@ def word2vec_quality(models_dir: Path) -> Word2VecQuality | None:
 def read_vectors(models_dir: Path) -> KeyedVectors:
     """The served version's vocabulary and vectors, read from its checkpoint: the one string
     vector is the vocabulary; either [V, D] matrix (raw or unit length) gives the same cosines."""
-    version = latest_version(models_dir / "word2vec")
+    version = latest_version(models_dir / MODEL_NAME)
     assert version is not None, "no word2vec version to benchmark"
-    checkpoint = models_dir / "word2vec" / str(version) / "variables" / "variables"
+    checkpoint = models_dir / MODEL_NAME / str(version) / "variables" / "variables"
     reader = tf.train.load_checkpoint(str(checkpoint))
     shapes = reader.get_variable_to_shape_map()
     (words_key,) = [name for name, shape in shapes.items() if len(shape) == 1]

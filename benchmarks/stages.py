@@ -51,6 +51,8 @@ from services.gateway.transport import converters
 from services.gateway.transport.rpc_layer import access_log
 from services.generated.gateway.v1 import gateway_pb2
 from services.generated.tfserving.v1 import predict_pb2
+from training.contracts import classifier, cnn
+from training.contracts.common import IMAGE_SIZE
 
 WORKLOADS = ("Classify", "RecognizeDigits")
 # Each stage by its name in the report, with what is timed (for the report's table).
@@ -83,8 +85,9 @@ STAGES: dict[str, str] = {
 REPETITIONS = 5
 CALLS = 2000  # per repetition of a stage's timed loop
 ROUND_TRIPS = 600  # per repetition of the end-to-end loops, with layers and without
-_MODELS = {"Classify": "classifier", "RecognizeDigits": "cnn"}  # the gateway's default names
-_SIGNATURE = "serving_default"
+# Each RPC's model, by the gateway's default name, and the signature the gateway calls.
+_MODELS = {"Classify": classifier.MODEL_NAME, "RecognizeDigits": cnn.MODEL_NAME}
+_SIGNATURES = {"Classify": classifier.SERVING_SIGNATURE, "RecognizeDigits": cnn.SERVING_SIGNATURE}
 _VERSION = 1
 # What grpc.aio shows a handler of this client's call, and of where it came from.
 _CLIENT_METADATA = (("user-agent", f"grpc-python-asyncio/{grpc.__version__}"),)
@@ -174,18 +177,18 @@ def _classify() -> _Workload:
         class_ids=np.array([0], np.int64),
         probabilities=np.array([[0.91, 0.06, 0.03]], np.float32),
         class_names=schema.class_names,
-        model=ModelVersion("classifier", _VERSION),
+        model=ModelVersion(classifier.MODEL_NAME, _VERSION),
     )
     outputs: dict[str, npt.NDArray[Any]] = {
-        "probabilities": result.probabilities,
-        "class_ids": result.class_ids,
+        classifier.PROBABILITIES_OUTPUT: result.probabilities,
+        classifier.CLASS_IDS_OUTPUT: result.class_ids,
     }
     stages: dict[str, Callable[[], object]] = {
         "request decoding": lambda: converters.wine_samples(
             gateway_pb2.ClassifyRequest.FromString(request_bytes)
         ),
         "validation": functools.partial(schema.to_matrix, samples),
-        **_common_stages("Classify", "features", features, outputs),
+        **_common_stages("Classify", classifier.FEATURES_INPUT, features, outputs),
         "response building": lambda: converters.classify_response(result).SerializeToString(),
     }
     return _Workload(
@@ -201,32 +204,36 @@ def _recognize_digits() -> _Workload:
     field = "images[0].encoded"
     batch = np.stack([prepare_encoded(png, field)])
     signature = Signature(
-        _SIGNATURE,
-        {"images": TensorSpec("images", "float32", (-1, 28, 28))},
+        cnn.SERVING_SIGNATURE,
+        {cnn.IMAGES_INPUT: TensorSpec(cnn.IMAGES_INPUT, "float32", (-1, IMAGE_SIZE, IMAGE_SIZE))},
         {
-            "probabilities": TensorSpec("probabilities", "float32", (-1, 10)),
-            "digits": TensorSpec("digits", "int64", (-1,)),
+            cnn.PROBABILITIES_OUTPUT: TensorSpec(
+                cnn.PROBABILITIES_OUTPUT, "float32", (-1, cnn.N_DIGITS)
+            ),
+            cnn.DIGITS_OUTPUT: TensorSpec(cnn.DIGITS_OUTPUT, "int64", (-1,)),
         },
     )
-    probabilities = np.full((1, 10), 0.01, np.float32)
+    probabilities = np.full((1, cnn.N_DIGITS), 0.01, np.float32)
     probabilities[0, 7] = 0.91
     result = DigitsResult(
         digits=np.array([7], np.int64),
         probabilities=probabilities,
-        model=ModelVersion("cnn", _VERSION),
+        model=ModelVersion(cnn.MODEL_NAME, _VERSION),
     )
     outputs: dict[str, npt.NDArray[Any]] = {
-        "probabilities": result.probabilities,
-        "digits": result.digits,
+        cnn.PROBABILITIES_OUTPUT: result.probabilities,
+        cnn.DIGITS_OUTPUT: result.digits,
     }
     stages: dict[str, Callable[[], object]] = {
         "request decoding": lambda: converters.images(
             gateway_pb2.RecognizeDigitsRequest.FromString(request_bytes).images
         ),
-        "validation": functools.partial(signature.check_inputs, "cnn", {"images": batch}),
+        "validation": functools.partial(
+            signature.check_inputs, cnn.MODEL_NAME, {cnn.IMAGES_INPUT: batch}
+        ),
         "digit preparation": functools.partial(prepare_encoded, png, field),
         "header check": functools.partial(_header_check, png, field, ImageLimits()),
-        **_common_stages("RecognizeDigits", "images", batch, outputs),
+        **_common_stages("RecognizeDigits", cnn.IMAGES_INPUT, batch, outputs),
         "response building": lambda: converters.digits_response(result).SerializeToString(),
     }
     return _Workload(stages, request_bytes, converters.digits_response(result).SerializeToString())
@@ -235,16 +242,16 @@ def _recognize_digits() -> _Workload:
 def _common_stages(
     rpc: str, input_name: str, array: npt.NDArray[Any], outputs: Mapping[str, npt.NDArray[Any]]
 ) -> dict[str, Callable[[], object]]:
-    model = _MODELS[rpc]
-    typed = _predict_response(model, outputs, typed=True)
-    content = _predict_response(model, outputs, typed=False)
+    model, signature = _MODELS[rpc], _SIGNATURES[rpc]
+    typed = _predict_response(model, signature, outputs, typed=True)
+    content = _predict_response(model, signature, outputs, typed=False)
     return {
-        "Predict request": functools.partial(_predict_request, model, input_name, array),
+        "Predict request": functools.partial(_predict_request, model, signature, input_name, array),
         "Predict response, typed fields": functools.partial(_parse_predict_response, typed),
         "Predict response, tensor_content": functools.partial(_parse_predict_response, content),
         "request id": functools.partial(request_id_from, _CLIENT_METADATA),
         "access-log line": functools.partial(_access_line, rpc),
-        "metrics": _metrics_of_one_call(GatewayMetrics(), rpc, model),
+        "metrics": _metrics_of_one_call(GatewayMetrics(), rpc, model, signature),
     }
 
 
@@ -253,19 +260,21 @@ def _header_check(data: bytes, field: str, limits: ImageLimits) -> None:
         pass
 
 
-def _predict_request(model: str, input_name: str, array: npt.NDArray[Any]) -> bytes:
+def _predict_request(model: str, signature: str, input_name: str, array: npt.NDArray[Any]) -> bytes:
     """The Predict the gateway sends, built by ModelServerClient.predict's own function, and
     the bytes gRPC sends of it."""
-    request = predict_request(model, _VERSION, _SIGNATURE, {input_name: array})
+    request = predict_request(model, _VERSION, signature, {input_name: array})
     return request.SerializeToString()
 
 
-def _predict_response(model: str, outputs: Mapping[str, npt.NDArray[Any]], typed: bool) -> bytes:
+def _predict_response(
+    model: str, signature: str, outputs: Mapping[str, npt.NDArray[Any]], typed: bool
+) -> bytes:
     """A model server's answer: each output in its dtype's typed field, or in tensor_content."""
     response = predict_pb2.PredictResponse()
     response.model_spec.name = model
     response.model_spec.version.value = _VERSION
-    response.model_spec.signature_name = _SIGNATURE
+    response.model_spec.signature_name = signature
     for name, array in outputs.items():
         proto = response.outputs[name]
         proto.CopyFrom(to_tensor_proto(array))
@@ -293,7 +302,9 @@ def _access_line(rpc: str) -> None:
     )
 
 
-def _metrics_of_one_call(metrics: GatewayMetrics, rpc: str, model: str) -> Callable[[], None]:
+def _metrics_of_one_call(
+    metrics: GatewayMetrics, rpc: str, model: str, signature: str
+) -> Callable[[], None]:
     """What RpcLayer, the domain core, the backend and the servicer count and
     time for one call; the interceptor's children are bound once per method, as it binds them."""
     seconds = metrics.request_seconds.labels(rpc)
@@ -303,7 +314,7 @@ def _metrics_of_one_call(metrics: GatewayMetrics, rpc: str, model: str) -> Calla
         started = time.perf_counter()
         with metrics.stage(model, "preprocess"):
             pass
-        metrics.backend_calls.labels(model, _SIGNATURE).inc()
+        metrics.backend_calls.labels(model, signature).inc()
         with metrics.stage(model, "predict"):
             pass
         with metrics.stage(model, "postprocess"):

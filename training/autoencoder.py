@@ -56,7 +56,7 @@ class AutoencoderConfig:
 
 QUICK = AutoencoderConfig(profile="quick", epochs=10, learning_rate=0.002)
 FULL = AutoencoderConfig(profile="full", epochs=60, learning_rate=0.002)
-PROFILES: dict[str, AutoencoderConfig] = {config.profile: config for config in (QUICK, FULL)}
+PROFILES = (QUICK, FULL)
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ class ClassifierConfig:
 
 QUICK = ClassifierConfig(profile="quick", epochs=40, learning_rate=0.01)
 FULL = ClassifierConfig(profile="full", epochs=300, learning_rate=0.003)
-PROFILES: dict[str, ClassifierConfig] = {config.profile: config for config in (QUICK, FULL)}
+PROFILES = (QUICK, FULL)
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ class CnnConfig:
 
 QUICK = CnnConfig(profile="quick", epochs=8, learning_rate=0.002)
 FULL = CnnConfig(profile="full", epochs=40, learning_rate=0.002)
-PROFILES: dict[str, CnnConfig] = {config.profile: config for config in (QUICK, FULL)}
+PROFILES = (QUICK, FULL)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
@@ -38,12 +38,23 @@ class RunOptions:
     verbose: int = 2  # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
 
 
-ConfigT = TypeVar("ConfigT")
+class Profile(Protocol):
+    """A job's config: a dataclass with the name of its profile and a seed."""
+
+    @property
+    def profile(self) -> str: ...
 
 
-def profile_config(profiles: Mapping[str, ConfigT], options: RunOptions) -> ConfigT:
-    """The named profile's config (a dataclass with a seed), with the options' seed if given."""
-    config = profiles[options.profile]
+ConfigT = TypeVar("ConfigT", bound=Profile)
+
+
+def profile_config(profiles: Iterable[ConfigT], options: RunOptions) -> ConfigT:
+    """The config of the options' profile among a job's ``profiles``, with the options' seed if
+    given."""
+    by_name = {config.profile: config for config in profiles}
+    if options.profile not in by_name:
+        raise ValueError(f"no profile {options.profile!r}; the job has {', '.join(by_name)}")
+    config = by_name[options.profile]
     if options.seed is None:
         return config
     return dataclasses.replace(config, seed=options.seed)  # type: ignore[type-var]

@@ -21,10 +21,17 @@ from services.gateway import errors
 from services.gateway.backend import ModelServerClient, Prediction
 from services.gateway.catalog import ModelCatalog
 from services.gateway.domain import Deadline, FloatArray, ModelVersion, Tensors
-from services.gateway.flow import Preprocess, SingleCall
+from services.gateway.flow import Preprocess, SingleCallCore
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import METADATA_SIGNATURE, output, read_metadata, strings
-from training.contracts.classifier import FEATURES_INPUT, SERVING_SIGNATURE
+from training.contracts.classifier import (
+    CLASS_IDS_OUTPUT,
+    CLASS_NAMES_METADATA,
+    FEATURE_NAMES_METADATA,
+    FEATURES_INPUT,
+    PROBABILITIES_OUTPUT,
+    SERVING_SIGNATURE,
+)
 from training.contracts.common import FLOAT32_MAX as _FLOAT32_MAX
 
 
@@ -96,7 +103,9 @@ class ClassifierSchema:
         return f'samples[{row}].named.values["{self.feature_names[column]}"]'
 
 
-class WineClassifier:
+class WineClassifier(
+    SingleCallCore[Sequence[WineSample], Sequence[WineSample], ClassifierSchema, ClassifyResult]
+):
     """The domain core behind the Classify RPC: the steps of its one model call (flow.py)."""
 
     def __init__(
@@ -107,26 +116,15 @@ class WineClassifier:
         max_batch_size: int,
         metrics: GatewayMetrics,
     ) -> None:
-        self._backend = backend
-        self._model = model
-        self._max_batch_size = max_batch_size
         # Ordering the features takes the version's names, so that is the timed preprocessing.
-        self._flow = SingleCall(
-            self,
-            backend=backend,
-            catalog=catalog,
-            metrics=metrics,
-            model=model,
-            signature=SERVING_SIGNATURE,
-            preprocess=Preprocess.INPUTS,
-        )
-        self.schemas = self._flow.schemas
+        super().__init__(backend, catalog, metrics, model, SERVING_SIGNATURE, Preprocess.INPUTS)
+        self._max_batch_size = max_batch_size
 
     async def classify(
         self, samples: Sequence[WineSample], version: int | None, deadline: Deadline
     ) -> ClassifyResult:
         """Classifies a batch with a pinned version, or with the serving version if None."""
-        return await self._flow.run(samples, version, deadline)
+        return await self.run(samples, version, deadline)
 
     async def prepare(
         self, samples: Sequence[WineSample], deadline: Deadline
@@ -152,13 +150,13 @@ class WineClassifier:
         prediction: Prediction,
         deadline: Deadline,
     ) -> ClassifyResult:
-        probabilities = output(prediction.outputs, "probabilities", self._model)
-        class_ids = output(prediction.outputs, "class_ids", self._model)
+        probabilities = output(prediction.outputs, PROBABILITIES_OUTPUT, self._model)
+        class_ids = output(prediction.outputs, CLASS_IDS_OUTPUT, self._model)
         expected = (len(samples), len(schema.class_names))
         if probabilities.shape != expected or class_ids.shape != expected[:1]:
             raise errors.ModelContractError(
-                f"model {self._model} version {version} answered probabilities of shape "
-                f"{probabilities.shape} and class_ids of shape {class_ids.shape}; "
+                f"model {self._model} version {version} answered {PROBABILITIES_OUTPUT} of shape "
+                f"{probabilities.shape} and {CLASS_IDS_OUTPUT} of shape {class_ids.shape}; "
                 f"expected {expected}"
             )
         if ((class_ids < 0) | (class_ids >= len(schema.class_names))).any():
@@ -186,8 +184,8 @@ class WineClassifier:
         if METADATA_SIGNATURE not in signatures:
             raise errors.ModelContractError(f"{where} has no {METADATA_SIGNATURE} signature")
         metadata = await read_metadata(self._backend, self._model, version, deadline)
-        feature_names = strings(output(metadata, "feature_names", self._model))
-        class_names = strings(output(metadata, "class_names", self._model))
+        feature_names = strings(output(metadata, FEATURE_NAMES_METADATA, self._model))
+        class_names = strings(output(metadata, CLASS_NAMES_METADATA, self._model))
         if dims[1] not in (-1, len(feature_names)):
             raise errors.ModelContractError(
                 f"{where} takes {dims[1]} features but names {len(feature_names)}"

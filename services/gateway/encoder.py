@@ -19,11 +19,18 @@ from services.gateway.backend import ModelServerClient, Prediction
 from services.gateway.catalog import ModelCatalog
 from services.gateway.digits import ImageLimits, prepare_raw
 from services.gateway.domain import Deadline, FloatArray, ModelVersion, Tensors
-from services.gateway.flow import Preprocess, SingleCall
+from services.gateway.flow import Preprocess, SingleCallCore
 from services.gateway.images import ImageInput, prepare_images
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import output
 from services.gateway.signatures import Signature, require
+from training.contracts.autoencoder import (
+    CODES_OUTPUT,
+    ENCODE_SIGNATURE,
+    ERRORS_OUTPUT,
+    IMAGES_INPUT,
+    RECONSTRUCT_SIGNATURE,
+)
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,7 @@ Batch = tuple[FloatArray, bool]
 Signatures = tuple[Signature, Signature]
 
 
-class Encoder:
+class Encoder(SingleCallCore[EncodeRequest, Batch, Signatures, EncodeResult]):
     """The domain core behind Encode: the steps of its model call (flow.py), and of the
     reconstruction that scores the batch when asked."""
 
@@ -56,21 +63,10 @@ class Encoder:
         limits: ImageLimits,
         metrics: GatewayMetrics,
     ) -> None:
-        self._backend = backend
-        self._model = model
+        # Pictures are decoded before a version is pinned: that needs no version.
+        super().__init__(backend, catalog, metrics, model, ENCODE_SIGNATURE, Preprocess.PREPARE)
         self._max_batch_size = max_batch_size
         self._limits = limits
-        # Pictures are decoded before a version is pinned: that needs no version.
-        self._flow = SingleCall(
-            self,
-            backend=backend,
-            catalog=catalog,
-            metrics=metrics,
-            model=model,
-            signature="encode",
-            preprocess=Preprocess.PREPARE,
-        )
-        self.schemas = self._flow.schemas
 
     async def encode(
         self,
@@ -80,7 +76,7 @@ class Encoder:
         pinned: int | None,
         deadline: Deadline,
     ) -> EncodeResult:
-        return await self._flow.run((images, vectors, with_errors), pinned, deadline)
+        return await self.run((images, vectors, with_errors), pinned, deadline)
 
     async def prepare(self, request: EncodeRequest, deadline: Deadline) -> Batch:
         images, vectors, with_errors = request
@@ -99,7 +95,7 @@ class Encoder:
         return await asyncio.to_thread(_prepare_vectors, vectors), with_errors
 
     def inputs(self, version: int, signatures: Signatures, batch: Batch) -> Tensors:
-        inputs = {"images": batch[0]}
+        inputs = {IMAGES_INPUT: batch[0]}
         signatures[0].check_inputs(self._model, inputs)
         return inputs
 
@@ -112,20 +108,25 @@ class Encoder:
         deadline: Deadline,
     ) -> EncodeResult:
         rows, with_errors = batch
-        codes = output(coded.outputs, "codes", self._model)
+        codes = output(coded.outputs, CODES_OUTPUT, self._model)
         if codes.ndim != 2 or len(codes) != len(rows):
             raise errors.ModelContractError(
-                f"model {self._model} answered codes of shape {list(codes.shape)}"
+                f"model {self._model} answered {CODES_OUTPUT} of shape {list(codes.shape)}"
             )
         scores = None
         if with_errors:
-            inputs = {"images": rows}
+            inputs = {IMAGES_INPUT: rows}
             signatures[1].check_inputs(self._model, inputs)
             # Only the scores come back: the reconstructions would be 784 floats per image.
             scored = await self._backend.predict(
-                self._model, version, "reconstruct", inputs, deadline, outputs=["errors"]
+                self._model,
+                version,
+                RECONSTRUCT_SIGNATURE,
+                inputs,
+                deadline,
+                outputs=[ERRORS_OUTPUT],
             )
-            scores = output(scored.outputs, "errors", self._model, (len(rows),))
+            scores = output(scored.outputs, ERRORS_OUTPUT, self._model, (len(rows),))
             scores = scores.astype(np.float32)
         return EncodeResult(
             codes=codes.astype(np.float32),
@@ -136,8 +137,8 @@ class Encoder:
     async def load_schema(self, version: int, deadline: Deadline) -> Signatures:
         signatures = await self._backend.signatures(self._model, version, deadline)
         return (
-            require(signatures, self._model, version, "encode"),
-            require(signatures, self._model, version, "reconstruct"),
+            require(signatures, self._model, version, ENCODE_SIGNATURE),
+            require(signatures, self._model, version, RECONSTRUCT_SIGNATURE),
         )
 
 

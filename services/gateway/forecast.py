@@ -41,6 +41,21 @@ from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import METADATA_SIGNATURE, output, read_metadata
 from services.gateway.signatures import Signature, require
 from training.contracts.common import FLOAT32_MAX as _FLOAT32_MAX
+from training.contracts.forecaster import (
+    COUNT_INPUT,
+    HISTORY_INPUT,
+    MIN_VALUE_METADATA,
+    NEXT_VALUE_OUTPUT,
+    PREDICTION_OUTPUT,
+    PRIME_SIGNATURE,
+    STATE,
+    STATE_SIZE_METADATA,
+    STEP_SIGNATURE,
+    VALUE_INPUT,
+    WINDOW_INPUT,
+    WINDOW_SIGNATURE,
+    WINDOW_SIZE_METADATA,
+)
 
 
 def _finite(value: float, position: int) -> float:
@@ -114,13 +129,13 @@ class Forecaster:
         self.primes = RowBatcher(
             self._prime_call,
             max_batch_size=max_generation_batch,
-            on_batch=batch_size.labels(model, "prime").observe,
+            on_batch=batch_size.labels(model, PRIME_SIGNATURE).observe,
             name="prime batcher",
         )
         self.steps = RowBatcher(
             self._step_call,
             max_batch_size=max_generation_batch,
-            on_batch=batch_size.labels(model, "step").observe,
+            on_batch=batch_size.labels(model, STEP_SIGNATURE).observe,
             name="step batcher",
         )
         self.schemas = VersionedCache(self._load_schema)
@@ -233,9 +248,9 @@ class Forecaster:
         value = first
         async with self.steps.generation():
             for position in range(2, horizon + 1):
-                row = {"value": np.array(value, np.float32), "state": state}
+                row = {VALUE_INPUT: np.array(value, np.float32), STATE: state}
                 answer = await self.steps.submit(version, row, deadline)
-                value, state = float(answer["prediction"]), answer["state"]
+                value, state = float(answer[PREDICTION_OUTPUT]), answer[STATE]
                 yield position, value
 
     async def _start(
@@ -276,64 +291,74 @@ class Forecaster:
                 chunk = history[start : start + schema.prime_chunk]
                 padded = np.zeros(schema.prime_chunk, np.float32)
                 padded[: len(chunk)] = chunk
-                row = {"history": padded, "count": np.array(len(chunk), np.int32), "state": state}
+                row = {
+                    HISTORY_INPUT: padded,
+                    COUNT_INPUT: np.array(len(chunk), np.int32),
+                    STATE: state,
+                }
                 answer = await self.primes.submit(version, row, deadline)
-                first, state = float(answer["prediction"]), answer["state"]
+                first, state = float(answer[PREDICTION_OUTPUT]), answer[STATE]
         return first, state
 
     async def _window_step(
         self, version: int, schema: ForecasterSchema, recent: list[float], deadline: Deadline
     ) -> float:
-        inputs = {"window": np.asarray([recent], dtype=np.float32)}
+        inputs = {WINDOW_INPUT: np.asarray([recent], dtype=np.float32)}
         schema.window.check_inputs(self._model, inputs)
-        prediction = await self._backend.predict(self._model, version, "window", inputs, deadline)
-        return float(output(prediction.outputs, "next_value", self._model, (1,))[0])
+        prediction = await self._backend.predict(
+            self._model, version, WINDOW_SIGNATURE, inputs, deadline
+        )
+        return float(output(prediction.outputs, NEXT_VALUE_OUTPUT, self._model, (1,))[0])
 
     async def _prime_call(self, version: int, inputs: Tensors, deadline: Deadline) -> Tensors:
         """One batched prime call: `history` [B, C], `count` [B], `state` [B, S]."""
         schema = await self.schemas.get(version, deadline)
         schema.prime.check_inputs(self._model, inputs)
-        answer = await self._backend.predict(self._model, version, "prime", inputs, deadline)
-        return self._recurrent_outputs(answer.outputs, inputs["state"].shape)
+        answer = await self._backend.predict(
+            self._model, version, PRIME_SIGNATURE, inputs, deadline
+        )
+        return self._recurrent_outputs(answer.outputs, inputs[STATE].shape)
 
     async def _step_call(self, version: int, inputs: Tensors, deadline: Deadline) -> Tensors:
         """One batched step call: `value` [B], `state` [B, S]."""
-        answer = await self._backend.predict(self._model, version, "step", inputs, deadline)
-        return self._recurrent_outputs(answer.outputs, inputs["state"].shape)
+        answer = await self._backend.predict(self._model, version, STEP_SIGNATURE, inputs, deadline)
+        return self._recurrent_outputs(answer.outputs, inputs[STATE].shape)
 
     def _recurrent_outputs(
         self, outputs: Mapping[str, npt.NDArray[Any]], state_shape: tuple[int, ...]
     ) -> Tensors:
         """A prime's or step's `prediction` [B] and `state` [B, S], as float32."""
-        prediction = output(outputs, "prediction", self._model, state_shape[:1])
-        state = output(outputs, "state", self._model, state_shape)
+        prediction = output(outputs, PREDICTION_OUTPUT, self._model, state_shape[:1])
+        state = output(outputs, STATE, self._model, state_shape)
         return {
-            "prediction": prediction.astype(np.float32, copy=False),
-            "state": state.astype(np.float32, copy=False),
+            PREDICTION_OUTPUT: prediction.astype(np.float32, copy=False),
+            STATE: state.astype(np.float32, copy=False),
         }
 
     async def _load_schema(self, version: int, deadline: Deadline) -> ForecasterSchema:
         signatures = await self._backend.signatures(self._model, version, deadline)
         prime, step, window = (
-            require(signatures, self._model, version, name) for name in ("prime", "step", "window")
+            require(signatures, self._model, version, name)
+            for name in (PRIME_SIGNATURE, STEP_SIGNATURE, WINDOW_SIGNATURE)
         )
         require(signatures, self._model, version, METADATA_SIGNATURE)
         metadata = await read_metadata(self._backend, self._model, version, deadline)
-        window_size = int(output(metadata, "window_size", self._model, ()))
-        state_size = int(output(metadata, "state_size", self._model, ()))
+        window_size = int(output(metadata, WINDOW_SIZE_METADATA, self._model, ()))
+        state_size = int(output(metadata, STATE_SIZE_METADATA, self._model, ()))
         min_value = None
-        if "min_value" in metadata:
-            min_value = float(output(metadata, "min_value", self._model, ()))
-        history = prime.inputs.get("history")
+        if MIN_VALUE_METADATA in metadata:
+            min_value = float(output(metadata, MIN_VALUE_METADATA, self._model, ()))
+        history = prime.inputs.get(HISTORY_INPUT)
         if history is None or history.shape is None or len(history.shape) != 2:
             raise errors.ModelContractError(
-                f"model {self._model} version {version}: prime needs a history input [-1, C]"
+                f"model {self._model} version {version}: {PRIME_SIGNATURE} needs a "
+                f"{HISTORY_INPUT} input [-1, C]"
             )
         prime_chunk = history.shape[1]
         if prime_chunk < 1:
             raise errors.ModelContractError(
-                f"model {self._model} version {version}: prime's history must have a fixed "
-                f"width; it is {history.describe()}"
+                f"model {self._model} version {version}: {PRIME_SIGNATURE}'s {HISTORY_INPUT} must "
+                f"have a fixed width; it is {history.describe()}"
             )
         return ForecasterSchema(
             window_size, state_size, min_value, prime_chunk, prime, step, window

@@ -16,13 +16,18 @@ from services.gateway.backend import ModelServerClient, Prediction
 from services.gateway.catalog import ModelCatalog
 from services.gateway.digits import ImageLimits
 from services.gateway.domain import Deadline, FloatArray, ModelVersion, Tensors
-from services.gateway.flow import Preprocess, SingleCall
+from services.gateway.flow import Preprocess, SingleCallCore
 from services.gateway.images import ImageInput, prepare_images
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.outputs import output
 from services.gateway.signatures import Signature, require
-from training.contracts.cnn import N_DIGITS
-from training.contracts.cnn import SERVING_SIGNATURE as SIGNATURE
+from training.contracts.cnn import (
+    DIGITS_OUTPUT,
+    IMAGES_INPUT,
+    N_DIGITS,
+    PROBABILITIES_OUTPUT,
+    SERVING_SIGNATURE,
+)
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class DigitsResult:
     model: ModelVersion
 
 
-class DigitRecognizer:
+class DigitRecognizer(SingleCallCore[Sequence[ImageInput], FloatArray, Signature, DigitsResult]):
     """The domain core behind RecognizeDigits: the steps of its one model call (flow.py)."""
 
     def __init__(
@@ -46,32 +51,21 @@ class DigitRecognizer:
         limits: ImageLimits,
         metrics: GatewayMetrics,
     ) -> None:
-        self._backend = backend
-        self._model = model
+        # Pictures are decoded before a version is pinned: that needs no version.
+        super().__init__(backend, catalog, metrics, model, SERVING_SIGNATURE, Preprocess.PREPARE)
         self._max_batch_size = max_batch_size
         self._limits = limits
-        # Pictures are decoded before a version is pinned: that needs no version.
-        self._flow = SingleCall(
-            self,
-            backend=backend,
-            catalog=catalog,
-            metrics=metrics,
-            model=model,
-            signature=SIGNATURE,
-            preprocess=Preprocess.PREPARE,
-        )
-        self.schemas = self._flow.schemas
 
     async def recognize(
         self, images: Sequence[ImageInput], pinned: int | None, deadline: Deadline
     ) -> DigitsResult:
-        return await self._flow.run(images, pinned, deadline)
+        return await self.run(images, pinned, deadline)
 
     async def prepare(self, images: Sequence[ImageInput], deadline: Deadline) -> FloatArray:
         return await prepare_images(images, "images", self._max_batch_size, self._limits, deadline)
 
     def inputs(self, version: int, signature: Signature, batch: FloatArray) -> Tensors:
-        inputs = {"images": batch}
+        inputs = {IMAGES_INPUT: batch}
         signature.check_inputs(self._model, inputs)
         return inputs
 
@@ -84,8 +78,10 @@ class DigitRecognizer:
         deadline: Deadline,
     ) -> DigitsResult:
         count = len(batch)
-        probabilities = output(prediction.outputs, "probabilities", self._model, (count, N_DIGITS))
-        digits = output(prediction.outputs, "digits", self._model, (count,))
+        probabilities = output(
+            prediction.outputs, PROBABILITIES_OUTPUT, self._model, (count, N_DIGITS)
+        )
+        digits = output(prediction.outputs, DIGITS_OUTPUT, self._model, (count,))
         return DigitsResult(
             digits=digits.astype(np.int64),
             probabilities=probabilities.astype(np.float32),
@@ -94,4 +90,4 @@ class DigitRecognizer:
 
     async def load_schema(self, version: int, deadline: Deadline) -> Signature:
         signatures = await self._backend.signatures(self._model, version, deadline)
-        return require(signatures, self._model, version, SIGNATURE)
+        return require(signatures, self._model, version, SERVING_SIGNATURE)

@@ -9,6 +9,7 @@ from pydantic import Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict
 
 from services.gateway.logs import LogFormat
+from training.contracts import autoencoder, classifier, cnn, forecaster, word2vec
 
 
 class GatewaySettings(BaseSettings):
@@ -48,11 +49,15 @@ class GatewaySettings(BaseSettings):
     max_message_bytes: int = Field(
         64 * 1024 * 1024, ge=4 * 1024 * 1024, description="largest gRPC message, both directions"
     )
-    classifier_model: str = Field("classifier", description="model name of the wine classifier")
-    cnn_model: str = Field("cnn", description="model name of the digit recogniser")
-    forecaster_model: str = Field("forecaster", description="model name of the forecaster")
-    word2vec_model: str = Field("word2vec", description="model name of the word vectors")
-    autoencoder_model: str = Field("autoencoder", description="model name of the autoencoder")
+    classifier_model: str = Field(
+        classifier.MODEL_NAME, description="model name of the wine classifier"
+    )
+    cnn_model: str = Field(cnn.MODEL_NAME, description="model name of the digit recogniser")
+    forecaster_model: str = Field(forecaster.MODEL_NAME, description="model name of the forecaster")
+    word2vec_model: str = Field(word2vec.MODEL_NAME, description="model name of the word vectors")
+    autoencoder_model: str = Field(
+        autoencoder.MODEL_NAME, description="model name of the autoencoder"
+    )
     unserved_model_note: str = Field(
         "",
         max_length=200,

@@ -38,7 +38,24 @@ from services.gateway.catalog import ModelCatalog, VersionedCache
 from services.gateway.domain import Deadline, ModelVersion
 from services.gateway.outputs import METADATA_SIGNATURE, output, read_metadata, strings
 from services.gateway.signatures import Signature, require
-from training.contracts.word2vec import MAX_ANALOGY_WORDS
+from training.contracts.word2vec import (
+    ANALOGY_SIGNATURE,
+    EMBED_SIGNATURE,
+    EMBEDDINGS_OUTPUT,
+    K_INPUT,
+    KNOWN_OUTPUT,
+    MAX_ANALOGY_WORDS,
+    MAX_K_METADATA,
+    NEGATIVE_INPUT,
+    NEGATIVE_KNOWN_OUTPUT,
+    NEIGHBORS_OUTPUT,
+    PAD,
+    POSITIVE_INPUT,
+    POSITIVE_KNOWN_OUTPUT,
+    SCORES_OUTPUT,
+    SIMILAR_SIGNATURE,
+    WORDS_INPUT,
+)
 
 MAX_WORD_CHARS = 100
 # Below this length the query is the words cancelling out, up to float32 rounding: two distinct
@@ -98,10 +115,12 @@ class WordVectors:
         self, version: int, word: str, k: int, deadline: Deadline
     ) -> SimilarWordsResult:
         schema = await self._schema(version, k, deadline)
-        inputs = {"words": _as_sent([word]), "k": np.array([k], dtype=np.int32)}
+        inputs = {WORDS_INPUT: _as_sent([word]), K_INPUT: np.array([k], dtype=np.int32)}
         schema.similar.check_inputs(self._model, inputs)
-        answer = await self._backend.predict(self._model, version, "similar", inputs, deadline)
-        if not output(answer.outputs, "known", self._model, (1,))[0]:
+        answer = await self._backend.predict(
+            self._model, version, SIMILAR_SIGNATURE, inputs, deadline
+        )
+        if not output(answer.outputs, KNOWN_OUTPUT, self._model, (1,))[0]:
             raise errors.UnknownWord("word", word)
         return self._first_row(answer.outputs, k, answer.version)
 
@@ -110,15 +129,15 @@ class WordVectors:
     ) -> SimilarWordsResult:
         schema = await self._schema(version, k, deadline)
         inputs = {
-            "positive": _padded_row(analogy.positive),
-            "negative": _padded_row(analogy.negative),
-            "k": np.array([k], dtype=np.int32),
+            POSITIVE_INPUT: _padded_row(analogy.positive),
+            NEGATIVE_INPUT: _padded_row(analogy.negative),
+            K_INPUT: np.array([k], dtype=np.int32),
         }
         schema.analogy.check_inputs(self._model, inputs)
         # The search runs beside the check of its words, so the check adds no wait to a good
         # call; a query the check refuses is not searched to the end.
         search = asyncio.ensure_future(
-            self._backend.predict(self._model, version, "analogy", inputs, deadline)
+            self._backend.predict(self._model, version, ANALOGY_SIGNATURE, inputs, deadline)
         )
         try:
             await self._check_query(version, schema, analogy, deadline)
@@ -126,9 +145,12 @@ class WordVectors:
             search.cancel()
             raise
         answer = await search
-        for side, words in (("positive", analogy.positive), ("negative", analogy.negative)):
-            shape = (1, MAX_ANALOGY_WORDS)
-            known = output(answer.outputs, f"{side}_known", self._model, shape)[0]
+        sides = (
+            ("positive", analogy.positive, POSITIVE_KNOWN_OUTPUT),
+            ("negative", analogy.negative, NEGATIVE_KNOWN_OUTPUT),
+        )
+        for side, words, known_output in sides:
+            known = output(answer.outputs, known_output, self._model, (1, MAX_ANALOGY_WORDS))[0]
             for index, word in enumerate(words):
                 if not known[index]:
                     raise errors.UnknownWord(f"analogy.{side}[{index}]", word)
@@ -139,11 +161,13 @@ class WordVectors:
     ) -> None:
         """NOT_FOUND for an unknown word, InvalidInput when the words cancel out."""
         words = [*analogy.positive, *analogy.negative]
-        inputs = {"words": _as_sent(words)}
+        inputs = {WORDS_INPUT: _as_sent(words)}
         schema.embed.check_inputs(self._model, inputs)
-        answer = await self._backend.predict(self._model, version, "embed", inputs, deadline)
-        known = output(answer.outputs, "known", self._model, (len(words),))
-        vectors = output(answer.outputs, "embeddings", self._model, (len(words), None))
+        answer = await self._backend.predict(
+            self._model, version, EMBED_SIGNATURE, inputs, deadline
+        )
+        known = output(answer.outputs, KNOWN_OUTPUT, self._model, (len(words),))
+        vectors = output(answer.outputs, EMBEDDINGS_OUTPUT, self._model, (len(words), None))
         for index, (side, word) in enumerate(_fields(analogy)):
             if not known[index]:
                 raise errors.UnknownWord(side, word)
@@ -153,8 +177,8 @@ class WordVectors:
         self, outputs: Mapping[str, npt.NDArray[Any]], k: int, version: int
     ) -> SimilarWordsResult:
         """The k nearest words of the answer's one row (a batch may have answered with more)."""
-        neighbors = output(outputs, "neighbors", self._model, (1, None))[0]
-        scores = output(outputs, "scores", self._model, (1, None))[0]
+        neighbors = output(outputs, NEIGHBORS_OUTPUT, self._model, (1, None))[0]
+        scores = output(outputs, SCORES_OUTPUT, self._model, (1, None))[0]
         if len(neighbors) < k or len(scores) != len(neighbors):
             raise errors.ModelContractError(
                 f"model {self._model} answered {len(neighbors)} neighbours for k={k}"
@@ -171,10 +195,10 @@ class WordVectors:
         signatures = await self._backend.signatures(self._model, version, deadline)
         similar, analogy, embed, _ = (
             require(signatures, self._model, version, name)
-            for name in ("similar", "analogy", "embed", METADATA_SIGNATURE)
+            for name in (SIMILAR_SIGNATURE, ANALOGY_SIGNATURE, EMBED_SIGNATURE, METADATA_SIGNATURE)
         )
         metadata = await read_metadata(self._backend, self._model, version, deadline)
-        max_k = int(output(metadata, "max_k", self._model, ()))
+        max_k = int(output(metadata, MAX_K_METADATA, self._model, ()))
         return WordsSchema(max_k, similar, analogy, embed)
 
 
@@ -221,9 +245,9 @@ def _as_sent(words: Sequence[str]) -> npt.NDArray[np.object_]:
 
 
 def _padded_row(words: Sequence[str]) -> npt.NDArray[np.object_]:
-    """One analogy side as a [1, MAX_ANALOGY_WORDS] row, padded with "" (which the model
+    """One analogy side as a [1, MAX_ANALOGY_WORDS] row, padded with PAD ("", which the model
     ignores), so every analogy request has the same shape."""
-    row = list(_as_sent(words)) + [""] * (MAX_ANALOGY_WORDS - len(words))
+    row = list(_as_sent(words)) + [PAD] * (MAX_ANALOGY_WORDS - len(words))
     return np.array([row], dtype=object)
 
 

@@ -30,9 +30,16 @@ import grpc
 
 from services.generated.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.suite.children import Child
+from training.contracts import autoencoder, classifier, cnn, forecaster, word2vec
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-MODELS = {"classifier", "cnn", "forecaster", "word2vec", "autoencoder"}
+MODELS = {
+    classifier.MODEL_NAME,
+    cnn.MODEL_NAME,
+    forecaster.MODEL_NAME,
+    word2vec.MODEL_NAME,
+    autoencoder.MODEL_NAME,
+}
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 # The first start of the suite trains every missing model (quick profile): minutes.
 SUITE_START_TIMEOUT_S = 900

@@ -33,6 +33,7 @@ from PIL import Image
 from sklearn.datasets import load_wine
 
 from services.generated.gateway.v1 import gateway_pb2
+from training.contracts import autoencoder, classifier, cnn, forecaster, word2vec
 from training.corpora import LEE, load_corpus, normalize_word
 from training.mnist import load_mnist_split
 from training.series import load_airpassengers_split
@@ -125,7 +126,13 @@ class Workload:
         return request
 
     def get_model(self) -> gateway_pb2.GetModelRequest:
-        names = ("classifier", "cnn", "forecaster", "word2vec", "autoencoder")
+        names = (
+            classifier.MODEL_NAME,
+            cnn.MODEL_NAME,
+            forecaster.MODEL_NAME,
+            word2vec.MODEL_NAME,
+            autoencoder.MODEL_NAME,
+        )
         return gateway_pb2.GetModelRequest(name=self._random.choice(names))
 
     def _history_and_horizon(self) -> tuple[list[float], int]:
@@ -181,7 +188,7 @@ def build_word_pools() -> Words:
 
     vocabularies = [
         set(Vocabulary.build(load_corpus(config.corpus), config.min_count).words)
-        for config in PROFILES.values()
+        for config in PROFILES
     ]
     known = set.intersection(*vocabularies)
     counts = Counter(word for document in load_corpus(LEE).documents for word in document)

@@ -42,8 +42,8 @@ def vocabularies() -> dict[str, set[str]]:
     from training.word2vec.vocabulary import Vocabulary
 
     return {
-        profile: set(Vocabulary.build(load_corpus(config.corpus), config.min_count).words)
-        for profile, config in PROFILES.items()
+        config.profile: set(Vocabulary.build(load_corpus(config.corpus), config.min_count).words)
+        for config in PROFILES
     }
 
 

@@ -53,4 +53,4 @@ QUICK = ForecasterConfig(
 FULL = ForecasterConfig(
     profile="full", epochs=80, learning_rate=0.005, ema_momentum=0.995, sine=SineConfig(epochs=80)
 )
-PROFILES: dict[str, ForecasterConfig] = {config.profile: config for config in (QUICK, FULL)}
+PROFILES = (QUICK, FULL)

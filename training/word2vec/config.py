@@ -29,4 +29,4 @@ class Word2VecConfig:
 
 QUICK = Word2VecConfig(profile="quick", corpus=LEE, epochs=10, min_count=2, dimensions=50)
 FULL = Word2VecConfig(profile="full", corpus=NEWS, epochs=5)
-PROFILES: dict[str, Word2VecConfig] = {config.profile: config for config in (QUICK, FULL)}
+PROFILES = (QUICK, FULL)
