@@ -16,16 +16,22 @@ from typing import IO
 import grpc
 import numpy as np
 import tensorflow as tf
+from sklearn.datasets import load_wine
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_service_pb2_grpc
+from test_imports_without_tensorflow import imported
 from tf_serving_testdata import TESTDATA, needs_testdata
+
+from training.contracts import classifier
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 120
 
 
-def run_model_server(*flags: str, stderr: IO[str] | int = subprocess.PIPE) -> subprocess.Popen[str]:
+def run_model_server(
+    *flags: str, stderr: IO[str] | int = subprocess.PIPE, python_flags: tuple[str, ...] = ()
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "services.modelserver", *flags],
+        [sys.executable, *python_flags, "-m", "services.modelserver", *flags],
         cwd=REPO,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
         stdout=subprocess.PIPE,
@@ -71,6 +77,44 @@ def test_serves_on_the_port_it_prints_and_dies_of_sigterm_without_draining(
             process.kill()
             process.wait()
         log.close()
+
+
+def test_serves_a_keras_trained_model_without_importing_keras(
+    classifier_repository: Path, tmp_path: Path
+) -> None:
+    """TensorFlow's import brings Keras in unless told not to, and tensorflow_model_server has
+    no Keras: the process loads, warms up and serves a model that Keras trained without it."""
+    report = tmp_path / "importtime.log"
+    with report.open("w") as stderr:
+        process = run_model_server(
+            "--port=0",
+            f"--model_name={classifier.MODEL_NAME}",
+            f"--model_base_path={classifier_repository / classifier.MODEL_NAME}",
+            stderr=stderr,
+            python_flags=("-X", "importtime"),
+        )
+        try:
+            match = re.fullmatch(
+                r"Model server listening on port (\d+)\n", first_line(process, START_TIMEOUT_S)
+            )
+            assert match, report.read_text()[-2000:]
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=classifier.MODEL_NAME)
+            )
+            wine = load_wine()
+            features = wine.data[:1].astype(np.float32)
+            request.inputs[classifier.FEATURES_INPUT].CopyFrom(tf.make_tensor_proto(features))
+            with grpc.insecure_channel(f"localhost:{match.group(1)}") as channel:
+                stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+                response = stub.Predict(request, timeout=10)
+            probabilities = tf.make_ndarray(response.outputs[classifier.PROBABILITIES_OUTPUT])
+            assert probabilities.shape == (1, len(wine.target_names))
+        finally:
+            process.kill()
+            process.wait()
+    modules = imported(report.read_text())
+    assert "tensorflow" in modules
+    assert not {name for name in modules if name.split(".")[0] in ("keras", "tf_keras")}
 
 
 @needs_testdata
