@@ -86,8 +86,11 @@ train-job: venv
 k8s-validate: venv
 	$(PY) -m pytest -q tests/deploy
 
+# Two workers: one trains the session's models while the other runs the tests that need none,
+# and together they keep both cores busy (tests/conftest.py says how the tests are shared out).
+TEST_WORKERS ?= 2
 test: check
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --no-loadscope-reorder
 
 check: lint typecheck protos-check
 

@@ -1,5 +1,12 @@
 """Fixtures shared by every test package: the quick profile of each model, trained once per
-session into one model repository, with its reports beside it."""
+session into one model repository, with its reports beside it.
+
+Under pytest-xdist (``make test`` runs two workers) the workers share that repository: the first
+one to need a model trains all five, under a file lock, while the other runs the tests that need
+none (``pytest_collection_modifyitems`` orders them so, and tests/worker_scheduling.py shares
+them out). A test that reads a run's in-memory result (the Keras model, its data) gets it from
+the worker that trained, where every test of tests/training runs; on any other worker the run is
+repeated for it."""
 
 from __future__ import annotations
 
@@ -9,6 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from session_training import XDIST_WORKER, SessionTraining
+from worker_scheduling import TRAINING_TESTS, SuiteScheduling
+
+from training.jobs import JOBS
 
 if TYPE_CHECKING:
     from training.classifier import TrainResult
@@ -18,74 +29,55 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @pytest.fixture(scope="session")
-def trained_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def session_training(tmp_path_factory: pytest.TempPathFactory) -> SessionTraining:
+    base = tmp_path_factory.getbasetemp()
+    # Each xdist worker's base is a folder of the run's own, beside the other workers'.
+    return SessionTraining(base.parent if XDIST_WORKER else base, XDIST_WORKER)
+
+
+@pytest.fixture(scope="session")
+def trained_models_dir(session_training: SessionTraining) -> Path:
     """The session's model repository root: ``<model>/<version>/`` for each model trained."""
-    return tmp_path_factory.mktemp("models")
-
-
-def _train_quick(name: str, models_dir: Path, reports_dir: Path) -> Any:
-    # Imported here so test sessions that never ask for a model don't load TensorFlow.
-    from training.jobs import RunOptions, load_job
-
-    options = RunOptions(profile="quick", models_dir=models_dir, reports_dir=reports_dir, verbose=0)
-    return load_job(name).run(options)
+    return session_training.models_dir
 
 
 @pytest.fixture(scope="session")
-def trained_reports_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("reports")
-
-
-@pytest.fixture(scope="session")
-def classifier_training(trained_models_dir: Path, trained_reports_dir: Path) -> TrainResult:
-    """The quick classifier, published as version 1."""
-    result: TrainResult = _train_quick("classifier", trained_models_dir, trained_reports_dir)
+def classifier_training(session_training: SessionTraining) -> TrainResult:
+    """The quick classifier's run."""
+    result: TrainResult = session_training.result("classifier")
     return result
 
 
 @pytest.fixture(scope="session")
-def cnn_training(trained_models_dir: Path, trained_reports_dir: Path) -> Any:
-    return _train_quick("cnn", trained_models_dir, trained_reports_dir)
+def cnn_training(session_training: SessionTraining) -> Any:
+    return session_training.result("cnn")
 
 
 @pytest.fixture(scope="session")
-def forecaster_training(trained_models_dir: Path, trained_reports_dir: Path) -> Any:
-    return _train_quick("forecaster", trained_models_dir, trained_reports_dir)
+def forecaster_training(session_training: SessionTraining) -> Any:
+    return session_training.result("forecaster")
 
 
 @pytest.fixture(scope="session")
-def word2vec_training(trained_models_dir: Path, trained_reports_dir: Path) -> Any:
-    return _train_quick("word2vec", trained_models_dir, trained_reports_dir)
+def word2vec_training(session_training: SessionTraining) -> Any:
+    return session_training.result("word2vec")
 
 
 @pytest.fixture(scope="session")
-def autoencoder_training(trained_models_dir: Path, trained_reports_dir: Path) -> Any:
-    return _train_quick("autoencoder", trained_models_dir, trained_reports_dir)
+def autoencoder_training(session_training: SessionTraining) -> Any:
+    return session_training.result("autoencoder")
 
 
 @pytest.fixture(scope="session")
-def classifier_models_dir(classifier_training: TrainResult) -> Path:
+def classifier_models_dir(session_training: SessionTraining) -> Path:
     """A model repository root holding ``classifier/1/`` (the quick profile)."""
-    return classifier_training.published.path.parent.parent
+    return session_training.version_dir("classifier").parent.parent
 
 
 @pytest.fixture(scope="session")
-def all_models(
-    classifier_training: Any,
-    cnn_training: Any,
-    forecaster_training: Any,
-    word2vec_training: Any,
-    autoencoder_training: Any,
-) -> dict[str, Path]:
+def all_models(session_training: SessionTraining) -> dict[str, Path]:
     """Each model's published quick version, by name."""
-    trainings = [
-        classifier_training,
-        cnn_training,
-        forecaster_training,
-        word2vec_training,
-        autoencoder_training,
-    ]
-    return {training.published.path.parent.name: training.published.path for training in trainings}
+    return {name: session_training.version_dir(name) for name in JOBS}
 
 
 @pytest.fixture(scope="session")
@@ -107,3 +99,23 @@ def full_repository(all_models: dict[str, Path], tmp_path: Path) -> Path:
     for name, version_dir in all_models.items():
         shutil.copytree(version_dir.parent, tmp_path / name)
     return tmp_path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> SuiteScheduling:
+    return SuiteScheduling(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under xdist, tests/training first, to the worker that then trains; then the tests that
+    need no model, which the other worker runs meanwhile; then the rest."""
+    if not XDIST_WORKER:
+        return
+
+    def order(item: pytest.Item) -> int:
+        if item.nodeid.startswith(TRAINING_TESTS):
+            return 0
+        # Every fixture of a trained model depends on session_training.
+        return 2 if "session_training" in item.fixturenames else 1
+
+    items.sort(key=order)

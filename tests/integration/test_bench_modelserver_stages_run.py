@@ -3,20 +3,23 @@ of both workloads is measured and costs something, and its in-process model serv
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pytest
+from session_training import SessionTraining
 
 from benchmarks.modelserver_stages import END_TO_END, STAGES, WORKLOADS, run
+from training.contracts import cnn, word2vec
 
 pytestmark = pytest.mark.integration
 
 
 async def test_every_stage_of_both_workloads_costs_something(
-    cnn_training: Any, word2vec_training: Any, trained_models_dir: Path
+    session_training: SessionTraining,
 ) -> None:
-    results = await run(trained_models_dir, repetitions=1, loop_s=0.001, calls=3, round_trips=5)
+    for model in (cnn.MODEL_NAME, word2vec.MODEL_NAME):
+        session_training.version_dir(model)
+    results = await run(
+        session_training.models_dir, repetitions=1, loop_s=0.001, calls=3, round_trips=5
+    )
 
     assert [row.stage for row in results.rows] == list(STAGES)
     for row in results.rows:
