@@ -290,7 +290,10 @@ async def test_concurrent_forecasts_share_batched_model_calls(shared_stack: Stac
     # The history is one chunk: the forecasts share prime calls as they share steps. Over gRPC
     # they reach the gateway one by one, so the first may prime before the others arrive.
     assert primes <= 4
-    assert calls <= primes + 11 * 2  # then about one batched call per step
+    # Then about one batched call per step. A step's call waits only 2 ms for the other
+    # generations' rows, and on a loaded machine one may miss it and go in the next call, so a
+    # step may take a few calls: three on average still means six rows a call, not one.
+    assert calls - primes <= 11 * 3
     for answer in answers:  # batching changes nothing in the numbers
         np.testing.assert_allclose(answer.values, alone.values, rtol=1e-5)
 
