@@ -2,9 +2,10 @@
 session into one model repository, with its reports beside it.
 
 Under pytest-xdist (``make test`` runs two workers) the workers share that repository: the first
-one to need a model trains all five, under a file lock, while the other runs the tests that need
-none (``pytest_collection_modifyitems`` orders them so, and tests/worker_scheduling.py shares
-them out). A test that reads a run's in-memory result (the Keras model, its data) gets it from
+one to need a model trains all five, publishing each as it is done, while the other runs the
+tests that need none, then those that need only the classifier, which is trained first
+(``pytest_collection_modifyitems`` orders them so, and tests/worker_scheduling.py shares them
+out). A test that reads a run's in-memory result (the Keras model, its data) gets it from
 the worker that trained, where every test of tests/training runs; on any other worker the run is
 repeated for it."""
 
@@ -105,17 +106,28 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> SuiteSchedul
     return SuiteScheduling(config, log)
 
 
+# The fixtures by which a test needs the session's classifier and no other model.
+_CLASSIFIER_ONLY = "classifier_models_dir"
+_ANY_MODEL = ("all_models", *(f"{name}_training" for name in JOBS))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under xdist, tests/training first, to the worker that then trains; then the tests that
-    need no model, which the other worker runs meanwhile; then the rest."""
+    need no model, then those that need only the classifier (trained first), which the other
+    workers run meanwhile; then the rest."""
     if not XDIST_WORKER:
         return
 
     def order(item: pytest.Item) -> int:
+        names = item.fixturenames
         if item.nodeid.startswith(TRAINING_TESTS):
             return 0
         # Every fixture of a trained model depends on session_training.
-        return 2 if "session_training" in item.fixturenames else 1
+        if "session_training" not in names:
+            return 1
+        if _CLASSIFIER_ONLY in names and not any(name in names for name in _ANY_MODEL):
+            return 2
+        return 3
 
     items.sort(key=order)

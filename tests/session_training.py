@@ -3,7 +3,6 @@ workers through the file system."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -28,44 +27,81 @@ class SessionTraining:
     """The quick profile of each model, trained at most once per test run into ``models_dir``.
 
     Alone, a session trains each model when a test first needs it. Beside other workers, the
-    first worker to need any model trains all five, and the others wait for it and read what it
-    published (``published.json``)."""
+    first worker to need any model becomes the trainer: it trains all five in ``JOBS``' order
+    (the classifier, which most tests need alone, first) and publishes each as it is done, so
+    another worker waits only for the model it needs. Each model has a file lock, which the
+    trainer holds until it has published that model; its path is then in
+    ``published/<model>``."""
 
     def __init__(self, root: Path, worker: str | None) -> None:
         self.models_dir = root / "models"
         self.reports_dir = root / "reports"
         self._root = root
         self._worker = worker
-        self._shared = worker is not None
         self._results: dict[str, Any] = {}
         self._version_dirs: dict[str, Path] = {}
 
     def version_dir(self, name: str) -> Path:
         """The model's published quick version, ``<models_dir>/<name>/<version>``."""
         if name not in self._version_dirs:
-            if self._shared:
-                self._version_dirs.update(self._train_all_once())
-            else:
+            if self._worker is None:
                 self._version_dirs[name] = self.result(name).published.path
+            else:
+                if (locks := self._claim_training()) is not None:
+                    self._train_all(locks)
+                self._version_dirs[name] = self._published(name)
         return self._version_dirs[name]
 
     def result(self, name: str) -> Any:
         """The model's training run, in memory: on another worker than the one that trained,
         the run is repeated into a repository of this worker's own."""
         if name not in self._results:
-            if self._shared:
+            if self._worker is not None:
                 self.version_dir(name)
             if name not in self._results:
-                own = self._root / f"own-{self._worker}" if self._shared else self._root
+                own = self._root / f"own-{self._worker}" if self._worker else self._root
                 self._results[name] = _train_quick(name, own / "models", own / "reports")
         return self._results[name]
 
-    def _train_all_once(self) -> dict[str, Path]:
-        published = self._root / "published.json"
-        with FileLock(self._root / "training.lock"):
-            if not published.exists():
-                for name in JOBS:
-                    self._results[name] = _train_quick(name, self.models_dir, self.reports_dir)
-                paths = {name: str(r.published.path) for name, r in self._results.items()}
-                published.write_text(json.dumps(paths))
-        return {name: Path(path) for name, path in json.loads(published.read_text()).items()}
+    def _lock(self, name: str) -> FileLock:
+        return FileLock(self._root / f"{name}.lock")
+
+    def _claim_training(self) -> dict[str, FileLock] | None:
+        """Every model's lock, held, if this worker is the first to need a model."""
+        with self._lock("trainer"):
+            claim = self._root / "trainer"
+            if claim.exists():
+                return None
+            locks = {name: self._lock(name) for name in JOBS}
+            for lock in locks.values():
+                lock.acquire()
+            claim.write_text(str(self._worker))
+        return locks
+
+    def _train_all(self, locks: dict[str, FileLock]) -> None:
+        """Trains and publishes each model, letting go of its lock as soon as it is published;
+        if one fails, of every lock, so that whoever needs a model next trains it."""
+        try:
+            for name, lock in locks.items():
+                self._publish(name)
+                lock.release()
+        finally:
+            for lock in locks.values():
+                lock.release(force=True)
+
+    def _publish(self, name: str) -> Path:
+        self._results[name] = _train_quick(name, self.models_dir, self.reports_dir)
+        path: Path = self._results[name].published.path
+        published = self._root / "published" / name
+        published.parent.mkdir(exist_ok=True)
+        published.write_text(str(path))
+        return path
+
+    def _published(self, name: str) -> Path:
+        """The shared version of the model, once its lock is free: the trainer's, or this
+        worker's if the trainer failed to train it."""
+        with self._lock(name):
+            published = self._root / "published" / name
+            if published.exists():
+                return Path(published.read_text())
+            return self._publish(name)

@@ -1,13 +1,14 @@
-"""The session's training as make test's two xdist workers share it: the first worker to need a
-model trains all five once, the other reads what it published, and only a run's in-memory result
-is ever trained twice. The training job itself is replaced by one that records its calls: what is
+"""The session's training as make test's xdist workers share it: the first worker to need a model
+trains all five once, publishing each as it is done, the others read what it published, and only
+a run's in-memory result is ever trained twice. The training job itself is replaced by one that records its calls: what is
 under test is who trains, and where."""
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -27,20 +28,33 @@ class Run:
     published: Published
 
 
-@pytest.fixture
-def trainings(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Path]]:
-    """Each (model, models_dir) the training job was run for; a run takes 10 ms."""
-    calls: list[tuple[str, Path]] = []
+@dataclass
+class FakeTraining:
+    """Each (model, models_dir) the training job was run for (a run takes 10 ms), and what to
+    make a model's training do first."""
 
-    def train(name: str, models_dir: Path, reports_dir: Path) -> Run:
-        calls.append((name, models_dir))
+    calls: list[tuple[str, Path]] = field(default_factory=list)
+    before: dict[str, Callable[[], None]] = field(default_factory=dict)
+
+    def train(self, name: str, models_dir: Path, reports_dir: Path) -> Run:
+        self.before.get(name, lambda: None)()
+        self.calls.append((name, models_dir))
         time.sleep(0.01)
         version = models_dir / name / "1"
         version.mkdir(parents=True)
         return Run(Published(version))
 
-    monkeypatch.setattr(session_training, "_train_quick", train)
-    return calls
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeTraining:
+    fake = FakeTraining()
+    monkeypatch.setattr(session_training, "_train_quick", fake.train)
+    return fake
+
+
+@pytest.fixture
+def trainings(fake: FakeTraining) -> list[tuple[str, Path]]:
+    return fake.calls
 
 
 def test_alone_each_model_is_trained_when_first_needed_and_only_once(
@@ -89,3 +103,40 @@ def test_a_run_in_memory_comes_from_the_worker_that_trained_or_is_repeated_on_th
     assert repeated.published.path == tmp_path / "own-gw1" / "models" / "forecaster" / "1"
     assert trainings[len(JOBS) :] == [("forecaster", tmp_path / "own-gw1" / "models")]
     assert other.version_dir("forecaster") == tmp_path / "models" / "forecaster" / "1"
+
+
+def test_the_trainer_publishes_each_model_as_it_is_done(tmp_path: Path, fake: FakeTraining) -> None:
+    trainer, other = SessionTraining(tmp_path, "gw0"), SessionTraining(tmp_path, "gw1")
+    classifier_found = threading.Event()
+    fake.before["autoencoder"] = lambda: classifier_found.wait(30)
+    training = threading.Thread(target=trainer.version_dir, args=("autoencoder",))
+    training.start()
+
+    # The classifier is trained first, and is there while the trainer is still at the last model.
+    assert other.version_dir("classifier") == tmp_path / "models" / "classifier" / "1"
+    assert ("autoencoder", tmp_path / "models") not in fake.calls
+    classifier_found.set()
+    training.join()
+
+    assert other.version_dir("autoencoder") == tmp_path / "models" / "autoencoder" / "1"
+    assert len(fake.calls) == len(JOBS)
+
+
+def test_a_model_the_trainer_failed_to_train_is_trained_by_the_next_worker_to_need_it(
+    tmp_path: Path, fake: FakeTraining
+) -> None:
+    trainer, other = SessionTraining(tmp_path, "gw0"), SessionTraining(tmp_path, "gw1")
+
+    def fail() -> None:
+        fake.before.pop("cnn")
+        raise RuntimeError("out of memory")
+
+    fake.before["cnn"] = fail
+    with pytest.raises(RuntimeError, match="out of memory"):
+        trainer.version_dir("classifier")
+
+    # Nothing waits on the models the trainer never reached: whoever needs one trains it.
+    assert other.version_dir("cnn") == tmp_path / "models" / "cnn" / "1"
+    assert other.version_dir("autoencoder") == tmp_path / "models" / "autoencoder" / "1"
+    assert trainer.version_dir("classifier") == tmp_path / "models" / "classifier" / "1"
+    assert [name for name, _ in fake.calls] == ["classifier", "cnn", "autoencoder"]
