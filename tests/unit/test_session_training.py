@@ -1,7 +1,7 @@
 """The session's training as make test's xdist workers share it: the first worker to need a model
 trains all five once, publishing each as it is done, the others read what it published, and only
-a run's in-memory result is ever trained twice. The training job itself is replaced by one that records its calls: what is
-under test is who trains, and where."""
+a run's in-memory result is ever trained twice. The training job itself is replaced by one that
+records its calls: what is under test is who trains, and where."""
 
 from __future__ import annotations
 
@@ -107,10 +107,12 @@ def test_a_run_in_memory_comes_from_the_worker_that_trained_or_is_repeated_on_th
 
 def test_the_trainer_publishes_each_model_as_it_is_done(tmp_path: Path, fake: FakeTraining) -> None:
     trainer, other = SessionTraining(tmp_path, "gw0"), SessionTraining(tmp_path, "gw1")
-    classifier_found = threading.Event()
+    training_began, classifier_found = threading.Event(), threading.Event()
+    fake.before["classifier"] = training_began.set
     fake.before["autoencoder"] = lambda: classifier_found.wait(30)
     training = threading.Thread(target=trainer.version_dir, args=("autoencoder",))
     training.start()
+    assert training_began.wait(30)  # the trainer is gw0's
 
     # The classifier is trained first, and is there while the trainer is still at the last model.
     assert other.version_dir("classifier") == tmp_path / "models" / "classifier" / "1"
