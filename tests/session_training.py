@@ -46,9 +46,9 @@ class SessionTraining:
         if name not in self._version_dirs:
             if self._worker is None:
                 self._version_dirs[name] = self.result(name).published.path
-            else:
-                if (locks := self._claim_training()) is not None:
-                    self._train_all(locks)
+            elif (locks := self._claim_training()) is not None:
+                self._train_all(locks)
+            if name not in self._version_dirs:
                 self._version_dirs[name] = self._published(name)
         return self._version_dirs[name]
 
@@ -89,10 +89,13 @@ class SessionTraining:
             for lock in locks.values():
                 lock.release(force=True)
 
+    def _published_file(self, name: str) -> Path:
+        return self._root / "published" / name
+
     def _publish(self, name: str) -> Path:
         self._results[name] = _train_quick(name, self.models_dir, self.reports_dir)
         path: Path = self._results[name].published.path
-        published = self._root / "published" / name
+        published = self._published_file(name)
         published.parent.mkdir(exist_ok=True)
         published.write_text(str(path))
         return path
@@ -101,7 +104,7 @@ class SessionTraining:
         """The shared version of the model, once its lock is free: the trainer's, or this
         worker's if the trainer failed to train it."""
         with self._lock(name):
-            published = self._root / "published" / name
+            published = self._published_file(name)
             if published.exists():
                 return Path(published.read_text())
             return self._publish(name)

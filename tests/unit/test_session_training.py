@@ -52,23 +52,18 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeTraining:
     return fake
 
 
-@pytest.fixture
-def trainings(fake: FakeTraining) -> list[tuple[str, Path]]:
-    return fake.calls
-
-
 def test_alone_each_model_is_trained_when_first_needed_and_only_once(
-    tmp_path: Path, trainings: list[tuple[str, Path]]
+    tmp_path: Path, fake: FakeTraining
 ) -> None:
     training = SessionTraining(tmp_path, worker=None)
 
     assert training.version_dir("cnn") == tmp_path / "models" / "cnn" / "1"
     assert training.result("cnn").published.path == training.version_dir("cnn")
-    assert trainings == [("cnn", tmp_path / "models")]
+    assert fake.calls == [("cnn", tmp_path / "models")]
 
 
 def test_two_workers_at_once_train_every_model_once_into_the_shared_repository(
-    tmp_path: Path, trainings: list[tuple[str, Path]]
+    tmp_path: Path, fake: FakeTraining
 ) -> None:
     workers = [SessionTraining(tmp_path, worker) for worker in ("gw0", "gw1")]
     found: dict[str, Path] = {}
@@ -85,23 +80,23 @@ def test_two_workers_at_once_train_every_model_once_into_the_shared_repository(
     for thread in threads:
         thread.join()
 
-    assert sorted(trainings) == sorted((name, tmp_path / "models") for name in JOBS)
+    assert sorted(fake.calls) == sorted((name, tmp_path / "models") for name in JOBS)
     assert found == {name: tmp_path / "models" / name / "1" for name in found}
     assert workers[0].version_dir("cnn") == workers[1].version_dir("cnn")
-    assert len(trainings) == len(JOBS)
+    assert len(fake.calls) == len(JOBS)
 
 
 def test_a_run_in_memory_comes_from_the_worker_that_trained_or_is_repeated_on_the_other(
-    tmp_path: Path, trainings: list[tuple[str, Path]]
+    tmp_path: Path, fake: FakeTraining
 ) -> None:
     trainer, other = SessionTraining(tmp_path, "gw0"), SessionTraining(tmp_path, "gw1")
 
     assert trainer.result("forecaster").published.path == tmp_path / "models" / "forecaster" / "1"
-    assert len(trainings) == len(JOBS)
+    assert len(fake.calls) == len(JOBS)
     repeated = other.result("forecaster")
 
     assert repeated.published.path == tmp_path / "own-gw1" / "models" / "forecaster" / "1"
-    assert trainings[len(JOBS) :] == [("forecaster", tmp_path / "own-gw1" / "models")]
+    assert fake.calls[len(JOBS) :] == [("forecaster", tmp_path / "own-gw1" / "models")]
     assert other.version_dir("forecaster") == tmp_path / "models" / "forecaster" / "1"
 
 
