@@ -68,10 +68,10 @@ async def test_a_predict_comes_back_as_the_model_server_answered_it(
 async def test_the_client_deadline_goes_on_to_the_model_server(
     fake: RunningFake, proxy_port: int
 ) -> None:
-    await predict(proxy_port, deadline_s=5)
+    await predict(proxy_port, deadline_s=30)
     await predict(proxy_port, deadline_s=None)
     with_deadline, without = fake.servicer.time_remaining
-    assert with_deadline is not None and 4 < with_deadline <= 5
+    assert with_deadline is not None and 20 < with_deadline <= 30  # less the hop's own time
     assert without is None
 
 

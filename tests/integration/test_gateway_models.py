@@ -288,8 +288,10 @@ async def test_concurrent_forecasts_share_batched_model_calls(shared_stack: Stac
     primes = forecaster_predict_calls(shared_stack, "prime") - primes_before
     assert calls < 16 * 12
     # The history is one chunk: the forecasts share prime calls as they share steps. Over gRPC
-    # they reach the gateway one by one, so the first may prime before the others arrive.
-    assert primes <= 4
+    # they reach the gateway one by one, and on a loaded machine spread out, so those that come
+    # while a prime call runs share the next: two forecasts a call on average, at the least.
+    # (test_forecast_batching.py counts the shared primes exactly, in one event loop.)
+    assert primes <= 16 // 2
     # Then about one batched call per step. A step's call waits only 2 ms for the other
     # generations' rows, and on a loaded machine one may miss it and go in the next call, so a
     # step may take a few calls: three on average still means six rows a call, not one.

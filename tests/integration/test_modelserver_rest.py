@@ -215,8 +215,10 @@ async def test_grpc_is_answered_while_a_big_rest_body_is_parsed(
         rest_s = time.perf_counter() - started
     assert (await rest)[0] == 400
     assert len(latencies) >= 3, (latencies, rest_s)
-    # Each status call took a small part of the parse, not the whole of it.
-    assert max(latencies) < rest_s / 4, (max(latencies), rest_s)
+    # Each status call took a small part of the parse, not the whole of it: a stalled loop
+    # would hold several calls for most of it. One call may still be held up by the machine
+    # (a thread descheduled while it holds the GIL), so the second slowest is judged.
+    assert sorted(latencies)[-2] < rest_s / 4, (sorted(latencies)[-2:], rest_s)
 
 
 async def test_model_names_outside_the_config_share_one_label_value(

@@ -95,7 +95,9 @@ async def test_a_closed_gate_refuses_new_calls_and_lets_the_taken_ones_finish(
     gated.service.release.set()
     assert await unary == gateway_pb2.ListModelsResponse()
     assert [point.step async for point in stream] == [1, 2, 3]
-    assert 29.0 < await waiting <= 30.0  # the grace left for gRPC's own stop
+    # The grace left for gRPC's own stop: the calls ended as soon as they were released, so
+    # most of it (with slack for a loaded machine), not none.
+    assert 20.0 < await waiting <= 30.0
 
 
 async def test_calls_past_the_grace_are_given_up_on(gated: Gated) -> None:

@@ -42,8 +42,12 @@ from training.publish import publish_version
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 DEADLINE_S = 2.0
-# How long after the model server is back the gateway may take to answer again.
-RECOVERY_S = 5.0
+# The longest a call may take: its deadline, and slack for an event loop that a loaded machine
+# runs late. A call that outlived its deadline would take as long as the backend holds it.
+HUNG_S = DEADLINE_S + 1.5
+# How long after the model server is back the gateway may take to answer again: its reconnect
+# backoff is at most 1 s, the rest is slack for a loaded machine.
+RECOVERY_S = 10.0
 # The slow-backend test: calls the gateway admits at once, and the clients flooding it.
 ADMITTED = 8
 FLOOD = 64
@@ -125,7 +129,7 @@ async def test_a_killed_model_server_fails_calls_fast_and_the_gateway_recovers_b
         f"  outage {recovered_at - killed_at:.1f} s; calls succeeded again "
         f"{recovered_at - back_at:.2f} s after the model server was back"
     )
-    assert max(o.ended - o.started for o in outcomes) < DEADLINE_S + 0.5  # no call hung
+    assert max(o.ended - o.started for o in outcomes) < HUNG_S  # no call hung
     failed = failures(outcomes)
     assert failed, "the outage failed no call: the fault did not happen"
     assert {o.code for o in failed} == {grpc.StatusCode.UNAVAILABLE}
@@ -211,7 +215,7 @@ async def test_a_slow_model_server_sheds_load_keeps_deadlines_and_memory(
             await until(lambda: _classify(stub, 10), "the gateway serves the classifier")
             before = memory_mib(gateway.pid, "VmRSS")
 
-            proxy.delay_s = 3.0  # every answer now comes 3 s late: past every deadline
+            proxy.delay_s = 5.0  # every answer now comes 5 s late: past HUNG_S and every deadline
             outcomes = []
             for _ in range(FLOOD_ROUNDS):
                 load = Load(lambda deadline: _classify(stub, deadline), workers=FLOOD)
@@ -241,8 +245,9 @@ async def test_a_slow_model_server_sheds_load_keeps_deadlines_and_memory(
     }
     assert codes[grpc.StatusCode.OK] == 0
     assert len(shed) > len(outcomes) / 2  # most of the flood was refused, not queued
-    assert statistics.median(o.ended - o.started for o in shed) < 0.2  # refused at once
-    assert max(o.ended - o.started for o in outcomes) < DEADLINE_S + 0.5
+    # Refused at once, not after a wait for a slot: far sooner than the deadline.
+    assert statistics.median(o.ended - o.started for o in shed) < DEADLINE_S / 4
+    assert max(o.ended - o.started for o in outcomes) < HUNG_S
     assert after - before < 30, f"RSS grew from {before:.0f} to {after:.0f} MiB"
 
 
