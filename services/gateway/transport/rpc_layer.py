@@ -70,7 +70,6 @@ class RpcLayer(HandlerLayer):
             # records and model server calls, and goes with the task (no reset needed).
             current_request_id.set(request_id)
             context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
-            deadline_s = context.time_remaining()  # to tell a cancel from the deadline
             code = grpc.StatusCode.OK
             started = time.perf_counter()
             self._in_flight += 1
@@ -84,7 +83,7 @@ class RpcLayer(HandlerLayer):
                     code = code_of(exc)
                     await abort_with_status(context, exc)
             except asyncio.CancelledError:
-                code = cancelled_code(context, deadline_s)
+                code = cancelled_code(context, time.perf_counter() - started)
                 raise
             finally:
                 elapsed = time.perf_counter() - started

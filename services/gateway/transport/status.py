@@ -62,15 +62,16 @@ def code_of(exc: BaseException) -> grpc.StatusCode:
 
 
 def cancelled_code(
-    context: grpc.aio.ServicerContext[Any, Any], deadline_s: float | None
+    context: grpc.aio.ServicerContext[Any, Any], elapsed_s: float
 ) -> grpc.StatusCode:
     """Why gRPC cancelled a handler: grpc.aio cancels it both when the client cancels and when
     the client's deadline passes. Only the deadline, Python-side state, tells them apart.
-    ``deadline_s`` is how long the call had when it began (its time_remaining then)."""
+    ``elapsed_s`` is how long the handler ran, so the call's whole deadline is derived here, on
+    the cancel path, and nothing is read for the calls that complete."""
     remaining = context.time_remaining()
-    if remaining is None or deadline_s is None:
+    if remaining is None:
         return grpc.StatusCode.CANCELLED
-    if remaining <= _DEADLINE_SHARE * deadline_s + _DEADLINE_SLACK_S:
+    if remaining <= _DEADLINE_SHARE * (remaining + elapsed_s) + _DEADLINE_SLACK_S:
         return grpc.StatusCode.DEADLINE_EXCEEDED
     return grpc.StatusCode.CANCELLED
 
