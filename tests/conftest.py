@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from session_training import XDIST_WORKER, SessionTraining
+from session_training import XDIST_WORKER, SessionTraining, copy_models
 from worker_scheduling import TRAINING_TESTS, SuiteScheduling
 
 from training.jobs import JOBS
@@ -97,9 +97,7 @@ def classifier_repository(classifier_models_dir: Path, tmp_path: Path) -> Path:
 @pytest.fixture
 def full_repository(all_models: dict[str, Path], tmp_path: Path) -> Path:
     """A private model repository holding a copy of the quick version of all five models."""
-    for name, version_dir in all_models.items():
-        shutil.copytree(version_dir.parent, tmp_path / name)
-    return tmp_path
+    return copy_models(all_models, tmp_path)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> SuiteScheduling:

@@ -4,6 +4,7 @@ workers through the file system."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,14 @@ def _train_quick(name: str, models_dir: Path, reports_dir: Path) -> Any:
 
     options = RunOptions(profile="quick", models_dir=models_dir, reports_dir=reports_dir, verbose=0)
     return load_job(name).run(options)
+
+
+def copy_models(models: dict[str, Path], repository: Path) -> Path:
+    """Copies each model's versions into the repository (``models``: a version directory of
+    each, by model name); returns the repository."""
+    for name, version_dir in models.items():
+        shutil.copytree(version_dir.parent, repository / name)
+    return repository
 
 
 class SessionTraining:

@@ -1,15 +1,17 @@
 """How ``make test``'s pytest-xdist workers share the tests out: a file's tests go to one worker,
 so that its module fixtures start once; every test of tests/training goes to one worker, the one
 that trains the session's models (tests/session_training.py); and the tests of a few files whose
-tests share nothing wider than a test go out one by one. xdist's own ``loadgroup`` would say the
-same with marks, but it renames test ids in a way pytest 9 no longer allows."""
+tests share nothing wider than a parameter go out one by one, or by parameter where several
+tests take it (their module fixture, parametrized, then starts once per worker). xdist's own
+``loadgroup`` would say the same with marks, but it renames test ids in a way pytest 9 no longer
+allows."""
 
 from __future__ import annotations
 
 from xdist.scheduler import LoadScopeScheduling
 
 TRAINING_TESTS = "tests/training/"
-# Each of their tests runs for a minute or so and starts its own processes.
+# Each of their tests, or of their parameters, runs for a minute or so with processes of its own.
 SPREAD_FILES = frozenset({"tests/reliability/test_rollouts.py"})
 
 
@@ -19,7 +21,8 @@ def scope_of(nodeid: str) -> str:
     if path.startswith(TRAINING_TESTS):
         return TRAINING_TESTS
     if path in SPREAD_FILES:
-        return nodeid
+        test, _, parameter = nodeid.partition("[")
+        return f"{path}[{parameter}" if parameter else test
     return path
 
 

@@ -1,5 +1,6 @@
 """The suite as deployed, in processes of its own, for fault and fuzz tests: a model server with
-all five models and batching on, and a gateway in front."""
+all five models and batching on, and a gateway in front. The fuzz and cancel-storm tests share
+one pair per worker: each must leave it up, and checks that it did."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def count_case(api: str) -> None:
     FUZZ_CASES[api] = FUZZ_CASES.get(api, 0) + 1
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def deployed(
     full_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServingStack]:

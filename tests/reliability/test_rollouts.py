@@ -1,7 +1,7 @@
 """Rollouts and rollbacks of every model under load, with real processes: clients call every
 gateway RPC while a new version of all five models is published, and while that version is
 withdrawn again, behind one model server and behind two replicas that poll the model repository
-on clocks of their own (1 s and 20 s), as TensorFlow Serving replicas in Kubernetes do; and
+on clocks of their own (1 s and 5 s), as TensorFlow Serving replicas in Kubernetes do; and
 rolling restarts of replicas that die of SIGTERM, behind fixed addresses and behind a DNS name
 whose answer changes as a headless Service's does. Each test prints the calls made per RPC and
 how they ended."""
@@ -35,6 +35,7 @@ from mixed_load import (
 )
 from processes import START_S, start_gateway, start_model_server, until
 from servers import republish
+from session_training import copy_models
 
 from benchmarks.stack import free_port
 from services.generated.gateway.v1 import gateway_pb2_grpc
@@ -45,8 +46,8 @@ from training.publish import withdraw_version
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 # Seconds between each replica's polls of the repository: one replica, or two that disagree on
-# the versions for up to 20 s after every change.
-FLEETS = {"one model server": (0.2,), "two replicas polling every 1 s and 20 s": (1.0, 20.0)}
+# the versions for up to 5 s after every change, 25 of the gateway's refreshes (0.2 s).
+FLEETS = {"one model server": (0.2,), "two replicas polling every 1 s and 5 s": (1.0, 5.0)}
 
 # The gateway's refresh behind a DNS name, and the pods' preStop wait scaled as the manifests'
 # 20 s wait relates to their 5 s refresh (GATEWAY_MODEL_REFRESH_S). The fake DNS answer changes
@@ -68,15 +69,24 @@ class Suite:
         return len(self.model_servers) > 1
 
 
-@pytest_asyncio.fixture(loop_scope="session", params=list(FLEETS.values()), ids=list(FLEETS))
-async def suite(full_repository: Path, request: pytest.FixtureRequest) -> AsyncIterator[Suite]:
+@pytest_asyncio.fixture(
+    scope="module", loop_scope="session", params=list(FLEETS.values()), ids=list(FLEETS)
+)
+async def suite(
+    all_models: dict[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[Suite]:
+    """A fleet and its gateway, shared by the tests that roll its versions forward and back
+    (tests/worker_scheduling.py sends them to one worker), on a repository of its own."""
+    repository = copy_models(all_models, tmp_path_factory.mktemp("fleet"))
     ports = [free_port() for _ in request.param]
     model_servers = []
     try:
         for port, poll_s in zip(ports, request.param, strict=True):
             model_servers.append(
                 await asyncio.to_thread(
-                    start_model_server, full_repository, port, list(JOBS), poll_s=poll_s
+                    start_model_server, repository, port, list(JOBS), poll_s=poll_s
                 )
             )
         # Round robin over the replicas, as a headless Service's addresses give it.
@@ -85,7 +95,7 @@ async def suite(full_repository: Path, request: pytest.FixtureRequest) -> AsyncI
             gateway_port = await asyncio.to_thread(gateway.wait_for_port, START_S)
             async with grpc.aio.insecure_channel(f"localhost:{gateway_port}") as channel:
                 stub = gateway_pb2_grpc.GatewayServiceStub(channel)
-                yield Suite(full_repository, model_servers, gateway, stub)
+                yield Suite(repository, model_servers, gateway, stub)
         finally:
             gateway.stop(timeout_s=15)
     finally:
@@ -93,60 +103,85 @@ async def suite(full_repository: Path, request: pytest.FixtureRequest) -> AsyncI
             model_server.kill()
 
 
+async def serving_version(suite: Suite) -> int:
+    """The one version the gateway serves of every model, once it serves one: a test before may
+    have left the replicas still agreeing on it."""
+    versions: set[int] = set()
+
+    async def one_version() -> bool:
+        versions.clear()
+        versions.update((await serving_versions(suite.stub)).values())
+        return len(versions) == 1
+
+    await until(one_version, "the gateway serves one version of every model", SWITCH_TIMEOUT_S)
+    return versions.pop()
+
+
+async def publish_next_version(suite: Suite, serving: int) -> int:
+    """Publishes a copy of the serving version of every model as the next version; returns it."""
+    published = {
+        await asyncio.to_thread(republish, suite.repository / name, serving) for name in JOBS
+    }
+    (version,) = published
+    assert version > serving
+    return version
+
+
 async def test_a_new_version_of_every_model_published_under_load_fails_no_call(
     suite: Suite,
 ) -> None:
-    assert set((await serving_versions(suite.stub)).values()) == {1}
+    old = await serving_version(suite)
     load = MixedLoad(suite.stub, frequent_words())
     load.start()
     await asyncio.sleep(2)
     published_at = time.monotonic()
-    for name in JOBS:
-        assert await asyncio.to_thread(republish, suite.repository / name, 1) == 2
+    new = await publish_next_version(suite, old)
 
-    outcomes = await load.stop_once_answered_by(2, published_at)
+    outcomes = await load.stop_once_answered_by(new, published_at)
 
-    print_outcomes("every model's version 2 published", outcomes)
+    print_outcomes(f"every model's version {new} published over {old}", outcomes)
     for rpc, calls in outcomes.items():
         assert not failures(calls), (rpc, Counter(o.code.name for o in failures(calls)))
-        assert answered_by(calls[0]) == 1
-        assert not late_answers_from(calls, old=1, new=2), rpc
+        assert answered_by(calls[0]) == old
+        assert not late_answers_from(calls, old=old, new=new), rpc
     check_streams(outcomes[STREAM])
 
 
 async def test_withdrawing_the_serving_version_under_load_falls_back_without_failed_calls(
     suite: Suite,
 ) -> None:
-    for name in JOBS:
-        assert await asyncio.to_thread(republish, suite.repository / name, 1) == 2
+    old = await serving_version(suite)
+    new = await publish_next_version(suite, old)
 
-    async def all_on_version_2() -> bool:
-        return set((await serving_versions(suite.stub)).values()) == {2}
+    async def all_on_the_new_version() -> bool:
+        return await serving_version(suite) == new
 
-    await until(all_on_version_2, "the gateway serves version 2 of every model", SWITCH_TIMEOUT_S)
+    await until(
+        all_on_the_new_version, f"the gateway serves version {new} of every model", SWITCH_TIMEOUT_S
+    )
     load = MixedLoad(suite.stub, frequent_words())
     load.start()
     await asyncio.sleep(2)
     withdrawn_at = time.monotonic()
     for name in JOBS:
-        await asyncio.to_thread(withdraw_version, suite.repository / name, 2)
+        await asyncio.to_thread(withdraw_version, suite.repository / name, new)
 
-    outcomes = await load.stop_once_answered_by(1, withdrawn_at)
+    outcomes = await load.stop_once_answered_by(old, withdrawn_at)
 
-    print_outcomes("every model's version 2 withdrawn", outcomes)
+    print_outcomes(f"every model's version {new} withdrawn, back to {old}", outcomes)
     aborted = load.streams.ended_early
     print(f"  streams ended early: {[(code.name, set(versions)) for code, versions in aborted]}")
     for rpc in UNARY_RPCS:
         calls = outcomes[rpc]
         assert not failures(calls), (rpc, Counter(o.code.name for o in failures(calls)))
-        assert not late_answers_from(calls, old=2, new=1), rpc
-    # A stream on version 2 goes on on any replica that still holds it. Once none does, no
-    # other version may finish what it began: it ends ABORTED, having sent only values of its
-    # own version. Every other stream is whole and on one version.
+        assert not late_answers_from(calls, old=new, new=old), rpc
+    # A stream on the withdrawn version goes on on any replica that still holds it. Once none
+    # does, no other version may finish what it began: it ends ABORTED, having sent only values
+    # of its own version. Every other stream is whole and on one version.
     assert all(code == grpc.StatusCode.ABORTED for code, _ in aborted)
-    assert all(set(versions) <= {2} for _, versions in aborted)
+    assert all(set(versions) <= {new} for _, versions in aborted)
     assert {o.code for o in failures(outcomes[STREAM])} <= {grpc.StatusCode.ABORTED}
-    assert not late_answers_from(outcomes[STREAM], old=2, new=1)
+    assert not late_answers_from(outcomes[STREAM], old=new, new=old)
     check_streams(outcomes[STREAM])
 
 
