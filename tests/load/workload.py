@@ -27,7 +27,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import gensim
 import numpy as np
 from PIL import Image
 from sklearn.datasets import load_wine
@@ -230,6 +229,10 @@ def pools_json(words: Words) -> str:
 
 
 def _questions_words() -> Path:
+    # Here, not at the top: only `build_word_pools` reads it, and importing gensim costs every
+    # Locust process half a second.
+    import gensim
+
     return Path(gensim.__file__).parent / "test" / "test_data" / "questions-words.txt"
 
 
