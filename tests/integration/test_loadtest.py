@@ -125,7 +125,7 @@ async def test_a_short_load_test_calls_every_rpc_without_a_failure(
 ) -> None:
     before = await gateway_requests(stack)
     code, output = await run_load_test(
-        stack, tmp_path, "--users=4", "--spawn-rate=4", "--run-time=20s"
+        stack, tmp_path, "--users=4", "--spawn-rate=4", "--run-time=10s"
     )
     assert code == 0, output
     # Not even one NOT_FOUND to learn which words the model has: the word pools need no asking.
