@@ -104,8 +104,8 @@ async def suite(
 
 
 async def serving_version(suite: Suite) -> int:
-    """The one version the gateway serves of every model, once it serves one: a test before may
-    have left the replicas still agreeing on it."""
+    """The one version the gateway serves of every model, once it serves one: the test before
+    may have left the fleet still moving to it."""
     versions: set[int] = set()
 
     async def one_version() -> bool:
@@ -154,7 +154,7 @@ async def test_withdrawing_the_serving_version_under_load_falls_back_without_fai
     new = await publish_next_version(suite, old)
 
     async def all_on_the_new_version() -> bool:
-        return await serving_version(suite) == new
+        return set((await serving_versions(suite.stub)).values()) == {new}
 
     await until(
         all_on_the_new_version, f"the gateway serves version {new} of every model", SWITCH_TIMEOUT_S
