@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import sys
 import tempfile
@@ -60,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from benchmarks.machine import machine_facts
     from benchmarks.report import Results, render, replace_section, section_of
     from benchmarks.soak import HEADING as SOAK_HEADING
-    from benchmarks.stack import serving_stack
+    from benchmarks.stack import cpu_clock, serving_stack
     from services.suite.trainer import train_missing
 
     models_dir = options.models_dir.resolve()
@@ -90,11 +91,27 @@ def main(argv: Sequence[str] | None = None) -> None:
             stage_costs = asyncio.run(stages.run())
             # A model server of its own in this process, for the CNN and word2vec.
             modelserver_costs = asyncio.run(modelserver_stages.run(models_dir))
-            unbatched_port = stack.gateways["one step per call"].port
-            generations = asyncio.run(generation.run(default_port, unbatched_port, alternation))
+            unbatched = stack.gateways["one step per call"]
+            # A path's CPU is that of the gateway and the model server together.
+            servers = functools.partial(cpu_clock, stack.model_server.child.pid)
+            default_pid = stack.gateways["default"].child.pid
+            generation_clocks = {
+                "window": servers(default_pid),
+                "step": servers(unbatched.child.pid),
+                "continuous batching": servers(default_pid),
+            }
+            generations = asyncio.run(
+                generation.run(default_port, unbatched.port, alternation, generation_clocks)
+            )
             keyed = similarity.read_vectors(models_dir)
             with similarity.started_peer(keyed, work_dir) as peer:
-                similar = asyncio.run(similarity.run(keyed, default_port, peer.port, alternation))
+                similarity_clocks = {
+                    similarity.GATEWAY: servers(default_pid),
+                    similarity.PEER: cpu_clock(peer.child.pid),
+                }
+                similar = asyncio.run(
+                    similarity.run(keyed, default_port, peer.port, alternation, similarity_clocks)
+                )
             footprints = [
                 footprint.with_peak(model_server, stack.model_server),
                 footprint.with_peak(gateway, stack.gateways["default"]),

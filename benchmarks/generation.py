@@ -12,6 +12,7 @@ reverses each time (benchmarks.harness.alternate).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,8 +92,12 @@ class GenerationResults:
 
 
 async def run(
-    default_gateway_port: int, unbatched_gateway_port: int, alternation: Alternation
+    default_gateway_port: int,
+    unbatched_gateway_port: int,
+    alternation: Alternation,
+    cpu_clocks: Mapping[str, Callable[[], float]] | None = None,
 ) -> GenerationResults:
+    """``cpu_clocks``: by strategy, the CPU time of the servers that answer it."""
     history = [float(value) for value in load_airpassengers_split().train]
     window = gateway_pb2.ForecastRequest(
         history=history, horizon=HORIZON, method=gateway_pb2.GENERATION_METHOD_WINDOW
@@ -113,5 +118,5 @@ async def run(
             "continuous batching": lambda: default.Forecast(stateful, timeout=120),
         }
         for concurrency in CONCURRENCY:
-            rows.append(await alternate(calls, concurrency, alternation))
+            rows.append(await alternate(calls, concurrency, alternation, cpu_clocks))
     return GenerationResults(alternation, rows)

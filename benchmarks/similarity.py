@@ -11,7 +11,7 @@ import itertools
 import json
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,9 +134,14 @@ def started_peer(keyed: KeyedVectors, work_dir: Path) -> Iterator[Started]:
 
 
 async def run(
-    keyed: KeyedVectors, gateway_port: int, peer_port: int, alternation: Alternation
+    keyed: KeyedVectors,
+    gateway_port: int,
+    peer_port: int,
+    alternation: Alternation,
+    cpu_clocks: Mapping[str, Callable[[], float]] | None = None,
 ) -> SimilarityResult:
-    """The gateway and the gensim server on ``peer_port``, side by side, and gensim in-process."""
+    """The gateway and the gensim server on ``peer_port``, side by side, and gensim in-process;
+    ``cpu_clocks``: by side, the CPU time of the servers that answer it."""
     words = list(keyed.index_to_key[:QUERY_WORDS])
     gensim = time_gensim(keyed, words)
     requests = itertools.cycle(gateway_pb2.SimilarWordsRequest(word=w, k=K) for w in words)
@@ -153,5 +158,5 @@ async def run(
             PEER: lambda: peer.SimilarWords(next(requests), timeout=30),
         }
         for concurrency in CONCURRENCY:
-            rows.append(await alternate(calls, concurrency, alternation))
+            rows.append(await alternate(calls, concurrency, alternation, cpu_clocks))
     return SimilarityResult(gensim, alternation, rows, len(keyed.index_to_key), keyed.vector_size)

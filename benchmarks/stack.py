@@ -8,7 +8,7 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,6 +137,12 @@ def model_server_flags(config: Path, batching_parameters: Path | None = None) ->
     if batching_parameters is not None:
         flags += ["--enable_batching", f"--batching_parameters_file={batching_parameters}"]
     return flags
+
+
+def cpu_clock(*pids: int) -> Callable[[], float]:
+    """The CPU time these processes have used so far together, in seconds: a clock for
+    harness.alternate's ``cpu_clocks``, where a path has more than one server."""
+    return lambda: sum(cpu_seconds(pid) for pid in pids)
 
 
 def free_port() -> int:

@@ -121,12 +121,16 @@ def test_the_overhead_targets_are_marked_met_or_missed_by_their_range() -> None:
     assert "(direct, proxy, gateway; then gateway, proxy, direct; ...)" in text
 
 
-def _repeated(concurrency: int, **sides: list[tuple[float, float]]) -> Repeated:
-    """Each side's (throughput, p50 ms) in each repetition."""
+def _repeated(
+    concurrency: int, cpu_ms: dict[str, float] | None = None, **sides: list[tuple[float, float]]
+) -> Repeated:
+    """Each side's (throughput, p50 ms) in each repetition, and its servers' CPU per call in
+    ``cpu_ms`` where read."""
+    cpu = cpu_ms or {}
     return Repeated(
         concurrency,
         {
-            side: tuple(_measured(rate, p50, None) for rate, p50 in runs)
+            side: tuple(_measured(rate, p50, cpu.get(side)) for rate, p50 in runs)
             for side, runs in sides.items()
         },
     )
@@ -202,6 +206,7 @@ def test_generation_targets_need_every_repetition() -> None:
         # one repetition is under 15x.
         _repeated(
             64,
+            {window: 12.0, step: 9.0, continuous: 2.5},
             window=[(10, 3000.0)] * 5,
             step=[(7, 9000.0)] * 5,
             **{continuous: [(160, 500.0), (180, 480.0), (140, 520.0), (170, 490.0), (160, 500.0)]},
@@ -224,6 +229,12 @@ def test_generation_targets_need_every_repetition() -> None:
         "(window, step, continuous batching; then continuous batching, step, window; ...)" in text
     )
     assert "At 64 outstanding it finished 160 forecasts/s" in text
+    assert (
+        "The servers' CPU per forecast at 64 outstanding, read from /proc (the gateway and the "
+        "model server together; the peer alone): window 12.000 ms, step 9.000 ms, continuous "
+        "batching 2.500 ms. On two cores that alone caps continuous batching at 800 "
+        "forecasts/s, before the client's share; it reached 160." in text
+    )
 
 
 def _similarity(rows: list[Repeated]) -> SimilarityResult:
@@ -236,6 +247,7 @@ def test_similarity_is_judged_against_the_gensim_server_with_gensim_in_process_b
         # gateway / gensim server: 0.5x to 0.6x.
         _repeated(
             32,
+            {GATEWAY: 1.25, PEER: 0.4},
             **{
                 GATEWAY: [(400, 80.0), (420, 76.0), (450, 70.0), (400, 80.0), (480, 66.0)],
                 PEER: [(800, 40.0)] * 5,
@@ -261,6 +273,11 @@ def test_similarity_is_judged_against_the_gensim_server_with_gensim_in_process_b
     )
     assert "version 3's `metrics.json`" in text
     assert "`benchmarks/similarity_peer.py`" in text and "event loop" in text
+    assert (
+        "per query at 32 outstanding, read from /proc (the gateway and the model server "
+        "together; the peer alone): gateway 1.250 ms, gensim server 0.400 ms. On two cores that "
+        "alone caps gateway at 1600 queries/s" in text
+    )
 
 
 @pytest.mark.parametrize(
@@ -282,6 +299,7 @@ def test_without_full_profile_metrics_the_spearman_target_is_not_measured(
     assert f"full profile | | | | ≥ 1x | {NOT_MEASURED} |" in text
     assert says in text
     assert "| met |" not in text.split("word2vec WordSim-353")[1].splitlines()[0]
+    assert "read from /proc" not in text  # no CPU was read
 
 
 def test_the_gateway_footprint_is_marked_against_its_targets() -> None:
