@@ -526,23 +526,26 @@ def _generation_section(results: GenerationResults, alone: ForecasterAlone) -> l
             f"{together:.2f} s in calls of {TARGET_CONCURRENCY}, on this two-core machine, "
             "beside the gateway, the client and every step."
         )
-        lines += _servers_cpu(target, STRATEGIES, "forecast", "forecasts/s", "continuous batching")
+        servers = "the gateway's and the model server's together"
+        lines += _servers_cpu(
+            target, STRATEGIES, "forecast", "forecasts/s", "continuous batching", servers
+        )
     return [*lines, ""]
 
 
 def _servers_cpu(
-    row: Repeated, sides: Sequence[str], unit: str, rate: str, bound_side: str
+    row: Repeated, sides: Sequence[str], unit: str, rate: str, bound_side: str, servers: str
 ) -> list[str]:
-    """A sentence on the CPU each side's servers (the gateway and the model server together,
-    or the peer) spent per call, and the ceiling that puts on the bound side on two cores."""
+    """A sentence on the CPU each side's ``servers`` spent per call, and the ceiling that puts
+    on the bound side on two cores."""
     cpu = {side: row.median(side, "cpu_ms_per_request") for side in sides}
     if any(math.isnan(ms) for ms in cpu.values()):
         return []
     each = ", ".join(f"{side} {ms:.3f} ms" for side, ms in cpu.items())
     ceiling = 2000 / cpu[bound_side]
     return [
-        f"The servers' CPU per {unit} at {row.concurrency} outstanding, read from /proc (the "
-        f"gateway and the model server together; the peer alone): {each}. On two cores that "
+        f"The servers' CPU per {unit} at {row.concurrency} outstanding, read from /proc "
+        f"({servers}): {each}. On two cores that "
         f"alone caps {bound_side} at {ceiling:.0f} {rate}, before the client's share; it "
         f"reached {row.median(bound_side, 'throughput'):.0f}."
     ]
@@ -594,7 +597,8 @@ def _similarity_section(result: SimilarityResult, quality: Word2VecQuality | Non
     ]
     target = result.at(SIMILARITY_TARGETS[0].concurrency)
     if target is not None:
-        lines += _servers_cpu(target, (GATEWAY, PEER), "query", "queries/s", GATEWAY)
+        servers = "through the gateway, the gateway's and the model server's together"
+        lines += _servers_cpu(target, (GATEWAY, PEER), "query", "queries/s", GATEWAY, servers)
     return [*lines, ""]
 
 

@@ -230,8 +230,8 @@ def test_generation_targets_need_every_repetition() -> None:
     )
     assert "At 64 outstanding it finished 160 forecasts/s" in text
     assert (
-        "The servers' CPU per forecast at 64 outstanding, read from /proc (the gateway and the "
-        "model server together; the peer alone): window 12.000 ms, step 9.000 ms, continuous "
+        "The servers' CPU per forecast at 64 outstanding, read from /proc (the gateway's and "
+        "the model server's together): window 12.000 ms, step 9.000 ms, continuous "
         "batching 2.500 ms. On two cores that alone caps continuous batching at 800 "
         "forecasts/s, before the client's share; it reached 160." in text
     )
@@ -274,8 +274,9 @@ def test_similarity_is_judged_against_the_gensim_server_with_gensim_in_process_b
     assert "version 3's `metrics.json`" in text
     assert "`benchmarks/similarity_peer.py`" in text and "event loop" in text
     assert (
-        "per query at 32 outstanding, read from /proc (the gateway and the model server "
-        "together; the peer alone): gateway 1.250 ms, gensim server 0.400 ms. On two cores that "
+        "per query at 32 outstanding, read from /proc (through the gateway, the gateway's and "
+        "the model server's together): gateway 1.250 ms, gensim server 0.400 ms. On two cores "
+        "that "
         "alone caps gateway at 1600 queries/s" in text
     )
 
