@@ -259,6 +259,30 @@ def test_stepping_from_the_zero_state_equals_prime_and_window(loaded: Any, state
     allclose(windowed["next_value"], primed(loaded, window, state_size)[0])
 
 
+def test_prime_ends_in_the_state_stepping_reaches_bit_for_bit(loaded: Any, state_size: int) -> None:
+    """The prime computes its inputs before its loop and runs only the recurrence inside; each
+    row must still end exactly where stepping value by value does: from a state mid-series (a
+    later chunk), with rows of different lengths in one call, and a row with no values."""
+    history = histories()
+    start = tf.constant(primed(loaded, history[:, :7], state_size)[1])
+    counts = np.array([23, 1, 0], np.int32)
+    inputs = prime_chunk(history[:, 7:], np.asarray(start))
+    inputs["count"] = counts
+    outputs = loaded.signatures["prime"](**{k: tf.constant(v) for k, v in inputs.items()})
+    for row, count in enumerate(counts):
+        state = start[row : row + 1]
+        for month in range(7, 7 + count):
+            stepped = loaded.signatures["step"](
+                value=tf.constant(history[row : row + 1, month]), state=state
+            )
+            state = stepped["state"]
+        np.testing.assert_array_equal(outputs["state"][row], state[0])
+        if count:
+            np.testing.assert_array_equal(outputs["prediction"][row], stepped["prediction"][0])
+        else:
+            assert outputs["prediction"][row] == 0.0
+
+
 def test_a_long_history_primes_in_chunks_like_one_pass(
     forecaster_training: ForecasterResult, loaded: Any, state_size: int
 ) -> None:

@@ -65,6 +65,13 @@ class SeriesCoding:
             scaled = (current - self.center) / self.scale
         return scaled[:, tf.newaxis]
 
+    def chunk_inputs(self, current: tf.Tensor, previous: tf.Tensor, seen: tf.Tensor) -> tf.Tensor:
+        """The network inputs [B, T] for transformed values [B, T] that follow ``previous`` [B]
+        (``seen`` 0: nothing came before): each what ``step_inputs`` gives it, in one pass."""
+        before = tf.concat([previous[:, tf.newaxis], current[:, :-1]], axis=1)
+        had = tf.concat([seen[:, tf.newaxis], tf.ones_like(current[:, :-1])], axis=1)
+        return self.step_inputs(current, before, had)[:, 0]
+
     def decode(self, current: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
         """The raw next value from the network's output and the (transformed) current value."""
         unscaled = output * self.scale + self.center

@@ -71,6 +71,47 @@ class RecurrentForecaster(keras.Model):  # type: ignore[misc]
         output, _ = self.rnn.cell(self.coding.step_inputs(current, previous, seen), [hidden])
         return self._state(output, current)
 
+    def advance_chunk(self, values: tf.Tensor, count: tf.Tensor, state: tf.Tensor) -> tf.Tensor:
+        """The state after the first ``count`` [B] raw values of each row of ``values`` [B, T]:
+        ``advance`` value after value, bit for bit, but with what does not depend on the state
+        (the coding, the input kernel's product) done for the whole chunk before the loop, so
+        the loop runs the recurrence alone. The cell's own arithmetic, as GRUCell (with
+        ``reset_after``) runs it."""
+        cell = self.rnn.cell
+        hidden, previous, seen = (
+            state[:, : self.units],
+            state[:, self.units],
+            state[:, self.units + 1],
+        )
+        current = self.coding.transform(values)
+        steps = tf.reduce_max(count)
+        inputs = self.coding.chunk_inputs(current, previous, seen)[:, :steps]
+        input_bias, recurrent_bias = cell.bias[0], cell.bias[1]
+        by_position = tf.reshape(tf.transpose(inputs), [-1, 1])  # [T * B, 1], position-major
+        projected = tf.reshape(
+            tf.matmul(by_position, cell.kernel) + input_bias,
+            [steps, tf.shape(values)[0], 3 * self.units],
+        )
+
+        def recur(position: tf.Tensor, h: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            x_z, x_r, x_h = tf.split(projected[position], 3, axis=-1)
+            inner = tf.matmul(h, cell.recurrent_kernel) + recurrent_bias
+            z = cell.recurrent_activation(x_z + inner[:, : self.units])
+            r = cell.recurrent_activation(x_r + inner[:, self.units : 2 * self.units])
+            candidate = cell.activation(x_h + r * inner[:, 2 * self.units :])
+            following = z * h + (1 - z) * candidate
+            real = position < count  # padding leaves a row as it was
+            return position + 1, tf.where(real[:, tf.newaxis], following, h)
+
+        _, final = tf.while_loop(
+            lambda position, _: position < steps,
+            recur,
+            (tf.constant(0), hidden),
+            parallel_iterations=1,
+        )
+        last = tf.gather(current, tf.maximum(count - 1, 0), batch_dims=1)
+        return tf.where((count > 0)[:, tf.newaxis], self._state(final, last), state)
+
     def predict_next(self, state: tf.Tensor) -> tf.Tensor:
         """The raw value after the one a state has last seen."""
         hidden, current = state[:, : self.units], state[:, self.units]

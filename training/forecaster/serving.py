@@ -100,21 +100,10 @@ def serving_functions(model: RecurrentForecaster, window_size: int) -> ServingFu
         return {PREDICTION_OUTPUT: prediction, STATE: new_state}
 
     def prime(history: tf.Tensor, count: tf.Tensor, state: tf.Tensor) -> dict[str, tf.Tensor]:
-        def advance(position: tf.Tensor, current: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            next_state = model.advance(history[:, position], current)
-            real = position < count  # padding leaves a row as it was
-            return position + 1, tf.where(real[:, tf.newaxis], next_state, current)
-
         # Only as many steps as the longest row has values: a short history in the fixed-width
-        # chunk does not pay for the padding after it. The loop carries the state alone; the
-        # prediction comes from the final state, once.
-        steps = tf.reduce_max(count)
-        _, final = tf.while_loop(
-            lambda position, _: position < steps,
-            advance,
-            (tf.constant(0), state),
-            parallel_iterations=1,
-        )
+        # chunk does not pay for the padding after it. The prediction comes from the final
+        # state, once.
+        final = model.advance_chunk(history, count, state)
         prediction = tf.where(count > 0, model.predict_next(final), 0.0)
         return {PREDICTION_OUTPUT: prediction, STATE: final}
 
