@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from benchmarks.report import _stages_section
 from benchmarks.stages import STAGES, WORKLOADS, Cost, StageRow, StagesResults, run
 from services.gateway.transport.rpc_layer import access_log
@@ -19,9 +21,14 @@ async def test_every_stage_of_both_workloads_costs_something() -> None:
         expected = {"RecognizeDigits"} if row.stage in DIGITS_ONLY else set(WORKLOADS)
         assert set(row.costs) == expected, row.stage
         for rpc, cost in row.costs.items():
+            if row.stage == "handler layers":
+                # A difference of two loops' times, CPU or wall, may have either sign on a busy
+                # machine (it once came out at -27 µs of CPU beside a training worker): only
+                # that it was measured is certain here. `make bench` reports it with more calls.
+                assert math.isfinite(cost.cpu_us) and math.isfinite(cost.wall_us), cost
+                continue
             assert cost.cpu_us > 0, (row.stage, rpc, cost)
-            # A difference of two loops' wall times may be anything on a busy machine.
-            assert cost.wall_us > 0 or row.stage == "handler layers", (row.stage, rpc, cost)
+            assert cost.wall_us > 0, (row.stage, rpc, cost)
     assert all(cost.cpu_us > 0 for cost in results.bare_round_trip.values())
     # The access log is configured for the measurement only.
     assert (access_log.handlers, access_log.level, access_log.propagate) == before
