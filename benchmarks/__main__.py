@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import os
 import sys
 import tempfile
@@ -93,12 +92,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             modelserver_costs = asyncio.run(modelserver_stages.run(models_dir))
             unbatched = stack.gateways["one step per call"]
             # A path's CPU is that of the gateway and the model server together.
-            servers = functools.partial(cpu_clock, stack.model_server.child.pid)
-            default_pid = stack.gateways["default"].child.pid
+            model_server_pid = stack.model_server.child.pid
+            through_default = cpu_clock(stack.gateways["default"].child.pid, model_server_pid)
             generation_clocks = {
-                "window": servers(default_pid),
-                "step": servers(unbatched.child.pid),
-                "continuous batching": servers(default_pid),
+                "window": through_default,
+                "step": cpu_clock(unbatched.child.pid, model_server_pid),
+                "continuous batching": through_default,
             }
             generations = asyncio.run(
                 generation.run(default_port, unbatched.port, alternation, generation_clocks)
@@ -106,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             keyed = similarity.read_vectors(models_dir)
             with similarity.started_peer(keyed, work_dir) as peer:
                 similarity_clocks = {
-                    similarity.GATEWAY: servers(default_pid),
+                    similarity.GATEWAY: through_default,
                     similarity.PEER: cpu_clock(peer.child.pid),
                 }
                 similar = asyncio.run(

@@ -545,8 +545,8 @@ def _servers_cpu(
     ceiling = 2000 / cpu[bound_side]
     return [
         f"The servers' CPU per {unit} at {row.concurrency} outstanding, read from /proc "
-        f"({servers}): {each}. On two cores that "
-        f"alone caps {bound_side} at {ceiling:.0f} {rate}, before the client's share; it "
+        f"({servers}): {each}. On two cores that alone caps {bound_side} at {ceiling:.0f} "
+        f"{rate}, before the client's share; it "
         f"reached {row.median(bound_side, 'throughput'):.0f}."
     ]
 

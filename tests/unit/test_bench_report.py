@@ -276,8 +276,7 @@ def test_similarity_is_judged_against_the_gensim_server_with_gensim_in_process_b
     assert (
         "per query at 32 outstanding, read from /proc (through the gateway, the gateway's and "
         "the model server's together): gateway 1.250 ms, gensim server 0.400 ms. On two cores "
-        "that "
-        "alone caps gateway at 1600 queries/s" in text
+        "that alone caps gateway at 1600 queries/s" in text
     )
 
 

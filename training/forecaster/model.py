@@ -61,11 +61,7 @@ class RecurrentForecaster(keras.Model):  # type: ignore[misc]
 
     def advance(self, value: tf.Tensor, state: tf.Tensor) -> tf.Tensor:
         """The state after one more raw value [B], without the prediction."""
-        hidden, previous, seen = (
-            state[:, : self.units],
-            state[:, self.units],
-            state[:, self.units + 1],
-        )
+        hidden, previous, seen = self._parts(state)
         current = self.coding.transform(value)
         # The very cell the RNN layer runs in `call` and `prime`: the same weights and numbers.
         output, _ = self.rnn.cell(self.coding.step_inputs(current, previous, seen), [hidden])
@@ -78,12 +74,10 @@ class RecurrentForecaster(keras.Model):  # type: ignore[misc]
         the loop runs the recurrence alone. The cell's own arithmetic, as GRUCell (with
         ``reset_after``) runs it."""
         cell = self.rnn.cell
-        hidden, previous, seen = (
-            state[:, : self.units],
-            state[:, self.units],
-            state[:, self.units + 1],
-        )
+        hidden, previous, seen = self._parts(state)
         current = self.coding.transform(values)
+        # Only as many steps as the longest row has values: a short history in a fixed-width
+        # chunk does not pay for the padding after it.
         steps = tf.reduce_max(count)
         inputs = self.coding.chunk_inputs(current, previous, seen)[:, :steps]
         input_bias, recurrent_bias = cell.bias[0], cell.bias[1]
@@ -116,6 +110,10 @@ class RecurrentForecaster(keras.Model):  # type: ignore[misc]
         """The raw value after the one a state has last seen."""
         hidden, current = state[:, : self.units], state[:, self.units]
         return self.coding.decode(current, self.head(hidden)[:, 0])
+
+    def _parts(self, state: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """A state's hidden vector [B, units], last transformed value [B] and seen flag [B]."""
+        return state[:, : self.units], state[:, self.units], state[:, self.units + 1]
 
     def _state(self, hidden: tf.Tensor, current: tf.Tensor) -> tf.Tensor:
         seen = tf.ones_like(current)

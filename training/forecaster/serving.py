@@ -100,9 +100,7 @@ def serving_functions(model: RecurrentForecaster, window_size: int) -> ServingFu
         return {PREDICTION_OUTPUT: prediction, STATE: new_state}
 
     def prime(history: tf.Tensor, count: tf.Tensor, state: tf.Tensor) -> dict[str, tf.Tensor]:
-        # Only as many steps as the longest row has values: a short history in the fixed-width
-        # chunk does not pay for the padding after it. The prediction comes from the final
-        # state, once.
+        # The prediction comes from the final state, once.
         final = model.advance_chunk(history, count, state)
         prediction = tf.where(count > 0, model.predict_next(final), 0.0)
         return {PREDICTION_OUTPUT: prediction, STATE: final}
